@@ -1,0 +1,7 @@
+"""The `newswatch` command line."""
+import click
+
+
+@click.group()
+def main() -> None:
+    """newswatch"""

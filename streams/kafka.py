@@ -1,0 +1,91 @@
+"""Kafka client plumbing shared by the poller, the CLI and tests (not by Faust agents).
+
+One place turns settings into aiokafka keyword arguments (servers, SASL/SSL) and creates the
+topic table, so every producer and admin client speaks to the cluster the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from newswatch.streams.settings import Settings
+from newswatch.streams.topics import topic_names
+
+log = logging.getLogger(__name__)
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    """aiokafka connection options from settings (bootstrap servers, SASL, SSL)."""
+    if not settings.kafka_servers:
+        raise ValueError("kafka_servers: not configured (set NEWSWATCH_KAFKA_SERVERS)")
+    sec = settings.kafka_security
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": ",".join(settings.kafka_servers),
+        "security_protocol": sec.protocol,
+    }
+    if sec.protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
+        if sec.ssl_certfile:
+            context.load_cert_chain(
+                str(sec.ssl_certfile), str(sec.ssl_keyfile) if sec.ssl_keyfile else None
+            )
+        kwargs["ssl_context"] = context
+    if sec.protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = sec.sasl_mechanism or "PLAIN"
+        kwargs["sasl_plain_username"] = sec.sasl_username
+        kwargs["sasl_plain_password"] = (
+            sec.sasl_password.get_secret_value() if sec.sasl_password else None
+        )
+    return kwargs
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """An idempotent producer (acks=all) with large batches; the caller starts and stops it."""
+    options: dict[str, Any] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_batch_size": 512 * 1024,
+        "max_request_size": 4 * 1024 * 1024,
+        "request_timeout_ms": 30_000,
+        "client_id": f"{settings.app_id}-producer",
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**client_kwargs(settings), **options)
+
+
+async def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> None:
+    """Create the topic table (idempotent). Retries until the broker answers or `timeout`."""
+    names = topic_names(settings)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=10_000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(name, settings.topic_partitions, settings.topic_replication)
+                for name in names.values()
+                if name not in existing
+            ]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass
+                log.info("created topics %s", ", ".join(t.name for t in missing))
+            return
+        except KafkaError as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("waiting for Kafka at %s: %r", settings.kafka_servers, exc)
+            await asyncio.sleep(1.0)
+        finally:
+            await admin.close()

@@ -1,0 +1,36 @@
+"""The topic table: every Kafka topic newswatch uses, declared once.
+
+Names are `{prefix}.{name}.v1`; the prefix comes from settings (`topic_prefix`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from newswatch.streams.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: str
+    doc: str
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("articles", "article id", "Article", "new articles from the pollers"),
+    TopicSpec("tagged", "article id", "TaggedArticle", "articles with entities and themes"),
+    TopicSpec("alerts", "alert id", "Alert", "the durable record of every alert"),
+    TopicSpec(
+        "deadletter",
+        "original key",
+        "DeadLetter JSON",
+        "records an agent could not decode or process, with the error",
+    ),
+)
+
+
+def topic_names(settings: Settings) -> dict[str, str]:
+    """Short name -> full topic name, e.g. {'articles': 'newswatch.articles.v1', ...}."""
+    return {spec.name: settings.topic(spec.name) for spec in TOPICS}
