@@ -7,6 +7,7 @@ topic table, so every producer and admin client speaks to the cluster the same w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from typing import Any
@@ -76,10 +77,8 @@ async def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> None:
                 if name not in existing
             ]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass
                 log.info("created topics %s", ", ".join(t.name for t in missing))
             return
         except KafkaError as exc:
