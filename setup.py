@@ -7,8 +7,5 @@ trees are listed here as `newswatch.streams.*` and `newswatch.agents.*` (see pac
 from setuptools import find_packages, setup
 
 _TREES = ("streams", "agents")
-packages = [
-    f"newswatch.{name}"
-    for name in find_packages(include=[f"{tree}*" for tree in _TREES])
-]
+packages = [f"newswatch.{name}" for name in find_packages(include=[f"{tree}*" for tree in _TREES])]
 setup(packages=packages)

@@ -123,9 +123,12 @@ class TansuBroker(_Service):
         argv = [
             tansu_binary(),
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         self._spawn(argv, log_dir / f"tansu-{self.port}.log", env={"RUST_LOG": "warn"})
         try:
@@ -162,15 +165,24 @@ class RedisServer(_Service):
         data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             redis_binary(),
-            "--bind", self.host,
-            "--port", str(self.port),
-            "--dir", str(data_dir),
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-            "--save", "",
-            "--appendonly", "yes" if persist else "no",
-            "--dbfilename", "dump.rdb",
-            "--appenddirname", "appendonlydir",
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(data_dir),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if persist else "no",
+            "--dbfilename",
+            "dump.rdb",
+            "--appenddirname",
+            "appendonlydir",
         ]
         self._spawn(argv, data_dir / "redis-server.log")
         try:

@@ -177,6 +177,7 @@ class Alert(_Record):
 
 # ---- validation ---------------------------------------------------------------------------
 
+
 def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
     return tuple(f for f in dataclasses.fields(cls) if f.name != "KIND")
 

@@ -34,7 +34,9 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared/, or skip with a reason where it is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not present (../shared/ is beside the project root only in dev and CI)")
+        pytest.skip(
+            f"{path} not present (../shared/ is beside the project root only in dev and CI)"
+        )
     return path
 
 
