@@ -1,0 +1,248 @@
+"""`newswatch up`: the whole pipeline in one supervised process tree.
+
+Starts what is missing (embedded Tansu broker, redis-server, the demo feed server), creates the
+topics, then runs `newswatch worker` and `newswatch poll` as child processes, restarting a child
+that dies (with backoff) until SIGTERM/SIGINT. Shutdown order: poller first (its producer
+flushes), then the worker (commits offsets), then the demo server, Redis and the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import Counter, Gauge
+
+from newswatch.streams.demo import DemoFeedServer
+from newswatch.streams.embedded import RedisServer, TansuBroker
+from newswatch.streams.kafka import ensure_topics
+from newswatch.streams.settings import CONFIG_ENV, Settings
+from newswatch.streams.web import start_health_server
+
+log = logging.getLogger("newswatch.up")
+
+CHILD_RESTARTS = Counter(
+    "newswatch_up_child_restarts_total", "Child processes restarted by `newswatch up`", ["child"]
+)
+CHILD_RUNNING = Gauge(
+    "newswatch_up_child_running", "1 while the child process of `newswatch up` runs", ["child"]
+)
+EMBEDDED = Gauge(
+    "newswatch_up_embedded_service",
+    "1 for each embedded service `newswatch up` started",
+    ["service"],
+)
+
+STOP_TIMEOUT = 30.0
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class Child:
+    """One supervised `newswatch <command>` process."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL
+        )
+        self.started_at = time.monotonic()
+        CHILD_RUNNING.labels(self.name).set(1)
+        log.info("started %s (pid %d)", self.name, self.proc.pid)
+
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        if not self.running:
+            return self.proc.returncode if self.proc else None
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            log.error("%s did not stop within %.0fs; killing it", self.name, timeout)
+            self.proc.kill()
+            code = await self.proc.wait()
+        CHILD_RUNNING.labels(self.name).set(0)
+        log.info("%s stopped (exit code %s)", self.name, code)
+        return code
+
+
+class Supervisor:
+    """Owns the embedded services and the child processes of `newswatch up`."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False, config_file: Path | None = None):
+        self.settings = settings
+        self.demo = demo
+        self.config_file = config_file
+        self.broker: TansuBroker | None = None
+        self.redis: RedisServer | None = None
+        self.feed_server: DemoFeedServer | None = None
+        self.children: list[Child] = []
+        self._stopping = asyncio.Event()
+
+    # ---- services -------------------------------------------------------------------------
+
+    async def _start_services(self) -> None:
+        settings = self.settings
+        logs = settings.state_dir / "logs"
+        updates: dict[str, object] = {}
+        if not settings.kafka_servers:
+            self.broker = await asyncio.to_thread(TansuBroker().start, logs)
+            EMBEDDED.labels("tansu").set(1)
+            updates["kafka_servers"] = [self.broker.bootstrap]
+            log.warning(
+                "embedded Kafka-compatible broker (Tansu) started at %s; it keeps data IN MEMORY "
+                "ONLY: every record is lost when `up` stops. For a daemon set "
+                "NEWSWATCH_KAFKA_SERVERS to a real Kafka cluster. Log: %s",
+                self.broker.bootstrap,
+                self.broker.log_path,
+            )
+        if settings.redis_url is None:
+            data_dir = settings.state_dir / "redis"
+            self.redis = await asyncio.to_thread(RedisServer().start, data_dir)
+            EMBEDDED.labels("redis").set(1)
+            updates["redis_url"] = self.redis.url
+            log.warning(
+                "embedded redis-server started at %s with its data (AOF) in %s",
+                self.redis.url,
+                data_dir,
+            )
+        if self.demo:
+            self.feed_server = await DemoFeedServer().start()
+            feeds_file = self.feed_server.write_feeds_file(settings.state_dir / "demo-feeds.yaml")
+            updates["feeds_file"] = feeds_file
+            log.warning(
+                "demo: serving %d sample feeds at %s/feeds/ (list in %s)",
+                len(self.feed_server._bodies),
+                self.feed_server.base_url,
+                feeds_file,
+            )
+        if updates:
+            self.settings = settings.model_copy(update=updates)
+
+    async def _stop_services(self) -> None:
+        if self.feed_server is not None:
+            await self.feed_server.stop()
+        if self.redis is not None:
+            await asyncio.to_thread(self.redis.stop)
+            EMBEDDED.labels("redis").set(0)
+            log.info("embedded redis-server stopped")
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+            EMBEDDED.labels("tansu").set(0)
+            log.info("embedded broker stopped (its in-memory data is gone)")
+
+    # ---- children -------------------------------------------------------------------------
+
+    def _child_env(self, web_port: int) -> dict[str, str]:
+        """The children get the effective settings through the fixed environment names."""
+        s = self.settings
+        env = dict(os.environ)
+        env["NEWSWATCH_KAFKA_SERVERS"] = ",".join(s.kafka_servers)
+        env["NEWSWATCH_REDIS_URL"] = s.redis_dsn
+        env["NEWSWATCH_WEB_HOST"] = s.web_host
+        env["NEWSWATCH_WEB_PORT"] = str(web_port)
+        env["NEWSWATCH_STATE_DIR"] = str(s.state_dir)
+        if s.feeds_file is not None:
+            env["NEWSWATCH_FEEDS_FILE"] = str(s.feeds_file)
+        if self.demo:
+            # Demo feeds change rarely but a newcomer should see polling happen.
+            env.setdefault("NEWSWATCH_POLLER__MIN_INTERVAL", "15")
+        if self.config_file is not None:
+            env[CONFIG_ENV] = str(self.config_file)
+        return env
+
+    def _make_children(self) -> None:
+        base = [sys.executable, "-m", "newswatch.streams.cli"]
+        port = self.settings.web_port
+        # Worker first: joining the consumer group is the slow part of a cold start.
+        self.children = [
+            Child("worker", [*base, "worker"], self._child_env(port)),
+            Child("poll", [*base, "poll"], self._child_env(port + 1 if port else 0)),
+        ]
+
+    async def _watch(self, child: Child) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            await child.start()
+            assert child.proc is not None
+            code = await child.proc.wait()
+            CHILD_RUNNING.labels(child.name).set(0)
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - child.started_at > 60:
+                backoff = 1.0  # it ran for a while: a fresh failure, not a crash loop
+            log.error("%s exited with code %s; restarting in %.0fs", child.name, code, backoff)
+            child.restarts += 1
+            CHILD_RESTARTS.labels(child.name).inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _ready(self) -> tuple[bool, str]:
+        down = [c.name for c in self.children if not c.running]
+        return (not down, "all children running" if not down else f"not running: {down}")
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("stopping newswatch up …")
+            self._stopping.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        runner = None
+        exit_code = 0
+        try:
+            await self._start_services()
+            await ensure_topics(self.settings)
+            self._make_children()
+            port = self.settings.web_port + 2 if self.settings.web_port else 0
+            runner = await start_health_server(self.settings.web_host, port, self._ready)
+            for child in self.children:
+                child.task = asyncio.create_task(self._watch(child), name=f"watch-{child.name}")
+            log.info(
+                "newswatch is up: worker http://%s:%d  poller http://%s:%d  (Ctrl-C stops)",
+                self.settings.web_host,
+                self.settings.web_port,
+                self.settings.web_host,
+                self.settings.web_port + 1,
+            )
+            await self._stopping.wait()
+        except Exception:
+            log.exception("newswatch up failed")
+            exit_code = 1
+        finally:
+            # Poller first so no article is published to a worker-less pipeline mid-shutdown.
+            for child in reversed(self.children):
+                code = await child.stop()
+                if code not in (0, None, -signal.SIGTERM):
+                    exit_code = exit_code or 1
+                if child.task is not None:
+                    child.task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await child.task
+            if runner is not None:
+                await runner.cleanup()
+            await self._stop_services()
+        return exit_code
