@@ -1,0 +1,104 @@
+"""`newswatch alerts tail`: follow the Redis alert stream, one readable line per alert."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+import redis
+
+from newswatch.streams.cli import settings_from
+from newswatch.streams.records import Alert, RecordError
+
+STREAM = "newswatch:alerts"
+T = TypeVar("T")
+_COLOURS = {"low": "blue", "medium": "yellow", "high": "red", "critical": "magenta"}
+
+
+def format_alert(alert: Alert, colour: bool = False) -> str:
+    """`2026-11-27T08:10:00Z HIGH rule [entities | themes] title <url>` on one line."""
+    when = datetime.fromtimestamp(alert.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    severity = alert.severity.upper().ljust(8)
+    if colour:
+        severity = click.style(severity, fg=_COLOURS.get(alert.severity), bold=True)
+    tags = ",".join(alert.entities) or "-"
+    if alert.themes:
+        tags += " | " + ",".join(alert.themes)
+    title = " ".join(alert.title.split())
+    line = f"{when} {severity} {alert.rule} [{tags}] {title}"
+    if alert.url:
+        line += f" <{alert.url}>"
+    return line
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """Read alerts from Redis."""
+
+
+@alerts.command("tail")
+@click.option("-n", "--last", default=10, show_default=True, help="Show the last N alerts first.")
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Wait for new ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw alert JSON instead.")
+@click.pass_context
+def tail(ctx: click.Context, last: int, follow: bool, as_json: bool) -> None:
+    """Print alerts from the Redis stream `newswatch:alerts` as they arrive (Ctrl-C stops)."""
+    settings = settings_from(ctx)
+    client = redis.Redis.from_url(settings.redis_dsn, socket_timeout=None, socket_connect_timeout=5)
+    colour = sys.stdout.isatty() and not as_json
+    try:
+        last_id = _retrying(_backlog, client, last, as_json, colour)
+        while follow:
+            response = _retrying(client.xread, {STREAM: last_id}, block=5_000, count=100)
+            for _, entries in response:
+                _print(entries, as_json, colour)
+                last_id = entries[-1][0].decode()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+
+
+def _backlog(client: redis.Redis, last: int, as_json: bool, colour: bool) -> str:
+    """Print the last `last` alerts; return the stream id to follow from."""
+    entries = list(reversed(client.xrevrange(STREAM, count=max(last, 1))))
+    if last > 0:
+        _print(entries, as_json, colour)
+    return entries[-1][0].decode() if entries else "0-0"
+
+
+def _retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a Redis call until it succeeds; an unreachable Redis is reported, not fatal."""
+    backoff = 1.0
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except redis.ConnectionError as exc:
+            click.echo(f"newswatch: Redis unreachable ({exc}); retry in {backoff:.0f}s", err=True)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
+def _print(entries: list, as_json: bool, colour: bool) -> None:
+    for entry_id, fields in entries:
+        data = fields.get(b"data")
+        if data is None:
+            click.echo(f"newswatch: stream entry {entry_id.decode()} has no 'data' field", err=True)
+            continue
+        if as_json:
+            click.echo(data.decode())
+            continue
+        try:
+            alert = Alert.loads(data)
+        except RecordError as exc:
+            click.echo(f"newswatch: stream entry {entry_id.decode()}: {exc}", err=True)
+            continue
+        click.echo(format_alert(alert, colour))
+    sys.stdout.flush()
+
+
+COMMANDS = (alerts,)
