@@ -1,0 +1,47 @@
+# newswatch — the targets the README names. Everything runs from the project's own venv (.venv).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test system-deps install kafka-jars lint format bench clean
+
+## The two set-up commands of the README -------------------------------------------------
+demo: system-deps install          ## run the whole pipeline on the bundled demo feeds
+	$(BIN)/newswatch up --demo
+
+test: system-deps install kafka-jars   ## the full test suite, real servers included
+	$(BIN)/pytest -q -ra
+
+## Building blocks ---------------------------------------------------------------------------
+system-deps:                       ## redis-server, prometheus/promtool (Debian), Java+Maven check
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+
+install: $(BIN)/python             ## the project, editable, with test and embedded extras
+	$(BIN)/pip install -q -e '.[dev]'
+
+kafka-jars:                        ## Apache Kafka 4.x jars via Maven (cached between runs)
+	bash tests/kafka/fetch.sh
+
+lint:
+	$(BIN)/ruff check .
+
+format:
+	$(BIN)/ruff format .
+
+bench: install                     ## benchmarks (figures and ratios, one run each)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
