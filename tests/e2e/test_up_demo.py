@@ -1,0 +1,85 @@
+"""`newswatch up --demo` on a machine without internet: embedded broker and Redis, the bundled
+demo feeds, and the first alert in the Redis stream and in `newswatch alerts tail`; SIGTERM stops
+the whole tree with exit code 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from newswatch.streams.embedded import free_port
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
+
+FIRST_ALERT_BUDGET = 60.0  # the issue's "done when"; the demo aims for 30 s
+
+
+def _redis_url(log: str) -> str | None:
+    for line in log.splitlines():
+        if "embedded redis-server started at" in line:
+            return line.split("started at ", 1)[1].split()[0]
+    return None
+
+
+def test_up_demo_shows_first_alert(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    port = free_port()
+    env.update(NEWSWATCH_STATE_DIR=str(tmp_path / "state"), NEWSWATCH_WEB_PORT=str(port))
+    log_path = tmp_path / "up.log"
+    started = time.monotonic()
+    up = subprocess.Popen(
+        [sys.executable, "-m", "newswatch.streams.cli", "up", "--demo"],
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = None
+        while url is None and time.monotonic() - started < 30:
+            assert up.poll() is None, log_path.read_text()
+            url = _redis_url(log_path.read_text(errors="replace"))
+            time.sleep(0.2)
+        assert url, "no embedded redis-server line in the log:\n" + log_path.read_text()
+        log = log_path.read_text()
+        assert "IN MEMORY" in log and "Tansu" in log
+        client = redis.Redis.from_url(url)
+        first_alert_after = None
+        while time.monotonic() - started < FIRST_ALERT_BUDGET:
+            if client.xlen("newswatch:alerts") > 0:
+                first_alert_after = time.monotonic() - started
+                break
+            time.sleep(0.5)
+        assert first_alert_after is not None, (
+            f"no alert within {FIRST_ALERT_BUDGET:.0f}s\n" + log_path.read_text()[-5000:]
+        )
+        print(f"first alert {first_alert_after:.1f}s after `newswatch up --demo`")
+        tail = subprocess.run(
+            [sys.executable, "-m", "newswatch.streams.cli", "alerts", "tail", "--no-follow"],
+            env={**env, "NEWSWATCH_REDIS_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert tail.returncode == 0, tail.stderr
+        lines = tail.stdout.strip().splitlines()
+        assert lines and all(" [" in line for line in lines), tail.stdout
+        client.close()
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+        try:
+            code = up.wait(90)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            code = -9
+    log = log_path.read_text(errors="replace")
+    assert code == 0, log[-5000:]
+    assert "embedded broker stopped" in log and "embedded redis-server stopped" in log

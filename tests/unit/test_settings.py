@@ -1,0 +1,114 @@
+"""Settings: environment beats file, bad keys are named, secrets are masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newswatch.streams.cli import main
+from newswatch.streams.settings import ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("NEWSWATCH_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_are_valid() -> None:
+    settings = load_settings()
+    assert settings.kafka_servers == []
+    assert settings.redis_url is None
+    assert settings.topic("articles") == "newswatch.articles.v1"
+
+
+def test_fixed_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSWATCH_KAFKA_SERVERS", "k1:9092, k2:9093")
+    monkeypatch.setenv("NEWSWATCH_REDIS_URL", "redis://localhost:6379/1")
+    settings = load_settings()
+    assert settings.kafka_servers == ["k1:9092", "k2:9093"]
+    assert settings.redis_dsn == "redis://localhost:6379/1"
+
+
+def test_env_beats_file_and_nested_values_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "newswatch.yaml"
+    config.write_text("topic_prefix: fromfile\npoller:\n  concurrency: 10\n  per_host: 3\n")
+    monkeypatch.setenv("NEWSWATCH_POLLER__CONCURRENCY", "77")
+    settings = load_settings(config)
+    assert settings.topic_prefix == "fromfile"
+    assert settings.poller.concurrency == 77
+    assert settings.poller.per_host == 3
+
+
+def test_toml_config(tmp_path: Path) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text('topic_prefix = "t"\n[alerts]\nspike_ratio = 4.5\n')
+    settings = load_settings(config)
+    assert settings.topic_prefix == "t"
+    assert settings.alerts.spike_ratio == 4.5
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"NEWSWATCH_KAFKA_SERVERS": "no-port"}, "kafka_servers"),
+        ({"NEWSWATCH_REDIS_URL": "http://x"}, "redis_url"),
+        ({"NEWSWATCH_POLLER__CONCURRENCY": "many"}, "poller.concurrency"),
+        ({"NEWSWATCH_WEB_PORT": "70000"}, "web_port"),
+        ({"NEWSWATCH_TOPIC_PREFX": "x"}, "NEWSWATCH_TOPIC_PREFX"),
+    ],
+)
+def test_bad_values_name_the_key(
+    env: dict[str, str], key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings()
+
+
+def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("poller:\n  concurency: 3\n")
+    with pytest.raises(
+        ConfigError, match=r"poller\.concurency: unknown setting \(from config file\)"
+    ):
+        load_settings(config)
+
+
+def test_broken_file_is_reported(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("poller: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid"):
+        load_settings(config)
+
+
+def test_check_config_masks_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "redis_url: redis://user:hunter2@db:6379/0\n"
+        "kafka_security:\n  protocol: SASL_SSL\n  sasl_mechanism: PLAIN\n"
+        "  sasl_username: svc\n  sasl_password: s3cret-pass\n"
+        "webhooks:\n  endpoints:\n    - name: ops\n      url: https://hooks.example/x\n"
+        "      secrets: [whsec_c2VjcmV0LXZhbHVl]\n"
+    )
+    result = CliRunner().invoke(main, ["--config", str(config), "check-config"])
+    assert result.exit_code == 0, result.output
+    for secret in ("hunter2", "s3cret-pass", "c2VjcmV0LXZhbHVl"):
+        assert secret not in result.output
+    assert "redis://user:********@db:6379/0" in result.output
+    assert "sasl_username: svc" in result.output
+
+
+def test_check_config_rejects_with_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSWATCH_TOPIC_PARTITIONS", "0")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 2
+    assert "topic_partitions" in result.output
