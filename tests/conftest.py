@@ -10,7 +10,9 @@ fails the run: CI must never pass by skipping.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +78,46 @@ def tansu(service_logs: Path) -> Iterator[TansuBroker]:
         unavailable(str(exc))
     yield broker
     broker.stop()
+
+
+def _load_apache_kafka():
+    """tests/kafka/apache_kafka.py, loaded by path: `kafka` is too common a top-level name."""
+    name = "newswatch_tests_apache_kafka"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, ROOT / "tests" / "kafka" / "apache_kafka.py"
+        )
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(service_logs: Path):
+    """Apache Kafka 4.x (KRaft, one node) on a free loopback port; `.bootstrap` is host:port.
+
+    Jars come from tests/kafka/fetch.sh (cached). Its log is in `.log_path`; the JVM is killed
+    at session end whatever happened (and by the kernel if pytest itself dies)."""
+    kafka_mod = _load_apache_kafka()
+    broker = kafka_mod.ApacheKafka(
+        version=os.environ.get("KAFKA_VERSION", kafka_mod.DEFAULT_VERSION)
+    )
+    try:
+        broker.start(service_logs)
+    except kafka_mod.KafkaUnavailable as exc:
+        unavailable(f"Apache Kafka: {exc}")
+    except kafka_mod.KafkaStartError as exc:
+        pytest.fail(f"Apache Kafka did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the `apache_kafka` fixture get the `apache_kafka` marker (-m selects them)."""
+    for item in items:
+        if "apache_kafka" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.apache_kafka)

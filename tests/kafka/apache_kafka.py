@@ -1,0 +1,369 @@
+"""Apache Kafka 4.x in KRaft mode for tests: one JVM that is broker and controller at once.
+
+The jars come from Maven Central through `tests/kafka/pom.xml` (`fetch.sh` copies them into a
+cache directory that later runs reuse); the broker runs with the machine's Java 17 on free
+loopback ports, with a small heap and settings tuned for fast tests (no initial rebalance delay,
+replication factor 1, small internal topics).
+
+    kafka = ApacheKafka().start(tmp_dir)   # blocks until the broker answers metadata requests
+    kafka.bootstrap                        # "127.0.0.1:<port>"
+    kafka.stop()                           # idempotent; SIGTERM, then SIGKILL
+
+`start()` raises `KafkaUnavailable` when java, mvn or the jars are missing (callers may skip)
+and `KafkaStartError`, with the tail of the broker's log, when the broker does not come up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import base64
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from newswatch.streams.embedded import free_port
+
+HERE = Path(__file__).resolve().parent
+FETCH_SCRIPT = HERE / "fetch.sh"
+DEFAULT_VERSION = "4.1.1"  # keep in step with <kafka.version> in pom.xml
+HOST = "127.0.0.1"
+
+# Log4j 2 to stdout, which the launcher sends to a file; INFO so that start-up failures show.
+_LOG4J2 = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.state.name = state.change.logger
+logger.state.level = warn
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+"""
+
+
+class KafkaError(RuntimeError):
+    """The test broker is unusable."""
+
+
+class KafkaUnavailable(KafkaError):
+    """java, mvn or the Kafka jars are missing on this machine."""
+
+
+class KafkaStartError(KafkaError):
+    """The broker was launched but did not come up; the message carries its log tail."""
+
+
+def random_cluster_id() -> str:
+    """A cluster id as `kafka-storage random-uuid` makes it (URL-safe base64, no leading '-')."""
+    while True:
+        encoded = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not encoded.startswith("-"):
+            return encoded
+
+
+def fetch_jars(version: str = DEFAULT_VERSION, timeout: float = 600.0) -> Path:
+    """The directory of the broker's jars, fetched by `fetch.sh` unless already cached."""
+    if shutil.which("bash") is None:
+        raise KafkaUnavailable("bash is needed to run tests/kafka/fetch.sh")
+    env = {**os.environ, "KAFKA_VERSION": version}
+    try:
+        done = subprocess.run(
+            ["bash", str(FETCH_SCRIPT)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise KafkaUnavailable(f"fetching Kafka {version} jars took over {timeout:.0f}s") from None
+    if done.returncode != 0:
+        raise KafkaUnavailable(
+            f"tests/kafka/fetch.sh failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}"
+        )
+    jars = Path(done.stdout.strip().splitlines()[-1])
+    if not (jars / f"kafka_2.13-{version}.jar").is_file():
+        raise KafkaUnavailable(f"no kafka_2.13-{version}.jar in {jars}")
+    return jars
+
+
+def java_binary() -> str:
+    """java from JAVA_HOME or PATH; Kafka 4 brokers need Java 17 or later."""
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home, "bin", "java") if java_home else None
+    found = str(candidate) if candidate and candidate.is_file() else shutil.which("java")
+    if not found:
+        raise KafkaUnavailable(
+            "java not found (Kafka 4 needs Java 17+: apt-get install openjdk-17-jre-headless)"
+        )
+    return found
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the parent dies (Linux), so no JVM outlives a
+    killed pytest. Linux ties this to the *thread* that forked: start from a long-lived thread."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@dataclass(eq=False)  # identity hash: instances live in _LIVE
+class ApacheKafka:
+    """A single-node KRaft Kafka (combined broker + controller) on free loopback ports."""
+
+    version: str = DEFAULT_VERSION
+    heap: str = "512m"
+    extra_config: dict[str, str] = field(default_factory=dict)
+    die_with_parent: bool = True
+    port: int = 0
+    controller_port: int = 0
+    jars: Path | None = None
+    log_path: Path | None = None
+    started_in: float = 0.0  # seconds from JVM launch to answering metadata requests
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def server_properties(self, data_dir: Path) -> dict[str, str]:
+        """The broker's configuration: one node, plaintext, tuned for fast tests."""
+        return {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{HOST}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data_dir),
+            "num.partitions": "4",
+            "auto.create.topics.enable": "true",
+            "delete.topic.enable": "true",
+            "group.initial.rebalance.delay.ms": "0",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "min.insync.replicas": "1",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            "num.recovery.threads.per.data.dir": "1",
+            "log.flush.interval.messages": str(2**62),
+            **self.extra_config,
+        }
+
+    def _java(self, work: Path, main: str, *args: str) -> list[str]:
+        assert self.jars is not None
+        return [
+            java_binary(),
+            f"-Xmx{self.heap}",
+            "-Xms64m",
+            "-XX:+UseSerialGC",  # two shared cores: no parallel GC threads
+            "-XX:TieredStopAtLevel=1",  # C1 only: much less JIT work at start-up
+            "-Xss512k",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={work}",
+            "-cp",
+            f"{self.jars}/*",
+            main,
+            *args,
+        ]
+
+    def start(self, work_dir: Path, timeout: float = 60.0) -> ApacheKafka:
+        """Fetch (or reuse) the jars, format storage, launch the broker, wait until it serves."""
+        java_binary()
+        self.jars = self.jars or fetch_jars(self.version)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port(HOST)
+        self.controller_port = self.controller_port or free_port(HOST)
+        data_dir = work_dir / f"kafka-{self.port}-data"
+        props = work_dir / f"kafka-{self.port}.properties"
+        props.write_text("".join(f"{k}={v}\n" for k, v in self.server_properties(data_dir).items()))
+        (work_dir / "log4j2.properties").write_text(_LOG4J2)
+        self.log_path = work_dir / f"kafka-{self.port}.log"
+
+        began = time.monotonic()
+        fmt = subprocess.run(
+            self._java(
+                work_dir,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                random_cluster_id(),
+                "-c",
+                str(props),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if fmt.returncode != 0:
+            raise KafkaStartError(
+                f"kafka-storage format failed (exit {fmt.returncode}):\n"
+                f"{(fmt.stdout + fmt.stderr).strip()[-3000:]}"
+            )
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                self._java(work_dir, "kafka.Kafka", str(props)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
+        _LIVE.add(self)
+        try:
+            self._wait_ready(began + timeout)
+        except BaseException as exc:
+            self.stop(grace=0)
+            if isinstance(exc, KafkaError):
+                raise
+            raise KafkaStartError(f"{exc!r}\n{self.tail_log()}") from exc
+        self.started_in = time.monotonic() - began
+        return self
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Until a metadata request lists this broker (it is registered and unfenced)."""
+        last_error = "no attempt"
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                code = self.proc.returncode if self.proc else None
+                raise KafkaStartError(
+                    f"Kafka {self.version} exited with code {code} while starting;"
+                    f" log tail ({self.log_path}):\n{self.tail_log()}"
+                )
+            if not _port_open(HOST, self.port):
+                last_error = "port not open yet"
+                time.sleep(0.1)
+                continue
+            try:
+                if _run_in_thread(_metadata_ok(self.bootstrap), timeout=5.0):
+                    return
+                last_error = "metadata lists no broker yet"
+            except Exception as exc:
+                last_error = repr(exc)
+            time.sleep(0.2)
+        raise KafkaStartError(
+            f"Kafka {self.version} on {self.bootstrap} not ready after the timeout"
+            f" (last probe: {last_error}); log tail ({self.log_path}):\n{self.tail_log()}"
+        )
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM (controlled shutdown), SIGKILL after `grace` seconds; idempotent."""
+        _LIVE.discard(self)
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if grace > 0:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
+                return
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the broker JVM (Linux /proc), or None when not running."""
+        if not self.running():
+            return None
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
+
+    def tail_log(self, lines: int = 40) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+async def _metadata_ok(bootstrap: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+        await admin.list_topics()
+        return bool(cluster.get("brokers"))
+    finally:
+        await admin.close()
+
+
+def _run_in_thread(coro, timeout: float):
+    """Run a coroutine on a fresh loop in a helper thread: callers may already be in a loop."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(asyncio.wait_for(coro, timeout))
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="kafka-ready-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    if "value" not in box:
+        raise TimeoutError("readiness probe hung")
+    return box["value"]
+
+
+_LIVE: set[ApacheKafka] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Whatever happened to the session, no broker JVM outlives the interpreter."""
+    for broker in list(_LIVE):
+        broker.stop(grace=0)
+
+
+if __name__ == "__main__":  # manual check: python tests/kafka/apache_kafka.py [version]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kafka = ApacheKafka(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VERSION)
+        kafka.start(Path(tmp))
+        print(
+            f"Kafka {kafka.version} ready on {kafka.bootstrap} in {kafka.started_in:.1f}s,"
+            f" RSS {(kafka.rss_bytes() or 0) / 2**20:.0f} MiB"
+        )
+        kafka.stop()
