@@ -1,0 +1,29 @@
+-- Write one alert atomically and idempotently.
+-- KEYS[1] alert key (SET NX: dedup marker + JSON for lookups)  KEYS[2] stream
+-- KEYS[3] global index ZSET  KEYS[4] stats hash of the alert's hour  KEYS[5..] entity/theme ZSETs
+-- ARGV[1] alert id  ARGV[2] alert JSON  ARGV[3] dedup TTL (s)  ARGV[4] stream MAXLEN (~)
+-- ARGV[5] live channel  ARGV[6] score (created_at)  ARGV[7] per-entity/theme index size
+-- ARGV[8] stats hash TTL (s, 0 = too old to count)  ARGV[9..] stats fields to increment
+-- Returns 1 when the alert is new, 0 when it was already written (then nothing changes).
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then
+  return 0
+end
+local maxlen = tonumber(ARGV[4])
+local keep = tonumber(ARGV[7])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'id', ARGV[1], 'data', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(maxlen + 1))
+for i = 5, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[6], ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(keep + 1))
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
+local stats_ttl = tonumber(ARGV[8])
+if stats_ttl > 0 then
+  for i = 9, #ARGV do
+    redis.call('HINCRBY', KEYS[4], ARGV[i], 1)
+  end
+  redis.call('EXPIRE', KEYS[4], stats_ttl)
+end
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return 1

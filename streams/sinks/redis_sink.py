@@ -1,0 +1,89 @@
+"""The Redis alert sink: one Lua script makes each alert appear exactly once.
+
+The script (`redis_sink.lua`) does, atomically: `SET NX` the alert key with the dedup TTL, `XADD`
+the alert to the `newswatch:alerts` stream (approximate MAXLEN), index it by time globally and
+per entity and theme (ZSETs), count it in an hourly stats hash for `/api/stats`, and `PUBLISH`
+it on `newswatch:alerts:live`. A replayed alert finds its key and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from newswatch.streams.records import Alert
+from newswatch.streams.settings import Settings
+from newswatch.streams.sinks import keys
+from newswatch.streams.sinks.metrics import REDIS_ALERTS_WRITTEN
+from newswatch.streams.sinks.retry import retry_forever
+
+SCRIPT = (Path(__file__).with_name("redis_sink.lua")).read_text(encoding="utf-8")
+INDEX_SIZE = 10_000  # alerts kept per entity and per theme index
+STATS_RETENTION = 86_400 + keys.STATS_BUCKET  # a bucket lives one day after it closes
+
+
+class RedisAlertSink:
+    """`await sink.write(alert)` -> True when new, False when already written.
+
+    On Redis errors it retries with capped backoff until it succeeds or is cancelled, so the
+    caller acknowledges its Kafka record only after the alert is durably in Redis.
+    """
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._redis = redis
+        self._script = redis.register_script(SCRIPT)
+        self._ttl = max(1, int(settings.alerts.dedup_ttl_days * 86_400))
+        self._maxlen = settings.alerts.stream_maxlen
+
+    async def write(self, alert: Alert) -> bool:
+        data = alert.dumps()
+        script_keys, args = self._keys_and_args(alert, data)
+
+        async def attempt() -> int:
+            args[7] = self._stats_ttl(alert.created_at)
+            return await self._script(keys=script_keys, args=args)
+
+        created = bool(await retry_forever("write_alert", attempt))
+        REDIS_ALERTS_WRITTEN.labels("new" if created else "duplicate").inc()
+        return created
+
+    def _keys_and_args(self, alert: Alert, data: bytes) -> tuple[list[str], list[object]]:
+        bucket = int(alert.created_at // keys.STATS_BUCKET) * keys.STATS_BUCKET
+        entities = sorted(set(alert.entities))
+        themes = sorted(set(alert.themes))
+        script_keys = [
+            keys.alert_key(alert.id),
+            keys.STREAM,
+            keys.INDEX_ALL,
+            keys.stats_key(bucket),
+            *(keys.entity_index(e) for e in entities),
+            *(keys.theme_index(t) for t in themes),
+        ]
+        fields = [
+            "total",
+            f"severity:{alert.severity}",
+            f"rule:{alert.rule}",
+            *(f"entity:{e}" for e in entities),
+            *(f"theme:{t}" for t in themes),
+        ]
+        args: list[object] = [
+            alert.id,
+            data,
+            self._ttl,
+            self._maxlen,
+            keys.LIVE_CHANNEL,
+            repr(float(alert.created_at)),
+            INDEX_SIZE,
+            0,  # stats TTL, computed per attempt
+            *fields,
+        ]
+        return script_keys, args
+
+    @staticmethod
+    def _stats_ttl(created_at: float, now: float | None = None) -> int:
+        """Seconds the alert's hourly bucket must live; 0 when it is already out of the window."""
+        now = time.time() if now is None else now
+        bucket = int(created_at // keys.STATS_BUCKET) * keys.STATS_BUCKET
+        return max(0, int(bucket + STATS_RETENTION - now))

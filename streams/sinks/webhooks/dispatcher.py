@@ -1,0 +1,299 @@
+"""Signed webhook deliveries: a durable outbox in Redis and one worker per endpoint.
+
+`submit(alert)` renders the body for each endpoint that wants the alert and queues it in Redis
+(idempotent per alert id x endpoint), then returns. Each endpoint's worker claims due
+deliveries with a lease, posts them with at most `max_in_flight` in flight, and records the
+outcome: delivered (marker with TTL, never sent again), retry (Standard Webhooks schedule
+divided by `time_scale`, full jitter, at least `Retry-After` on 429), dead letter (schedule
+exhausted), or endpoint disabled (410). A worker killed mid-flight leaves leases that expire,
+so the next worker resumes its deliveries; a receiver dedups on `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import random
+import time
+
+import aiohttp
+from redis.asyncio import Redis
+
+from newswatch.streams.records import Alert
+from newswatch.streams.settings import Settings, WebhookEndpoint
+from newswatch.streams.sinks.metrics import (
+    REDIS_ERRORS,
+    WEBHOOK_DEAD_LETTERS,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_ENDPOINT_ENABLED,
+    WEBHOOK_LATENCY,
+)
+from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
+from newswatch.streams.sinks.webhooks.filters import wants
+from newswatch.streams.sinks.webhooks.formats import render
+from newswatch.streams.sinks.webhooks.outbox import Job, Outbox
+from newswatch.streams.sinks.webhooks.signing import decode_secret, webhook_headers
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "newswatch-webhooks/0.1"
+POLL_INTERVAL = 1.0  # seconds between outbox checks when idle (other processes may add work)
+MAX_RETRY_AFTER = 86_400.0
+
+
+def lease_seconds(endpoint: WebhookEndpoint) -> float:
+    """How long a claimed delivery stays invisible to other workers."""
+    return endpoint.timeout * 2 + 2.0
+
+
+def retry_delay(
+    schedule: list[float], attempts: int, time_scale: float, rng: random.Random
+) -> float | None:
+    """Seconds before attempt `attempts + 1` (full jitter), or None when the schedule is spent."""
+    if attempts >= len(schedule):
+        return None
+    return rng.uniform(0, schedule[attempts]) / time_scale
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped at one day."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
+
+
+class WebhookDispatcher:
+    """submit() from the pipeline, start()/stop() around the process's life."""
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self._settings = settings
+        delivered_ttl = int(settings.alerts.dedup_ttl_days * 86_400)
+        self._workers = [
+            _EndpointWorker(endpoint, settings, Outbox(redis, endpoint.name, delivered_ttl))
+            for endpoint in settings.webhooks.endpoints
+        ]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [worker.endpoint.name for worker in self._workers]
+
+    async def start(self) -> None:
+        for worker in self._workers:
+            await worker.start()
+
+    async def submit(self, alert: Alert) -> int:
+        """Queue `alert` for every endpoint that wants it; returns how many newly queued.
+
+        Retries through a Redis outage (the caller must not acknowledge before this returns).
+        """
+        bodies: dict[str, tuple[bytes, str]] = {}
+        pending = []
+        for worker in self._workers:
+            if not wants(worker.endpoint, alert):
+                continue
+            fmt = worker.endpoint.format
+            if fmt not in bodies:
+                bodies[fmt] = render(alert, fmt)
+            pending.append(worker.enqueue(alert.id, *bodies[fmt]))
+        results = await asyncio.gather(*pending)
+        return sum(1 for queued in results if queued)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, let in-flight deliveries finish (up to `grace` s), release the rest."""
+        await asyncio.gather(*(worker.stop(grace) for worker in self._workers))
+
+
+class _EndpointWorker:
+    def __init__(self, endpoint: WebhookEndpoint, settings: Settings, outbox: Outbox) -> None:
+        self.endpoint = endpoint
+        self.outbox = outbox
+        self._keys = [decode_secret(s.get_secret_value()) for s in endpoint.secrets]
+        self._schedule = list(settings.webhooks.retry_schedule) or [0.0]
+        self._scale = settings.webhooks.time_scale
+        self._max_in_flight = settings.webhooks.max_in_flight
+        self._rng = random.Random()
+        self._wake = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._enabled: bool | None = None
+        name = endpoint.name
+        self._m_success = WEBHOOK_DELIVERIES.labels(name, "success")
+        self._m_retry = WEBHOOK_DELIVERIES.labels(name, "retry")
+        self._m_failed = WEBHOOK_DELIVERIES.labels(name, "failed")
+        self._m_disabled = WEBHOOK_DELIVERIES.labels(name, "disabled")
+        self._m_latency = WEBHOOK_LATENCY.labels(name)
+
+    # ---- pipeline side ------------------------------------------------------------------------
+
+    async def enqueue(self, alert_id: str, body: bytes, content_type: str) -> bool:
+        outcome = await retry_forever(
+            "webhook_enqueue",
+            lambda: self.outbox.enqueue(alert_id, body, content_type, time.time()),
+        )
+        if outcome == 1:
+            self._wake.set()
+        elif outcome == 2:
+            self._m_disabled.inc()
+        return outcome == 1
+
+    # ---- worker side ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._loop_task is not None:
+            return
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._max_in_flight),
+            headers={"User-Agent": USER_AGENT},
+            timeout=aiohttp.ClientTimeout(total=self.endpoint.timeout),
+        )
+        self._loop_task = asyncio.create_task(self._run(), name=f"webhooks:{self.endpoint.name}")
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._loop_task is None:
+            return
+        self._loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._loop_task
+        self._loop_task = None
+        grace = self.endpoint.timeout + 1.0 if grace is None else grace
+        if self._inflight:
+            _, unfinished = await asyncio.wait(list(self._inflight.values()), timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        leftover = list(self._inflight)
+        self._inflight.clear()
+        with contextlib.suppress(*RETRYABLE):
+            await self.outbox.release(leftover, time.time())
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._step()
+                failures = 0
+            except RETRYABLE as exc:
+                failures += 1
+                REDIS_ERRORS.labels("webhook_outbox").inc()
+                if failures == 1 or failures % 20 == 0:
+                    log.warning(
+                        "webhooks %s: redis error %s: %s",
+                        self.endpoint.name,
+                        type(exc).__name__,
+                        exc,
+                    )
+                await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+
+    async def _step(self) -> None:
+        if not await self._check_enabled():
+            await self._sleep(POLL_INTERVAL)
+            return
+        free = self._max_in_flight - len(self._inflight)
+        if free <= 0:
+            await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
+            return
+        now = time.time()
+        jobs = await self.outbox.claim(now, now + lease_seconds(self.endpoint), free)
+        for job in jobs:
+            if job.id in self._inflight:  # our own lease expired while still sending; skip
+                continue
+            task = asyncio.create_task(self._deliver(job))
+            self._inflight[job.id] = task
+            task.add_done_callback(lambda _t, job_id=job.id: self._finished(job_id))
+        if jobs:
+            return
+        await self._sleep(await self._until_next_due(now))
+
+    def _finished(self, job_id: str) -> None:
+        self._inflight.pop(job_id, None)
+        self._wake.set()
+
+    async def _until_next_due(self, now: float) -> float:
+        head = await self.outbox.redis.zrange(self.outbox.due, 0, 0, withscores=True)
+        if not head:
+            return POLL_INTERVAL
+        return min(max(head[0][1] - now, 0.001), POLL_INTERVAL)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _check_enabled(self) -> bool:
+        disabled = await self.outbox.disabled()
+        enabled = disabled is None
+        if enabled != self._enabled:
+            self._enabled = enabled
+            WEBHOOK_ENDPOINT_ENABLED.labels(self.endpoint.name).set(1 if enabled else 0)
+            if not enabled:
+                log.warning("webhooks %s: endpoint disabled (%s)", self.endpoint.name, disabled)
+        WEBHOOK_DEAD_LETTERS.labels(self.endpoint.name).set((await self.outbox.counts())["dead"])
+        return enabled
+
+    async def _deliver(self, job: Job) -> None:
+        status, retry_after, error = await self._post(job)
+        attempts = job.attempts + 1
+        now = time.time()
+        name = self.endpoint.name
+        if status is not None and 200 <= status < 300:
+            await retry_forever("webhook_complete", lambda: self.outbox.complete(job.id))
+            self._m_success.inc()
+            self._m_latency.observe(max(0.0, now - job.queued))
+            return
+        if status == 410:
+            moved = await retry_forever(
+                "webhook_disable", lambda: self.outbox.disable("HTTP 410 Gone", status, now)
+            )
+            self._m_disabled.inc()
+            log.warning(
+                "webhooks %s: 410 Gone; endpoint disabled, %d deliveries dead-lettered", name, moved
+            )
+            return
+        delay = retry_delay(self._schedule, attempts, self._scale, self._rng)
+        if delay is None:
+            reason = f"HTTP {status}" if status is not None else (error or "error")
+            await retry_forever(
+                "webhook_bury", lambda: self.outbox.bury(job.id, reason, status, attempts, now)
+            )
+            self._m_failed.inc()
+            log.warning(
+                "webhooks %s: %s dead-lettered after %d attempts (%s)",
+                name,
+                job.id,
+                attempts,
+                reason,
+            )
+            return
+        if status == 429:
+            delay = max(delay, parse_retry_after(retry_after, now) or 0.0)
+        await retry_forever(
+            "webhook_reschedule", lambda: self.outbox.reschedule(job.id, now + delay, attempts)
+        )
+        self._m_retry.inc()
+
+    async def _post(self, job: Job) -> tuple[int | None, str | None, str | None]:
+        """(status, Retry-After, error kind) of one signed POST."""
+        assert self._session is not None
+        headers = webhook_headers(self._keys, job.id, int(time.time()), job.body)
+        headers["Content-Type"] = job.content_type
+        try:
+            async with self._session.post(
+                self.endpoint.url, data=job.body, headers=headers, allow_redirects=False
+            ) as response:
+                await response.content.read(65_536)  # drain a little; the body is ignored
+                return response.status, response.headers.get("Retry-After"), None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, None, type(exc).__name__

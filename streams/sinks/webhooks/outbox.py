@@ -1,0 +1,313 @@
+"""The durable webhook outbox in Redis, one set of keys per endpoint.
+
+    <p> = newswatch:webhooks:<endpoint>:
+    <p>due            ZSET  alert id -> due time (epoch s); a claimed delivery is pushed to
+                            now + lease, so a killed worker's deliveries come due again
+    <p>jobs           HASH  alert id -> job JSON (body, content type, queued)
+    <p>attempts       HASH  alert id -> attempts made
+    <p>delivered:<id> STRING with TTL: delivered, never send again
+    <p>dead           HASH  alert id -> job JSON
+    <p>dead_info      HASH  alert id -> why it died (reason, status, attempts, at)
+    <p>disabled       STRING why the endpoint is disabled (after HTTP 410)
+
+Every state change is one Lua script, so a delivery is always in exactly one place.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+PREFIX = "newswatch:webhooks:"
+
+_ENQUEUE = """
+-- KEYS: delivered marker, jobs, due, dead, disabled, dead_info
+-- ARGV: id, job JSON, due time, dead-info JSON (used when the endpoint is disabled)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[6], ARGV[1], ARGV[4])
+  return 2
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+
+_CLAIM = """
+-- KEYS: due, jobs, attempts   ARGV: now, lease until, max count
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  local job = redis.call('HGET', KEYS[2], id)
+  if job then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    out[#out + 1] = id
+    out[#out + 1] = job
+    out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+
+_COMPLETE = """
+-- KEYS: delivered marker, jobs, due, attempts   ARGV: id, marker TTL
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+"""
+
+_RESCHEDULE = """
+-- KEYS: jobs, due, attempts   ARGV: id, due time, attempts
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+_RELEASE = """
+-- KEYS: jobs, due   ARGV: now, ids...
+for i = 2, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+  end
+end
+return 1
+"""
+
+_BURY = """
+-- KEYS: jobs, due, attempts, dead, dead_info   ARGV: id, dead-info JSON
+local job = redis.call('HGET', KEYS[1], ARGV[1])
+if not job then return 0 end
+redis.call('HSET', KEYS[4], ARGV[1], job)
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+
+_DISABLE = """
+-- KEYS: disabled, jobs, due, attempts, dead, dead_info   ARGV: disabled JSON, dead-info JSON
+redis.call('SET', KEYS[1], ARGV[1])
+local jobs = redis.call('HGETALL', KEYS[2])
+for i = 1, #jobs, 2 do
+  redis.call('HSET', KEYS[5], jobs[i], jobs[i + 1])
+  redis.call('HSET', KEYS[6], jobs[i], ARGV[2])
+end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+return #jobs / 2
+"""
+
+_REPLAY = """
+-- KEYS: dead, dead_info, jobs, due, attempts   ARGV: now, ids... (none = all)
+local ids = {}
+if #ARGV > 1 then
+  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+else
+  ids = redis.call('HKEYS', KEYS[1])
+end
+local moved = 0
+for _, id in ipairs(ids) do
+  local job = redis.call('HGET', KEYS[1], id)
+  if job then
+    redis.call('HSET', KEYS[3], id, job)
+    redis.call('ZADD', KEYS[4], ARGV[1], id)
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[5], id)
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed delivery."""
+
+    id: str
+    body: bytes
+    content_type: str
+    queued: float
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    endpoint: str
+    reason: str
+    status: int | None
+    attempts: int
+    at: float
+    body: bytes
+
+
+class Outbox:
+    """The Redis side of one endpoint's deliveries."""
+
+    def __init__(self, redis: Redis, endpoint: str, delivered_ttl: int) -> None:
+        self.redis = redis
+        self.endpoint = endpoint
+        self.delivered_ttl = max(1, delivered_ttl)
+        base = f"{PREFIX}{endpoint}:"
+        self.due = base + "due"
+        self.jobs = base + "jobs"
+        self.attempts = base + "attempts"
+        self.dead = base + "dead"
+        self.dead_info = base + "dead_info"
+        self.disabled_key = base + "disabled"
+        self._delivered = base + "delivered:"
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._claim = redis.register_script(_CLAIM)
+        self._complete = redis.register_script(_COMPLETE)
+        self._reschedule = redis.register_script(_RESCHEDULE)
+        self._release = redis.register_script(_RELEASE)
+        self._bury = redis.register_script(_BURY)
+        self._disable = redis.register_script(_DISABLE)
+        self._replay = redis.register_script(_REPLAY)
+
+    def delivered_key(self, alert_id: str) -> str:
+        return self._delivered + alert_id
+
+    async def enqueue(self, alert_id: str, body: bytes, content_type: str, now: float) -> int:
+        """1 queued, 0 already queued/delivered/dead, 2 endpoint disabled (went to dead letters)."""
+        job = orjson.dumps({"body": body.decode(), "content_type": content_type, "queued": now})
+        info = _info("endpoint disabled", None, 0, now)
+        return int(
+            await self._enqueue(
+                keys=[
+                    self.delivered_key(alert_id),
+                    self.jobs,
+                    self.due,
+                    self.dead,
+                    self.disabled_key,
+                    self.dead_info,
+                ],
+                args=[alert_id, job, repr(now), info],
+            )
+        )
+
+    async def claim(self, now: float, lease_until: float, count: int) -> list[Job]:
+        flat = await self._claim(
+            keys=[self.due, self.jobs, self.attempts], args=[repr(now), repr(lease_until), count]
+        )
+        jobs = []
+        for i in range(0, len(flat), 3):
+            data = orjson.loads(flat[i + 1])
+            jobs.append(
+                Job(
+                    id=_text(flat[i]),
+                    body=data["body"].encode(),
+                    content_type=data["content_type"],
+                    queued=float(data["queued"]),
+                    attempts=int(flat[i + 2]),
+                )
+            )
+        return jobs
+
+    async def complete(self, alert_id: str) -> None:
+        await self._complete(
+            keys=[self.delivered_key(alert_id), self.jobs, self.due, self.attempts],
+            args=[alert_id, self.delivered_ttl],
+        )
+
+    async def reschedule(self, alert_id: str, due: float, attempts: int) -> None:
+        await self._reschedule(
+            keys=[self.jobs, self.due, self.attempts], args=[alert_id, repr(due), attempts]
+        )
+
+    async def release(self, alert_ids: list[str], now: float) -> None:
+        """Make claimed deliveries due now (a clean shutdown hands them to the next worker)."""
+        if alert_ids:
+            await self._release(keys=[self.jobs, self.due], args=[repr(now), *alert_ids])
+
+    async def bury(
+        self, alert_id: str, reason: str, status: int | None, attempts: int, now: float
+    ) -> None:
+        await self._bury(
+            keys=[self.jobs, self.due, self.attempts, self.dead, self.dead_info],
+            args=[alert_id, _info(reason, status, attempts, now)],
+        )
+
+    async def disable(self, reason: str, status: int | None, now: float) -> int:
+        """Disable the endpoint and move its pending deliveries to the dead letters."""
+        return int(
+            await self._disable(
+                keys=[
+                    self.disabled_key,
+                    self.jobs,
+                    self.due,
+                    self.attempts,
+                    self.dead,
+                    self.dead_info,
+                ],
+                args=[
+                    orjson.dumps({"reason": reason, "status": status, "at": now}),
+                    _info("endpoint disabled", status, 0, now),
+                ],
+            )
+        )
+
+    async def enable(self) -> bool:
+        return bool(await self.redis.delete(self.disabled_key))
+
+    async def disabled(self) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.disabled_key)
+        return None if raw is None else orjson.loads(raw)
+
+    async def replay(self, alert_ids: list[str] | None = None, now: float | None = None) -> int:
+        """Move dead letters (all, or these ids) back into the outbox, due now."""
+        now = time.time() if now is None else now
+        return int(
+            await self._replay(
+                keys=[self.dead, self.dead_info, self.jobs, self.due, self.attempts],
+                args=[repr(now), *(alert_ids or [])],
+            )
+        )
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        jobs = await self.redis.hgetall(self.dead)
+        infos = await self.redis.hgetall(self.dead_info)
+        letters = []
+        for raw_id, raw_job in jobs.items():
+            info = orjson.loads(infos.get(raw_id, b"{}"))
+            letters.append(
+                DeadLetter(
+                    id=_text(raw_id),
+                    endpoint=self.endpoint,
+                    reason=info.get("reason", "unknown"),
+                    status=info.get("status"),
+                    attempts=int(info.get("attempts", 0)),
+                    at=float(info.get("at", 0.0)),
+                    body=orjson.loads(raw_job)["body"].encode(),
+                )
+            )
+        return sorted(letters, key=lambda letter: (letter.at, letter.id))
+
+    async def counts(self) -> dict[str, int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hlen(self.jobs)
+            pipe.hlen(self.dead)
+            pending, dead = await pipe.execute()
+        return {"pending": int(pending), "dead": int(dead)}
+
+
+def _info(reason: str, status: int | None, attempts: int, now: float) -> bytes:
+    return orjson.dumps({"reason": reason, "status": status, "attempts": attempts, "at": now})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
