@@ -126,6 +126,7 @@ class _EndpointWorker:
         self._loop_task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._enabled: bool | None = None
+        self._checked_at = 0.0
         name = endpoint.name
         self._m_success = WEBHOOK_DELIVERIES.labels(name, "success")
         self._m_retry = WEBHOOK_DELIVERIES.labels(name, "retry")
@@ -233,6 +234,12 @@ class _EndpointWorker:
         self._wake.clear()
 
     async def _check_enabled(self) -> bool:
+        """Re-read the disabled flag (the CLI may flip it) and the dead-letter gauge, each
+        at most once per POLL_INTERVAL."""
+        now = time.monotonic()
+        if self._enabled is not None and now - self._checked_at < POLL_INTERVAL:
+            return self._enabled
+        self._checked_at = now
         disabled = await self.outbox.disabled()
         enabled = disabled is None
         if enabled != self._enabled:
@@ -257,6 +264,8 @@ class _EndpointWorker:
             moved = await retry_forever(
                 "webhook_disable", lambda: self.outbox.disable("HTTP 410 Gone", status, now)
             )
+            self._enabled = False
+            WEBHOOK_ENDPOINT_ENABLED.labels(name).set(0)
             self._m_disabled.inc()
             log.warning(
                 "webhooks %s: 410 Gone; endpoint disabled, %d deliveries dead-lettered", name, moved

@@ -59,11 +59,14 @@ return out
 """
 
 _COMPLETE = """
--- KEYS: delivered marker, jobs, due, attempts   ARGV: id, marker TTL
+-- KEYS: delivered marker, jobs, due, attempts, dead, dead_info   ARGV: id, marker TTL
+-- (dead too: a delivery in flight when a 410 from another one disabled the endpoint)
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
 return 1
 """
 
@@ -220,7 +223,14 @@ class Outbox:
 
     async def complete(self, alert_id: str) -> None:
         await self._complete(
-            keys=[self.delivered_key(alert_id), self.jobs, self.due, self.attempts],
+            keys=[
+                self.delivered_key(alert_id),
+                self.jobs,
+                self.due,
+                self.attempts,
+                self.dead,
+                self.dead_info,
+            ],
             args=[alert_id, self.delivered_ttl],
         )
 

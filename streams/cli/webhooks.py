@@ -1,0 +1,176 @@
+"""`newswatch webhooks`: endpoint status, re-enabling, dead letters (list, replay).
+
+These commands only touch Redis; a running worker picks replayed deliveries up within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import click
+import orjson
+from redis.asyncio import Redis
+
+from newswatch.streams.cli import settings_from
+from newswatch.streams.settings import Settings
+from newswatch.streams.sinks.redis_client import make_redis
+from newswatch.streams.sinks.webhooks.outbox import PREFIX, Outbox
+
+T = TypeVar("T")
+
+
+def _run(settings: Settings, action: Callable[[Redis], Awaitable[T]]) -> T:
+    async def main() -> T:
+        redis = make_redis(settings)
+        try:
+            return await action(redis)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(main())
+
+
+def _outbox(redis: Redis, settings: Settings, name: str) -> Outbox:
+    return Outbox(redis, name, int(settings.alerts.dedup_ttl_days * 86_400))
+
+
+async def _known_endpoints(redis: Redis, settings: Settings) -> list[str]:
+    """Configured endpoints plus any that still have dead letters in Redis."""
+    names = {endpoint.name for endpoint in settings.webhooks.endpoints}
+    async for key in redis.scan_iter(match=f"{PREFIX}*:dead", count=500):
+        text = key.decode() if isinstance(key, bytes) else key
+        names.add(text[len(PREFIX) : -len(":dead")])
+    return sorted(names)
+
+
+def _configured(settings: Settings, name: str) -> None:
+    if name not in {endpoint.name for endpoint in settings.webhooks.endpoints}:
+        raise click.BadParameter(
+            f"no endpoint named {name!r} in the configuration", param_hint="endpoint"
+        )
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@click.group("webhooks")
+def webhooks() -> None:
+    """Webhook endpoints and their dead letters."""
+
+
+@webhooks.command("status")
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Each endpoint: enabled or disabled, deliveries pending, dead letters."""
+    settings = settings_from(ctx)
+
+    async def action(redis: Redis) -> None:
+        for name in await _known_endpoints(redis, settings):
+            outbox = _outbox(redis, settings, name)
+            counts = await outbox.counts()
+            disabled = await outbox.disabled()
+            state = "enabled" if disabled is None else f"DISABLED ({disabled.get('reason')})"
+            click.echo(f"{name}\t{state}\tpending={counts['pending']}\tdead={counts['dead']}")
+
+    _run(settings, action)
+
+
+@webhooks.command("enable")
+@click.argument("endpoint")
+@click.pass_context
+def enable(ctx: click.Context, endpoint: str) -> None:
+    """Re-enable ENDPOINT after it answered 410 Gone."""
+    settings = settings_from(ctx)
+    _configured(settings, endpoint)
+    changed = _run(settings, lambda redis: _outbox(redis, settings, endpoint).enable())
+    click.echo(f"{endpoint}: {'enabled' if changed else 'was not disabled'}")
+
+
+@webhooks.group("dead-letters")
+def dead_letters() -> None:
+    """Deliveries that exhausted their retries or hit a disabled endpoint."""
+
+
+@dead_letters.command("list")
+@click.option("--endpoint", help="Only this endpoint.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the body.")
+@click.pass_context
+def list_dead(ctx: click.Context, endpoint: str | None, as_json: bool) -> None:
+    """List dead letters, oldest first."""
+    settings = settings_from(ctx)
+
+    async def action(redis: Redis) -> int:
+        names = [endpoint] if endpoint else await _known_endpoints(redis, settings)
+        total = 0
+        for name in names:
+            for letter in await _outbox(redis, settings, name).dead_letters():
+                total += 1
+                if as_json:
+                    record = {
+                        "endpoint": letter.endpoint,
+                        "id": letter.id,
+                        "reason": letter.reason,
+                        "status": letter.status,
+                        "attempts": letter.attempts,
+                        "at": letter.at,
+                        "body": orjson.loads(letter.body),
+                    }
+                    click.echo(orjson.dumps(record).decode())
+                else:
+                    click.echo(
+                        f"{_when(letter.at)}\t{letter.endpoint}\t{letter.id}\t"
+                        f"{letter.reason}\tattempts={letter.attempts}"
+                    )
+        return total
+
+    total = _run(settings, action)
+    if not as_json:
+        click.echo(f"{total} dead letter(s)", err=True)
+
+
+@dead_letters.command("replay")
+@click.option("--endpoint", help="Only this endpoint (default: every configured endpoint).")
+@click.option("--id", "alert_ids", multiple=True, help="Only this alert id (repeatable).")
+@click.option("--enable", is_flag=True, help="Re-enable a disabled endpoint first.")
+@click.pass_context
+def replay(
+    ctx: click.Context, endpoint: str | None, alert_ids: tuple[str, ...], enable: bool
+) -> None:
+    """Queue dead letters for delivery again (the schedule restarts from the first attempt)."""
+    settings = settings_from(ctx)
+    if endpoint:
+        _configured(settings, endpoint)
+    names = [endpoint] if endpoint else [e.name for e in settings.webhooks.endpoints]
+
+    async def action(redis: Redis) -> list[tuple[str, int | None]]:
+        results: list[tuple[str, int | None]] = []
+        for name in names:
+            outbox = _outbox(redis, settings, name)
+            if await outbox.disabled() is not None:
+                if not enable:
+                    results.append((name, None))
+                    continue
+                await outbox.enable()
+            results.append((name, await outbox.replay(list(alert_ids) or None)))
+        return results
+
+    failed = False
+    for name, moved in _run(settings, action):
+        if moved is None:
+            failed = True
+            click.echo(
+                f"{name}: endpoint is disabled; run `newswatch webhooks enable {name}` or pass"
+                " --enable",
+                err=True,
+            )
+        else:
+            click.echo(f"{name}: {moved} dead letter(s) queued again")
+    if failed:
+        ctx.exit(1)
+
+
+COMMANDS = (webhooks,)

@@ -1,0 +1,82 @@
+"""Webhook bodies: CloudEvents structured JSON, Slack, plain JSON; endpoint filters."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from newswatch.streams.records import Alert
+from newswatch.streams.settings import WebhookEndpoint
+from newswatch.streams.sinks.webhooks.filters import wants
+from newswatch.streams.sinks.webhooks.formats import render
+
+ALERT = Alert(
+    id="export_controls:abc123",
+    rule="export_controls",
+    severity="high",
+    title="DeepSeek <R2> & the new export rules",
+    entities=["deepseek"],
+    themes=["export_controls"],
+    article_id="abc123",
+    url="https://example.org/a?b=1&c=2",
+    summary="Commerce adds rules",
+    created_at=1_795_000_000.25,
+)
+
+
+def test_cloudevents_structured_mode() -> None:
+    body, content_type = render(ALERT, "cloudevents")
+    event = orjson.loads(body)
+    assert content_type == "application/cloudevents+json"
+    assert event["specversion"] == "1.0"
+    assert event["id"] == ALERT.id
+    assert event["type"] == "io.newswatch.alert.v1"
+    assert event["source"] == "/newswatch/rules/export_controls"
+    assert event["subject"] == "abc123"
+    assert event["time"] == "2026-11-18T11:06:40.250000Z"
+    assert event["datacontenttype"] == "application/json"
+    assert Alert.loads(event["data"]) == ALERT
+
+
+def test_plain_json_is_the_alert_record() -> None:
+    body, content_type = render(ALERT, "json")
+    assert content_type == "application/json"
+    assert Alert.loads(body) == ALERT
+
+
+def test_slack_message_escapes_mrkdwn() -> None:
+    body, content_type = render(ALERT, "slack")
+    message = orjson.loads(body)
+    assert content_type == "application/json"
+    assert message["text"].startswith(":rotating_light: [HIGH] DeepSeek <R2>")
+    first = message["blocks"][0]["text"]["text"]
+    assert "&lt;R2&gt; &amp; the new" in first
+    assert "<https://example.org/a?b=1&amp;c=2|" in first
+    assert message["blocks"][-1]["type"] == "context"
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown webhook format"):
+        render(ALERT, "xml")
+
+
+def _endpoint(**kw: object) -> WebhookEndpoint:
+    return WebhookEndpoint(name="e", url="http://127.0.0.1:1/", **kw)
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, True),
+        ({"min_severity": "high"}, True),
+        ({"min_severity": "critical"}, False),
+        ({"entities": ["qwen", "deepseek"]}, True),
+        ({"entities": ["qwen"]}, False),
+        ({"themes": ["export_controls"]}, True),
+        ({"themes": ["market_shock"]}, False),
+        ({"entities": ["deepseek"], "themes": ["market_shock"]}, False),
+        ({"entities": ["deepseek"], "themes": ["export_controls"], "min_severity": "medium"}, True),
+    ],
+)
+def test_endpoint_filters(filters: dict[str, object], expected: bool) -> None:
+    assert wants(_endpoint(**filters), ALERT) is expected
