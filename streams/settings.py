@@ -75,6 +75,13 @@ class PollerSettings(BaseModel):
     user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
     seen_ttl_days: float = Field(60.0, gt=0)
     parse_workers: int = Field(2, ge=1, le=64)
+    # Poller issue additions: schedule, backoff and robustness knobs.
+    unconditional_interval: float = Field(86_400.0, gt=0, description="seconds")
+    backoff_max: float = Field(21_600.0, gt=0, description="seconds")
+    broken_after: int = Field(8, ge=1, description="consecutive failures")
+    redirect_confirmations: int = Field(3, ge=1)
+    start_jitter: float = Field(1.0, ge=0, description="seconds")
+    parse_timeout: float = Field(60.0, gt=0, description="seconds")
 
 
 class WebhookEndpoint(BaseModel):

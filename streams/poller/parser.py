@@ -1,0 +1,236 @@
+"""Feed document -> articles (pure; runs in a worker process, off the event loop).
+
+feedparser does the format work (RSS 0.9x/1.0/2.0, Atom, RDF; charset from the HTTP header, the
+XML declaration or the BOM; xml:base). It never resolves external entities, and expat refuses
+entity-expansion bombs. The body is always handed over as a stream: feedparser treats a plain
+bytes/str argument as a *file name or URL* first, so a body such as b"/etc/passwd" would be read
+from disk.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import feedparser
+
+from newswatch.streams.poller.text import canonical_url, guess_lang, html_to_text, primary_lang
+from newswatch.streams.records import Article
+
+# Dates before this are treated as unknown; dates after fetch time + slack are clamped.
+EARLIEST_DATE = 631_152_000.0  # 1990-01-01T00:00:00Z
+FUTURE_SLACK = 86_400.0
+MAX_TEXT = 100_000  # characters kept of summary and content each
+
+
+class FeedParseError(ValueError):
+    """The document is not a feed (an HTML page, an empty body, binary junk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """An article and the dedup keys it answers to (its id first, then its canonical link)."""
+
+    article: Article
+    keys: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ParsedFeed:
+    entries: list[ParsedEntry]
+    title: str = ""
+    lang: str | None = None
+    format: str = ""
+    bozo: str | None = None  # feedparser's complaint about a malformed but usable document
+    entry_times: list[float] = field(default_factory=list)  # published times, newest first
+    duplicates_in_document: int = 0
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    feed_id: str,
+    feed_name: str = "",
+    declared_lang: str | None = None,
+    unicity: str = "auto",
+    content_type: str | None = None,
+    base_url: str | None = None,
+    fetched_at: float | None = None,
+) -> ParsedFeed:
+    """Parse one document; raises FeedParseError when it holds no feed at all."""
+    fetched_at = time.time() if fetched_at is None else fetched_at
+    headers: dict[str, str] = {}
+    if content_type:
+        headers["content-type"] = content_type
+    if base_url:
+        headers["content-location"] = base_url
+    result = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,  # we strip all markup to text anyway; halves parse time
+        resolve_relative_uris=False,  # only links matter, and those are resolved regardless
+    )
+    entries = result.get("entries") or []
+    version = result.get("version") or ""
+    bozo = result.get("bozo_exception")
+    if not entries and not version:
+        reason = f": {type(bozo).__name__}: {bozo}" if bozo else ""
+        raise FeedParseError(f"not a feed{reason}"[:300])
+    meta = result.get("feed") or {}
+    declared = primary_lang(declared_lang)
+    feed_lang = declared or primary_lang(meta.get("language"))
+    homepage = canonical_url(meta.get("link"))
+    policy = _IdPolicy(entries, unicity, homepage)
+    parsed = ParsedFeed(
+        entries=[],
+        title=html_to_text(meta.get("title"))[:300],
+        lang=feed_lang,
+        format=version,
+        bozo=f"{type(bozo).__name__}: {bozo}"[:300] if bozo else None,
+    )
+    seen_ids: set[str] = set()
+    for entry in entries:
+        key_kind, key = policy.key(entry)
+        article_id = f"{feed_id}:{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+        if article_id in seen_ids:
+            parsed.duplicates_in_document += 1
+            continue
+        seen_ids.add(article_id)
+        article = _article(entry, article_id, feed_id, feed_name, declared, feed_lang, fetched_at)
+        keys = [article_id]
+        link = canonical_url(article.url)
+        if key_kind != "link" and link and policy.link_is_unique(link):
+            # A publisher that rewrites GUIDs keeps the link: both keys count as "seen".
+            keys.append(f"{feed_id}:l{hashlib.sha1(link.encode()).hexdigest()[:16]}")
+        parsed.entries.append(ParsedEntry(article, tuple(keys)))
+        if article.published is not None:
+            parsed.entry_times.append(article.published)
+    parsed.entry_times.sort(reverse=True)
+    return parsed
+
+
+class _IdPolicy:
+    """FreshRSS-style unicity: GUID where the document's GUIDs are trustworthy, else the link,
+    else a content hash. `auto` decides per document: GUIDs must be present on every entry and
+    unique; links must be unique and not just the site's home page."""
+
+    def __init__(self, entries: list[Any], unicity: str, homepage: str | None) -> None:
+        self.unicity = unicity
+        guids = [(e.get("id") or "").strip() for e in entries]
+        self.guids_ok = all(guids) and len(set(guids)) == len(guids)
+        links = [canonical_url(_link(e)) for e in entries]
+        counts: dict[str, int] = {}
+        for link in links:
+            if link:
+                counts[link] = counts.get(link, 0) + 1
+        self.link_counts = counts
+        self.homepage = homepage
+
+    def link_is_unique(self, link: str) -> bool:
+        return self.link_counts.get(link, 0) == 1 and link != self.homepage
+
+    def key(self, entry: Any) -> tuple[str, str]:
+        guid = (entry.get("id") or "").strip()
+        link = canonical_url(_link(entry))
+        mode = self.unicity
+        if guid and (mode == "guid" or (mode == "auto" and self.guids_ok)):
+            return "guid", "g:" + guid
+        if link and (mode == "link" or (mode in ("auto", "guid") and self.link_is_unique(link))):
+            return "link", "l:" + link
+        if mode == "auto" and guid:
+            return "guid", "g:" + guid  # GUIDs repeat but links are worse: keep the GUID
+        title = entry.get("title") or ""
+        summary = entry.get("summary") or ""
+        return "content", "c:" + title + "\x00" + summary[:2000] + "\x00" + (link or "")
+
+
+def _link(entry: Any) -> str | None:
+    link = entry.get("link")
+    if link:
+        return link
+    for item in entry.get("links") or []:
+        if item.get("rel", "alternate") == "alternate" and item.get("href"):
+            return item["href"]
+    guid = entry.get("id") or ""
+    return guid if entry.get("guidislink") else None
+
+
+def _epoch(parsed: Any) -> float | None:
+    if not parsed:
+        return None
+    try:
+        return float(calendar.timegm(parsed))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _clamp(value: float | None, fetched_at: float) -> float | None:
+    """Untrusted feed dates: before 1990 is unknown, beyond tomorrow becomes the fetch time."""
+    if value is None or value < EARLIEST_DATE:
+        return None
+    return fetched_at if value > fetched_at + FUTURE_SLACK else value
+
+
+def _article(
+    entry: Any,
+    article_id: str,
+    feed_id: str,
+    feed_name: str,
+    declared: str | None,
+    feed_lang: str | None,
+    fetched_at: float,
+) -> Article:
+    summary = html_to_text(entry.get("summary"))[:MAX_TEXT]
+    content = html_to_text(
+        "\n\n".join(part.get("value", "") for part in entry.get("content") or [])
+    )[:MAX_TEXT]
+    if content == summary:
+        summary = ""  # RSS feeds often repeat the description as content
+    title = html_to_text(entry.get("title"))[:1000]
+    if not title:
+        title = (summary or content)[:120] or "(untitled)"
+    published = _clamp(_epoch(entry.get("published_parsed")), fetched_at)
+    updated = _clamp(_epoch(entry.get("updated_parsed")), fetched_at)
+    if published is None:
+        published = updated
+    raw = entry.get("published") or entry.get("updated") or entry.get("created")
+    authors = [a.get("name") for a in entry.get("authors") or [] if a.get("name")]
+    if not authors and entry.get("author"):
+        authors = [entry["author"]]
+    entry_lang = None
+    for detail in ("content", "summary_detail", "title_detail"):
+        value = entry.get(detail)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value and value.get("language"):
+            entry_lang = primary_lang(value.get("language"))
+            break
+    lang = (
+        declared or entry_lang or feed_lang or guess_lang(title + " " + (summary or content)[:500])
+    )
+    return Article(
+        id=article_id,
+        feed_id=feed_id,
+        title=title,
+        url=_absolute(_link(entry)),
+        summary=summary,
+        content=content,
+        published=published,
+        updated=updated,
+        published_raw=str(raw)[:200] if raw else None,
+        authors=[html_to_text(a)[:200] for a in authors][:20],
+        lang=lang,
+        feed_name=feed_name,
+        fetched_at=fetched_at,
+    )
+
+
+def _absolute(link: str | None) -> str | None:
+    """Only absolute http(s) links; a relative one that xml:base could not resolve is dropped."""
+    if link and link.strip().lower().startswith(("http://", "https://")):
+        return link.strip()
+    return None

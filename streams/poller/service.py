@@ -1,0 +1,166 @@
+"""The `newswatch poll` process: wiring, health endpoints, feeds-file reload, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import multiprocessing
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from newswatch.streams.kafka import ensure_topics, make_producer
+from newswatch.streams.poller.feeds import FeedsFileError, FeedSpec, feeds_path, load_feeds
+from newswatch.streams.poller.fetcher import FetchResult, make_session
+from newswatch.streams.poller.parser import ParsedFeed, parse_feed
+from newswatch.streams.poller.publisher import KafkaPublisher
+from newswatch.streams.poller.scheduler import Poller
+from newswatch.streams.poller.state import StateStore, connect
+from newswatch.streams.settings import ConfigError, Settings
+from newswatch.streams.web import start_health_server
+
+log = logging.getLogger(__name__)
+
+RELOAD_EVERY = 5.0  # seconds between checks of the feeds file's modification time
+HEALTH_EVERY = 5.0
+
+
+def _warm_up() -> None:
+    import feedparser  # noqa: F401  (import once per worker, not per document)
+
+
+def make_parse_pool(workers: int) -> ProcessPoolExecutor:
+    """feedparser is CPU-bound pure Python: it runs in worker processes so the event loop keeps
+    serving sockets. `forkserver` avoids forking a process that already runs threads."""
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+
+
+def pool_parser(pool: ProcessPoolExecutor):
+    async def parse(body: bytes, spec: FeedSpec, result: FetchResult, now: float) -> ParsedFeed:
+        call = functools.partial(
+            parse_feed,
+            body,
+            feed_id=spec.id,
+            feed_name=spec.display_name,
+            declared_lang=spec.lang,
+            unicity=spec.unicity,
+            content_type=result.content_type,
+            base_url=result.url,
+            fetched_at=now,
+        )
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+    return parse
+
+
+async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
+    if not settings.kafka_servers:
+        raise ConfigError("kafka_servers: not configured (set NEWSWATCH_KAFKA_SERVERS)")
+    redis_url = settings.redis_dsn  # raises ConfigError when unset
+    path = feeds_path(settings.feeds_file)
+    feeds = load_feeds(path)
+    log.info("polling %d feed(s) from %s", len(feeds), path)
+
+    stop = stop or _signal_stop()
+    await ensure_topics(settings)
+    producer = await start_producer(settings)
+    redis = connect(redis_url)
+    store = StateStore(redis, settings.poller.seen_ttl_days * 86_400)
+    health = {"producer": False, "redis": False}
+
+    def ready() -> tuple[bool, str]:
+        missing = [name for name, ok in health.items() if not ok]
+        return (not missing, "ok" if not missing else "waiting for " + ", ".join(missing))
+
+    runner = await start_health_server(settings.web_host, settings.web_port, ready)
+    pool = make_parse_pool(settings.poller.parse_workers)
+    session = make_session(settings.poller)
+    background: list[asyncio.Task[None]] = []
+    try:
+        health["producer"] = True
+        health["redis"] = await store.ping()
+        publisher = KafkaPublisher(producer, settings.topic("articles"))
+        poller = Poller(settings.poller, feeds, store, publisher, session, pool_parser(pool))
+        await poller.load_state()
+        background = [
+            asyncio.create_task(_watch_redis(store, health)),
+            asyncio.create_task(_watch_feeds_file(path, poller)),
+        ]
+        await poller.run(stop)
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await session.close()
+        with contextlib.suppress(Exception):
+            await producer.stop()  # flushes anything still buffered
+        await redis.aclose()
+        pool.shutdown(wait=False, cancel_futures=True)
+        await runner.cleanup()
+        log.info("poller stopped")
+
+
+async def start_producer(settings: Settings) -> AIOKafkaProducer:
+    """The shared idempotent producer; if the broker refuses producer ids (Tansu's memory
+    storage answers InitProducerId with UNKNOWN), an acks=all producer without idempotence.
+    Dedup does not depend on it: articles are marked seen in Redis only after the acks, and
+    consumers are idempotent on the article id."""
+    producer = make_producer(settings)
+    try:
+        await producer.start()
+        return producer
+    except KafkaError as exc:
+        await producer.stop()
+        log.warning(
+            "broker refused an idempotent producer (%r); using acks=all without idempotence", exc
+        )
+    producer = make_producer(settings, enable_idempotence=False)
+    await producer.start()
+    return producer
+
+
+def _signal_stop() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _watch_redis(store: StateStore, health: dict[str, bool]) -> None:
+    while True:
+        await asyncio.sleep(HEALTH_EVERY)
+        health["redis"] = await store.ping()
+
+
+async def _watch_feeds_file(path: Path, poller: Poller) -> None:
+    """Pick up `newswatch feeds add/remove` (or a hand edit) without a restart."""
+    last = _mtime(path)
+    while True:
+        await asyncio.sleep(RELOAD_EVERY)
+        current = _mtime(path)
+        if current == last:
+            continue
+        last = current
+        try:
+            feeds = load_feeds(path)
+        except FeedsFileError as exc:
+            log.error("feeds file changed but is invalid, keeping the old list: %s", exc)
+            continue
+        await poller.replace_feeds(feeds)
+        log.info("feeds file reloaded: %d feed(s) at %s", len(feeds), time.strftime("%X"))
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None

@@ -1,0 +1,153 @@
+"""Per-feed state and the seen-article index in Redis.
+
+Keys (prefix `newswatch:poll:`):
+- `feed:{feed_id}`: hash with validators, schedule, health and recent entry times.
+- `seen:{feed_id}`: sorted set of dedup keys (article id, canonical-link key) scored by the time
+  they were first published; entries older than the TTL are trimmed, and the whole key expires
+  when the feed stops being polled.
+
+An article's keys are added only after Kafka acknowledged it, in the same MULTI as the feed's
+new validators: if the process dies before that, the next poll fetches unconditionally-enough
+to see the article again and publishes it then (no loss).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+PREFIX = "newswatch:poll:"
+
+
+@dataclass(slots=True)
+class FeedState:
+    """What we remember about one feed between polls (and across restarts)."""
+
+    url: str | None = None  # effective URL after a confirmed permanent redirect
+    origin: str | None = None  # the configured URL `url` was derived from
+    etag: str | None = None
+    last_modified: str | None = None
+    next_due: float = 0.0
+    interval: float | None = None
+    last_fetch: float | None = None
+    last_success: float | None = None
+    last_unconditional: float | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    error_kind: str | None = None
+    error_count: int = 0
+    redirect_candidate: str | None = None
+    redirect_seen: int = 0
+    title: str | None = None
+    entry_times: list[float] = field(default_factory=list)
+
+    def to_redis(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if value is None:
+                continue
+            out[spec.name] = (
+                orjson.dumps(value).decode() if spec.name == "entry_times" else str(value)
+            )
+        return out
+
+    @classmethod
+    def from_redis(cls, raw: dict[bytes, bytes]) -> FeedState:
+        state = cls()
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for key_b, value_b in raw.items():
+            key, value = key_b.decode(), value_b.decode()
+            if key not in types:
+                continue
+            kind = str(types[key])
+            try:
+                if key == "entry_times":
+                    setattr(state, key, [float(v) for v in orjson.loads(value)][:50])
+                elif kind.startswith("float"):
+                    setattr(state, key, float(value))
+                elif kind.startswith("int"):
+                    setattr(state, key, int(value))
+                else:
+                    setattr(state, key, value)
+            except (ValueError, TypeError, orjson.JSONDecodeError):
+                continue  # a damaged field is forgotten, not fatal
+        return state
+
+
+def feed_key(feed_id: str) -> str:
+    return f"{PREFIX}feed:{feed_id}"
+
+
+def seen_key(feed_id: str) -> str:
+    return f"{PREFIX}seen:{feed_id}"
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client that retries transient connection errors with backoff (redis-py does not by
+    default reconnect in a useful way; FIELD-NOTES)."""
+    return aioredis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=5),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+    )
+
+
+class StateStore:
+    def __init__(self, client: aioredis.Redis, seen_ttl: float) -> None:
+        self.client = client
+        self.seen_ttl = seen_ttl
+
+    async def load(self, feed_ids: list[str]) -> dict[str, FeedState]:
+        states: dict[str, FeedState] = {}
+        for start in range(0, len(feed_ids), 500):
+            batch = feed_ids[start : start + 500]
+            async with self.client.pipeline(transaction=False) as pipe:
+                for feed_id in batch:
+                    pipe.hgetall(feed_key(feed_id))
+                raws = await pipe.execute()
+            for feed_id, raw in zip(batch, raws, strict=True):
+                states[feed_id] = FeedState.from_redis(raw) if raw else FeedState()
+        return states
+
+    async def unseen(self, feed_id: str, keys: list[tuple[str, ...]]) -> list[bool]:
+        """For each entry's key tuple: True when none of its keys was seen before."""
+        flat = [k for group in keys for k in group]
+        if not flat:
+            return []
+        scores = await self.client.zmscore(seen_key(feed_id), flat)
+        result, i = [], 0
+        for group in keys:
+            result.append(all(score is None for score in scores[i : i + len(group)]))
+            i += len(group)
+        return result
+
+    async def commit(self, feed_id: str, state: FeedState, seen: list[str]) -> None:
+        """Mark keys seen and save the feed state atomically (MULTI/EXEC)."""
+        now = time.time()
+        async with self.client.pipeline(transaction=True) as pipe:
+            if seen:
+                pipe.zadd(seen_key(feed_id), dict.fromkeys(seen, now))
+                pipe.zremrangebyscore(seen_key(feed_id), "-inf", now - self.seen_ttl)
+            pipe.expire(seen_key(feed_id), int(self.seen_ttl))
+            pipe.delete(feed_key(feed_id))  # fields that became None must not linger
+            pipe.hset(feed_key(feed_id), mapping=state.to_redis())
+            pipe.expire(feed_key(feed_id), int(self.seen_ttl))
+            await pipe.execute()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except Exception:
+            return False
