@@ -101,3 +101,21 @@ def test_scrape_jobs_match_rules() -> None:
     for rule in alerting_rules():
         used |= set(re.findall(r'job=~?"([\w-]+)"', rule["expr"]))
     assert used <= jobs, f"rules select jobs that are never scraped: {used - jobs}"
+
+
+def test_kubernetes_scrape_config(tmp_path) -> None:
+    """Debian's promtool is built without Kubernetes discovery: check the rest of the file
+    (relabelling, rule files) with the discovery swapped for a static target."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "kubernetes.yml").read_text(encoding="utf-8"))
+    for job in config["scrape_configs"]:
+        assert job.pop("kubernetes_sd_configs")[0]["role"] == "endpoints"
+        job["static_configs"] = [{"targets": ["pod:6066"]}]
+    config["rule_files"] = [str(PROMETHEUS_DIR / "rules" / "*.yml")]
+    path = tmp_path / "kubernetes.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = _promtool("check", "config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {job["job_name"] for job in config["scrape_configs"]} == {
+        "newswatch-poller",
+        "newswatch-worker",
+    }

@@ -1,0 +1,347 @@
+"""Every dashboard panel returns data from a real Prometheus scraping a real newswatch.
+
+`newswatch up --demo` (embedded Tansu broker and redis-server, the bundled demo feeds, two
+local webhook receivers: one answering 204, one answering 500 so deliveries retry and end as
+dead letters) runs as a subprocess; Debian's `prometheus` scrapes the worker, the poller and
+the supervisor every second and loads the project's alerting rules. Once the demo has raised
+its first alerts, every panel's PromQL is evaluated through Prometheus' HTTP API with the
+template variables substituted (both "All" and a concrete value), and the test fails if a
+query errors or returns no series, or if an alerting rule fails to evaluate.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import unavailable
+from deploy_support import RULES, cli_commands, dashboards, metrics_in, panel_queries, which
+from test_dashboards import substitute
+
+from newswatch.streams.embedded import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
+
+READY_BUDGET = 60.0  # targets up
+DATA_BUDGET = 240.0  # every panel with data (the demo aims at a first alert within 30 s)
+EVENT_FALLBACK = " or on() vector(0)"
+# Metrics that only have series after something goes wrong; their panels fall back to 0 and
+# the demo is not expected to produce them.
+EVENT_ONLY = {
+    "newswatch_redis_errors_total",
+    "newswatch_deadletters_total",
+    "newswatch_spikes_total",
+    "newswatch_poll_publish_errors_total",
+}
+
+
+# ---- a local webhook receiver --------------------------------------------------------------
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    hits: dict[str, int] = {}
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.hits[self.path] = self.hits.get(self.path, 0) + 1
+        self.send_response(204 if self.path == "/ok" else 500)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook_receiver() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+# ---- newswatch up --demo --------------------------------------------------------------------
+
+
+def _three_free_ports() -> int:
+    """A base port with base+1 and base+2 free too (worker, poller, supervisor)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for offset in (1, 2):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no three consecutive free ports")
+
+
+@dataclass
+class Newswatch:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    port: int
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+@pytest.fixture(scope="module")
+def newswatch(
+    tmp_path_factory: pytest.TempPathFactory, webhook_receiver: str
+) -> Iterator[Newswatch]:
+    if "up" not in cli_commands():
+        unavailable("`newswatch up` is not registered in the CLI yet")
+    tmp = tmp_path_factory.mktemp("newswatch-up")
+    secret = "whsec_" + base64.b64encode(b"newswatch-deploy-test-secret-32b").decode()
+    endpoints = [
+        {"name": "receiver-ok", "url": f"{webhook_receiver}/ok", "secrets": [secret]},
+        {"name": "receiver-broken", "url": f"{webhook_receiver}/broken", "secrets": [secret]},
+    ]
+    port = _three_free_ports()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    env.update(
+        NEWSWATCH_STATE_DIR=str(tmp / "state"),
+        NEWSWATCH_WEB_PORT=str(port),
+        NEWSWATCH_WEBHOOKS__ENDPOINTS=json.dumps(endpoints),
+        # The retry schedule (about 2 days) compressed to about 20 s, so the broken
+        # receiver's deliveries end as dead letters during the test.
+        NEWSWATCH_WEBHOOKS__TIME_SCALE="10000",
+    )
+    log = tmp / "up.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newswatch.streams.cli", "up", "--demo"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    running = Newswatch(proc, log, port)
+    try:
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---- Debian's prometheus --------------------------------------------------------------------
+
+
+@dataclass
+class Prometheus:
+    url: str
+    log: Path
+
+    def get(self, path: str, **params: str) -> dict:
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=30) as response:
+            return json.load(response)
+
+    def query(self, expr: str, instant: bool) -> dict:
+        """Evaluate like Grafana does: instant at now, or a range over the last 5 minutes."""
+        try:
+            if instant:
+                return self.get("/api/v1/query", query=expr)
+            now = time.time()
+            return self.get(
+                "/api/v1/query_range",
+                query=expr,
+                start=str(now - 300),
+                end=str(now),
+                step="5",
+            )
+        except urllib.error.HTTPError as exc:  # 400/422 carry the PromQL error as JSON
+            return json.load(exc)
+
+
+def prometheus_config(port: int, rules_dir: Path) -> dict:
+    def job(name: str, target_port: int) -> dict:
+        return {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}]}
+
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_dir / "*.yml")],
+        "scrape_configs": [
+            job("newswatch-worker", port),
+            job("newswatch-poller", port + 1),
+            job("newswatch-up", port + 2),
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, newswatch: Newswatch
+) -> Iterator[Prometheus]:
+    binary = which("prometheus")
+    if binary is None:
+        unavailable("prometheus not on PATH (Debian package `prometheus`)")
+    tmp = tmp_path_factory.mktemp("prometheus")
+    config = tmp / "prometheus.yml"
+    config.write_text(yaml.safe_dump(prometheus_config(newswatch.port, RULES)))
+    port = free_port()
+    log = tmp / "prometheus.log"
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1h",
+            "--web.enable-lifecycle",
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = Prometheus(f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                urllib.request.urlopen(f"{server.url}/-/ready", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "prometheus not ready\n" + log.read_text()
+                time.sleep(0.2)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---- the checks -------------------------------------------------------------------------------
+
+
+def _wait_for_targets(prom: Prometheus, newswatch: Newswatch) -> None:
+    deadline = time.monotonic() + READY_BUDGET
+    while True:
+        assert newswatch.proc.poll() is None, "newswatch up exited:\n" + newswatch.tail()
+        targets = prom.get("/api/v1/targets")["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in targets}
+        if health and all(state == "up" for state in health.values()):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"targets not up after {READY_BUDGET:.0f}s: {health}\n{newswatch.tail()}")
+        time.sleep(1)
+
+
+def _variable_values(prom: Prometheus, dashboard: dict) -> dict[str, str]:
+    """One existing value per template variable, from label_values(metric, label)."""
+    values = {}
+    for variable in dashboard["templating"]["list"]:
+        inner = variable["definition"].removeprefix("label_values(").removesuffix(")")
+        metric, label = (part.strip() for part in inner.split(","))
+        found = prom.get(f"/api/v1/label/{label}/values", **{"match[]": metric})["data"]
+        assert found, f"variable ${variable['name']}: no values of {label} on {metric}"
+        values[variable["name"]] = sorted(found)[0]
+    return values
+
+
+@dataclass
+class Evaluation:
+    where: str
+    expr: str
+    status: str
+    series: int
+    error: str = ""
+
+
+def _evaluate_all(prom: Prometheus) -> list[Evaluation]:
+    results = []
+    for name, dashboard in dashboards().items():
+        variable_sets = [{}]
+        if dashboard["templating"]["list"]:
+            variable_sets.append(_variable_values(prom, dashboard))
+        for panel, target in panel_queries(dashboard):
+            for values in variable_sets:
+                expr = substitute(target["expr"], values)
+                variants = [expr]
+                if expr.endswith(EVENT_FALLBACK) and not metrics_in(expr) <= EVENT_ONLY:
+                    # The fallback must not hide a metric that should have series by now.
+                    variants.append(expr.removesuffix(EVENT_FALLBACK))
+                for variant in variants:
+                    answer = prom.query(variant, target.get("instant", False))
+                    series = len(answer.get("data", {}).get("result", []))
+                    where = f"{name} / {panel['title']}"
+                    results.append(
+                        Evaluation(
+                            where, variant, answer["status"], series, answer.get("error", "")
+                        )
+                    )
+    return results
+
+
+def test_every_panel_returns_data(prometheus: Prometheus, newswatch: Newswatch) -> None:
+    _wait_for_targets(prometheus, newswatch)
+    deadline = time.monotonic() + DATA_BUDGET
+    while True:
+        assert newswatch.proc.poll() is None, "newswatch up exited:\n" + newswatch.tail()
+        results = _evaluate_all(prometheus)
+        errors = [r for r in results if r.status != "success"]
+        assert not errors, "queries failed:\n" + "\n".join(
+            f"  {r.where}: {r.error}\n    {r.expr}" for r in errors
+        )
+        empty = [r for r in results if r.series == 0]
+        if not empty:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{len(empty)} of {len(results)} queries returned no series after "
+                f"{DATA_BUDGET:.0f}s:\n"
+                + "\n".join(f"  {r.where}\n    {r.expr}" for r in empty)
+                + "\n--- newswatch up log ---\n"
+                + newswatch.tail()
+            )
+        time.sleep(5)
+    panels = sum(len(d["panels"]) for d in dashboards().values())
+    print(f"{len(results)} queries over {panels} panels returned data")
+
+
+def test_alerting_rules_evaluate_on_real_series(
+    prometheus: Prometheus, newswatch: Newswatch
+) -> None:
+    _wait_for_targets(prometheus, newswatch)
+    time.sleep(3)  # a few evaluation cycles at 1 s
+    groups = prometheus.get("/api/v1/rules")["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    expected = sum(
+        1
+        for path in RULES.glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for _ in group["rules"]
+    )
+    assert len(rules) == expected, "prometheus did not load every rule"
+    broken = [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"]
+    assert not broken, f"rules failing to evaluate: {broken}"
+    # With every target up, the availability rules must not even be pending: proves that the
+    # job names the rules select are the ones scraped.
+    states = {rule["name"]: rule.get("state") for rule in rules}
+    for name in ("NewswatchPollerDown", "NewswatchPollerAbsent", "NewswatchWorkerDown"):
+        assert states[name] == "inactive", (name, states[name])
