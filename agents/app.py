@@ -1,0 +1,195 @@
+"""The Faust application of `newswatch worker`: built from settings, never at import time.
+
+`create_app(settings)` returns a configured `faust.App` with the four agents of
+`newswatch.agents.pipeline` and the web views of `newswatch.agents.web`; `run_worker(settings)`
+runs it until SIGTERM/SIGINT and returns the exit code.
+
+The Faust settings below were chosen by measurement (bench/worker.py); see `TUNED` and the
+consumer fix below for why each one is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
+from newswatch.streams.kafka import client_kwargs, ensure_topics
+from newswatch.streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Faust settings we change from the defaults, with the reason (measured in bench/worker.py).
+TUNED: dict[str, Any] = {
+    # The fetcher stops fetching a partition when its stream buffer is "under pressure" and,
+    # when every partition is paused, sleeps a fixed 1 s before looking again: that sleep is
+    # the 1.1-1.5 s pause of FIELD-NOTES. A buffer that holds more than one fetch keeps the
+    # agents busy while the fetcher waits (the transport also wakes it on buffer drop).
+    "stream_buffer_maxsize": 16_384,
+    # Heartbeats double as the consumer's group-membership probe; a shorter interval lets the
+    # group settle sooner after a join (startup).
+    "broker_heartbeat_interval": 1.0,
+    "broker_session_timeout": 10.0,
+    "broker_rebalance_timeout": 10.0,
+    # Commit (and flush the producer) every second; every commit waits for the producer.
+    "broker_commit_interval": 1.0,
+    # Larger fetches amortise the per-request cost against Tansu.
+    "consumer_max_fetch_size": 4 * 1024 * 1024,
+    "broker_max_poll_records": 2_000,
+    "producer_linger_ms": 5,
+    "producer_max_batch_size": 512 * 1024,
+    "producer_max_request_size": 4 * 1024 * 1024,
+}
+
+
+def faust_options(settings: Settings, *, tuned: bool = True) -> dict[str, Any]:
+    """Keyword arguments for `faust.App` from settings (plus TUNED unless `tuned=False`)."""
+    options: dict[str, Any] = {
+        "broker": [f"kafka://{server}" for server in settings.kafka_servers],
+        "web_host": settings.web_host,
+        "web_bind": settings.web_host,
+        "web_port": settings.web_port,
+        "datadir": str(settings.state_dir / "worker"),
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication,
+        "store": "memory://",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "processing_guarantee": "at_least_once",
+        "producer_acks": -1,
+        "worker_redirect_stdouts": False,
+        # Our own views only: no /router, /table, /stats, /graph pages.
+        "web_stats_enabled": False,
+        "web_tables_enabled": False,
+        "web_graph_enabled": False,
+        "web_router_enabled": False,
+    }
+    credentials = _credentials(settings)
+    if credentials is not None:
+        options["broker_credentials"] = credentials
+    if tuned:
+        options.update(TUNED)
+    return options
+
+
+def create_app(
+    settings: Settings,
+    *,
+    tuned: bool = True,
+    tagger: Any = None,
+    rules: Any = None,
+) -> faust.App:
+    """A configured Faust app with the newswatch agents and web views (not started).
+
+    `tagger` and `rules` default to `Tagger.load(settings.catalogue_dir)` and
+    `load_rules(settings.rules_file)`; tests may pass their own.
+    """
+    from newswatch.agents import pipeline, web
+
+    if not settings.kafka_servers:
+        raise ValueError("kafka_servers: not configured (set NEWSWATCH_KAFKA_SERVERS)")
+    app = NewswatchApp(settings.app_id, **faust_options(settings, tuned=tuned))
+    deps = pipeline.register(app, settings, tagger=tagger, rules=rules)
+    web.register(app, settings, deps)
+    return app
+
+
+def run_worker(settings: Settings, *, tuned: bool = True, **app_kwargs: Any) -> int:
+    """Create the topics, then run the worker until SIGTERM/SIGINT. Returns the exit code.
+
+    `app_kwargs` go to `create_app` (benchmarks pass a stand-in tagger)."""
+    (settings.state_dir / "worker").mkdir(parents=True, exist_ok=True)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(settings))
+    app = create_app(settings, tuned=tuned, **app_kwargs)
+    worker = faust.Worker(
+        app,
+        loop=loop,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def _credentials(settings: Settings) -> Any:
+    sec = settings.kafka_security
+    if sec.protocol == "PLAINTEXT":
+        return None
+    context = client_kwargs(settings).get("ssl_context")
+    if sec.protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=sec.sasl_username,
+            password=sec.sasl_password.get_secret_value() if sec.sasl_password else None,
+            mechanism=sec.sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
+# ---- the fetcher fix ------------------------------------------------------------------------
+# Faust's aiokafka transport with the fetcher fix newswatch needs.
+#
+# Root cause of the 1.1-1.5 s pauses (FIELD-NOTES): Faust's fetch loop
+# (`faust.transport.consumer.Consumer._wait_next_records`) removes a partition from the fetch set
+# while the stream buffer it feeds is "under pressure" (80 % of `stream_buffer_maxsize`), and when
+# no partition is left it does `await self.sleep(1)` -- a fixed one-second nap -- before it looks
+# again. The agents drain the buffer in a fraction of that second and then sit idle until the nap
+# ends. `Consumer` below waits for the buffer-drop signal instead (bounded by the same second), so
+# fetching resumes as soon as a buffer has room again.
+
+
+class Consumer(aiokafka_driver.Consumer):
+    """aiokafka consumer that resumes fetching as soon as a stream buffer drains."""
+
+    _buffer_drained: asyncio.Event | None = None
+
+    def _drained_event(self) -> asyncio.Event:
+        if self._buffer_drained is None:
+            self._buffer_drained = asyncio.Event()
+        return self._buffer_drained
+
+    def on_buffer_full(self, tp: TP) -> None:
+        super().on_buffer_full(tp)
+        self._drained_event().clear()
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        super().on_buffer_drop(tp)
+        self._drained_event().set()
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        if (
+            self.flow_active
+            and not self.app.client_only
+            and self._active_partitions is not None
+            and not self._active_partitions
+            and self._buffered_partitions
+        ):
+            # Every assigned partition is paused for back-pressure: wait for a buffer to drain
+            # (at most the 1 s Faust would have slept) rather than napping a full second.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained_event().wait(), timeout=1.0)
+        return await super()._wait_next_records(timeout)
+
+
+class Transport(aiokafka_driver.Transport):
+    Consumer = Consumer
+
+
+class NewswatchApp(faust.App):
+    """faust.App whose consumer transport is ours (producer transport unchanged)."""
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self, loop=self.loop)

@@ -1,0 +1,97 @@
+"""Worker metrics (prometheus-client), declared once. Labels come from bounded sets only.
+
+- lang: a known ISO 639-1 code, else "other";
+- entity / theme: ids from the catalogue (anything else becomes "other");
+- rule: ids from the rules file, plus `spike_entity` / `spike_theme`;
+- topic: our topic names; reason: `DEADLETTER_REASONS`; stage: `STAGES`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STAGES = ("tag", "alert", "redis", "webhook")
+DEADLETTER_REASONS = ("decode", "schema", "processing")
+
+#: Languages with their own label value; everything else is "other".
+KNOWN_LANGS = frozenset(
+    (
+        "ar",
+        "bg",
+        "bn",
+        "cs",
+        "da",
+        "de",
+        "el",
+        "en",
+        "es",
+        "et",
+        "fa",
+        "fi",
+        "fr",
+        "he",
+        "hi",
+        "hr",
+        "hu",
+        "id",
+        "it",
+        "ja",
+        "ko",
+        "lt",
+        "lv",
+        "ms",
+        "nl",
+        "no",
+        "pl",
+        "pt",
+        "ro",
+        "ru",
+        "sk",
+        "sl",
+        "sr",
+        "sv",
+        "th",
+        "tl",
+        "tr",
+        "uk",
+        "ur",
+        "vi",
+        "zh",
+    )
+)
+
+ARTICLES_TAGGED = Counter(
+    "newswatch_articles_tagged_total", "Articles tagged by the worker, by language.", ["lang"]
+)
+MENTIONS = Counter(
+    "newswatch_mentions_total", "Articles mentioning each catalogue entity.", ["entity"]
+)
+THEMES = Counter("newswatch_themes_total", "Articles matching each theme.", ["theme"])
+ALERTS = Counter(
+    "newswatch_alerts_total", "Alerts raised (before sink dedup), by rule.", ["rule", "severity"]
+)
+DEADLETTERS = Counter(
+    "newswatch_deadletters_total",
+    "Records sent to the dead-letter topic, by source topic and reason.",
+    ["topic", "reason"],
+)
+PROCESSING_LATENCY = Histogram(
+    "newswatch_processing_latency_seconds",
+    "Seconds from an article's fetched_at to the end of each stage.",
+    ["stage"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+CONSUMER_LAG = Gauge(
+    "newswatch_consumer_lag",
+    "Records between the end offset and the committed offset (Tansu's end offsets can be off).",
+    ["topic", "partition"],
+)
+SPIKES = Counter("newswatch_spikes_total", "Spikes detected, by kind.", ["kind"])
+
+
+def lang_label(lang: str | None) -> str:
+    """A bounded label for a language code."""
+    if not lang:
+        return "unknown"
+    primary = lang.split("-", 1)[0].lower()
+    return primary if primary in KNOWN_LANGS else "other"

@@ -1,0 +1,428 @@
+"""The worker's agents: thin loops that decode, call a pure function, and send.
+
+    articles --tag--> tagged --alert--> alerts --redis--> Redis stream (SET NX + XADD + PUBLISH)
+                        |                  `--webhooks--> durable webhook outbox in Redis
+                        `--(mention counts per batch)--> <app>-mention-counts --spikes--> alerts
+
+Every agent runs with concurrency 1 (a `kill -9` with concurrency > 1 can lose an event:
+faust-streaming #606) and processes events in batches (`take_events`), acknowledging a batch
+only after everything in it was sent or written. A record that cannot be decoded, carries an
+unknown schema version or makes the tagger fail goes to the dead-letter topic with the error and
+is acknowledged, so it never stops an agent.
+
+Spike counting goes through its own small topic keyed by entity/theme: a Faust table writes its
+changelog to the partition of the event being processed, so counting entities inside the alert
+agent (whose events are keyed by article id) would spread one entity's count over partitions and
+restore it wrongly. The alert agent pre-aggregates counts per batch, so that hop carries one
+record per (entity or theme, window) per batch, not one per article.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+
+from newswatch.agents import metrics
+from newswatch.agents.alerting import (
+    EntityInfo,
+    EntityLookup,
+    RuleEngine,
+    RuleSet,
+    SpikeConfig,
+    load_rules,
+    spike_alert,
+)
+from newswatch.streams.records import Alert, Article, RecordError, TaggedArticle
+from newswatch.streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Events per batch and the longest a partial batch waits. 0.05 s bounds the latency a quiet
+#: stream adds; 500 amortises Faust's per-batch costs at 1k+ articles/s.
+BATCH_SIZE = 500
+BATCH_WITHIN = 0.05
+#: Recently sent alert ids (throttled rules raise the same id for many articles).
+RECENT_ALERTS = 50_000
+
+
+@dataclass
+class Deps:
+    """What the agents share: settings, the tagger, the rule engine, topic names."""
+
+    settings: Settings
+    tagger: Any
+    engine: RuleEngine
+    lookup: EntityLookup
+    spikes: SpikeConfig
+    topics: dict[str, str]
+    counts_topic: str
+    agents: dict[str, Any] = field(default_factory=dict)
+    recent_alerts: collections.OrderedDict[str, None] = field(
+        default_factory=collections.OrderedDict
+    )
+
+
+def register(
+    app: faust.App, settings: Settings, *, tagger: Any = None, rules: RuleSet | None = None
+) -> Deps:
+    """Declare the topics, the spike table and the agents on `app`; returns their shared deps."""
+    if tagger is None:
+        tagger = load_tagger(settings)
+    rules = rules if rules is not None else load_rules(settings.rules_file)
+    lookup = catalogue_lookup(getattr(tagger, "catalogue", None))
+    deps = Deps(
+        settings=settings,
+        tagger=tagger,
+        engine=RuleEngine(rules, lookup),
+        lookup=lookup,
+        spikes=SpikeConfig.from_settings(settings.alerts),
+        topics={
+            name: settings.topic(name) for name in ("articles", "tagged", "alerts", "deadletter")
+        },
+        counts_topic=f"{settings.app_id}-mention-counts",
+    )
+    raw = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    partitions = settings.topic_partitions
+    articles = app.topic(deps.topics["articles"], partitions=partitions, **raw)
+    tagged = app.topic(deps.topics["tagged"], partitions=partitions, **raw)
+    alerts = app.topic(deps.topics["alerts"], partitions=partitions, **raw)
+    counts = app.topic(deps.counts_topic, partitions=partitions, internal=True, **raw)
+    window = deps.spikes.window
+    table = app.Table(
+        "mention-windows",
+        default=int,
+        partitions=partitions,
+        schema=faust.Schema(
+            key_type=str, value_type=int, key_serializer="json", value_serializer="json"
+        ),
+    ).tumbling(window, expires=window * (deps.spikes.baseline_windows + 2))
+
+    deps.agents["tag"] = app.agent(articles, name="tag", concurrency=1)(_tag_agent(app, deps))
+    deps.agents["alert"] = app.agent(tagged, name="alert", concurrency=1)(_alert_agent(app, deps))
+    deps.agents["spikes"] = app.agent(counts, name="spikes", concurrency=1)(
+        _spike_agent(app, deps, table)
+    )
+    deps.agents["redis"] = app.agent(alerts, name="redis-sink", concurrency=1)(
+        _redis_agent(app, deps)
+    )
+    deps.agents["webhooks"] = app.agent(alerts, name="webhook-sink", concurrency=1)(
+        _webhook_agent(app, deps)
+    )
+    return deps
+
+
+# ---- pure helpers ------------------------------------------------------------------------
+
+
+def load_tagger(settings: Settings) -> Any:
+    """The tagging engine over `settings.catalogue_dir` (the shipped catalogue when unset)."""
+    try:
+        from newswatch.agents.tagging import Tagger
+    except ImportError:  # the package may not re-export it
+        from newswatch.agents.tagging.tagger import Tagger
+    return Tagger.load(settings.catalogue_dir)
+
+
+def catalogue_lookup(catalogue: Any) -> EntityLookup:
+    """EntityLookup over the tagging catalogue: kind, and groups of the entity and its parents."""
+    cache: dict[str, EntityInfo | None] = {}
+
+    def get(entity_id: str | None) -> Any:
+        if catalogue is None or not entity_id:
+            return None
+        try:
+            return catalogue.entity(entity_id)
+        except (KeyError, LookupError):
+            return None
+
+    def lookup(entity_id: str) -> EntityInfo | None:
+        if entity_id in cache:
+            return cache[entity_id]
+        entity = get(entity_id)
+        info = None
+        if entity is not None:
+            groups: set[str] = set()
+            node, seen = entity, set()
+            while node is not None and id(node) not in seen:
+                seen.add(id(node))
+                group = getattr(node, "group", None)
+                if isinstance(group, str):
+                    groups.add(group)
+                elif isinstance(group, Iterable):
+                    groups.update(g for g in group if isinstance(g, str))
+                node = get(getattr(node, "parent", None))
+            info = EntityInfo(kind=getattr(entity, "kind", None), groups=frozenset(groups))
+        cache[entity_id] = info
+        return info
+
+    return lookup
+
+
+def tag_article(tagger: Any, article: Article) -> TaggedArticle:
+    """Run the tagging engine over one article."""
+    result = tagger.tag(article.text, title=article.title, lang=article.lang)
+    return TaggedArticle(
+        article=article,
+        entities=list(result.entities),
+        themes=list(result.themes),
+        mentions=list(result.mentions),
+        lang=result.lang or article.lang,
+    )
+
+
+def dead_letter(
+    *,
+    reason: str,
+    error: BaseException | str,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    key: bytes | None,
+    value: bytes | None,
+) -> bytes:
+    """The dead-letter record: the error, where the record came from, and its exact bytes."""
+    return orjson.dumps(
+        {
+            "schema_version": 1,
+            "reason": reason,
+            "error": str(error)[:2000],
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": _b64(key),
+            "value": _b64(value),
+            "failed_at": time.time(),
+        }
+    )
+
+
+def decode_reason(exc: RecordError) -> str:
+    return "schema" if "schema_version" in str(exc) else "decode"
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def window_start(timestamp: float, window: float) -> float:
+    return (timestamp // window) * window
+
+
+# ---- agents ------------------------------------------------------------------------------
+
+
+async def _send(app: faust.App, topic: str, key: bytes | None, value: bytes, **kw: Any) -> None:
+    """Queue a record on the producer; Faust flushes the producer before every commit."""
+    fut = await app.producer.send(topic, key, value, kw.get("partition"), kw.get("timestamp"), None)
+    add = getattr(fut, "add_done_callback", None)
+    if add is not None:
+        add(_log_send_failure)
+
+
+def _log_send_failure(fut: Any) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("producer failed to deliver a record: %r", fut.exception())
+
+
+async def _send_dead_letter(
+    app: faust.App, deps: Deps, event: Any, reason: str, error: BaseException | str
+) -> None:
+    message = event.message
+    log.warning(
+        "dead-letter %s[%s]@%s (%s): %s",
+        message.topic,
+        message.partition,
+        message.offset,
+        reason,
+        error,
+    )
+    value = dead_letter(
+        reason=reason,
+        error=error,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=event.key,
+        value=event.value,
+    )
+    await _send(app, deps.topics["deadletter"], event.key, value)
+    metrics.DEADLETTERS.labels(message.topic, reason).inc()
+
+
+def _tag_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
+    tagged_topic = deps.topics["tagged"]
+    tagger = deps.tagger
+    lookup = deps.lookup
+    observe = metrics.PROCESSING_LATENCY.labels("tag").observe
+
+    async def tag(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+            for event in events:
+                try:
+                    article = Article.loads(event.value)
+                except RecordError as exc:
+                    await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
+                    continue
+                try:
+                    tagged = tag_article(tagger, article)
+                except Exception as exc:  # a tagger bug must not stop the stream
+                    log.exception("tagger failed on article %s", article.id)
+                    await _send_dead_letter(app, deps, event, "processing", repr(exc))
+                    continue
+                await _send(app, tagged_topic, article.id.encode(), tagged.dumps())
+                metrics.ARTICLES_TAGGED.labels(metrics.lang_label(tagged.lang)).inc()
+                for entity in set(tagged.entities):
+                    label = entity if lookup(entity) is not None else "other"
+                    metrics.MENTIONS.labels(label).inc()
+                for theme in set(tagged.theme_ids):
+                    metrics.THEMES.labels(theme).inc()
+                observe(max(0.0, time.time() - article.fetched_at))
+
+    return tag
+
+
+def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
+    alerts_topic = deps.topics["alerts"]
+    engine = deps.engine
+    recent = deps.recent_alerts
+    window = deps.spikes.window
+    observe = metrics.PROCESSING_LATENCY.labels("alert").observe
+
+    async def alert(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+            counts: collections.Counter[tuple[str, str, float]] = collections.Counter()
+            for event in events:
+                try:
+                    tagged = TaggedArticle.loads(event.value)
+                except RecordError as exc:
+                    await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
+                    continue
+                try:
+                    raised = engine.evaluate(tagged)
+                except Exception as exc:
+                    log.exception("rule evaluation failed on article %s", tagged.article.id)
+                    await _send_dead_letter(app, deps, event, "processing", repr(exc))
+                    continue
+                for item in raised:
+                    if item.id in recent:
+                        continue  # a throttled rule raised this id already
+                    recent[item.id] = None
+                    if len(recent) > RECENT_ALERTS:
+                        recent.popitem(last=False)
+                    await _send(app, alerts_topic, item.id.encode(), item.dumps())
+                    metrics.ALERTS.labels(item.rule, item.severity).inc()
+                start = window_start(tagged.article.fetched_at, window)
+                for entity in set(tagged.entities):
+                    counts["entity", entity, start] += 1
+                for theme in set(tagged.theme_ids):
+                    counts["theme", theme, start] += 1
+                observe(max(0.0, time.time() - tagged.article.fetched_at))
+            for (kind, key, start), n in counts.items():
+                body = orjson.dumps({"kind": kind, "key": key, "n": n, "window_start": start})
+                await _send(app, deps.counts_topic, f"{kind}:{key}".encode(), body, timestamp=start)
+
+    return alert
+
+
+def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]:
+    alerts_topic = deps.topics["alerts"]
+    config = deps.spikes
+    raised: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    async def spikes(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                data = orjson.loads(event.value)
+                kind, key, n, start = (
+                    data["kind"],
+                    data["key"],
+                    int(data["n"]),
+                    data["window_start"],
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                await _send_dead_letter(app, deps, event, "decode", repr(exc))
+                continue
+            name = f"{kind}:{key}"
+            table[name] += n
+            windows = table[name]
+            current = windows.current()
+            history = [
+                windows.delta(config.window * i) for i in range(config.baseline_windows, 0, -1)
+            ]
+            item = spike_alert(kind, key, float(start), current, history, config)
+            if item is None or item.id in raised:
+                continue
+            raised[item.id] = None
+            if len(raised) > 10_000:
+                raised.popitem(last=False)
+            await _send(app, alerts_topic, item.id.encode(), item.dumps())
+            metrics.SPIKES.labels(kind).inc()
+            metrics.ALERTS.labels(item.rule, item.severity).inc()
+
+    return spikes
+
+
+def _redis_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
+    observe = metrics.PROCESSING_LATENCY.labels("redis").observe
+
+    async def redis_sink(stream: Any) -> None:
+        from newswatch.streams.sinks.redis_client import make_redis
+        from newswatch.streams.sinks.redis_sink import RedisAlertSink
+
+        client = make_redis(deps.settings)
+        sink = RedisAlertSink(client, deps.settings)
+        try:
+            async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+                for event in events:
+                    try:
+                        alert = Alert.loads(event.value)
+                    except RecordError as exc:
+                        await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
+                        continue
+                    await sink.write(alert)  # retries until Redis accepts; ack only after
+                    if alert.source_time:
+                        observe(max(0.0, time.time() - alert.source_time))
+        finally:
+            await client.aclose()
+
+    return redis_sink
+
+
+def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
+    observe = metrics.PROCESSING_LATENCY.labels("webhook").observe
+
+    async def webhook_sink(stream: Any) -> None:
+        from newswatch.streams.sinks.redis_client import make_redis
+        from newswatch.streams.sinks.webhooks import WebhookDispatcher
+
+        client = make_redis(deps.settings)
+        dispatcher = WebhookDispatcher(deps.settings, client)
+        await dispatcher.start()
+        try:
+            async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+                for event in events:
+                    try:
+                        alert = Alert.loads(event.value)
+                    except RecordError:
+                        continue  # the redis sink dead-letters it; one copy is enough
+                    await dispatcher.submit(alert)
+                    if alert.source_time:
+                        observe(max(0.0, time.time() - alert.source_time))
+        finally:
+            await dispatcher.stop()
+            await client.aclose()
+
+    return webhook_sink

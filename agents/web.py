@@ -1,0 +1,107 @@
+"""The worker's HTTP views, served by Faust's web server on `web_host:web_port`.
+
+- `/metrics`: our `newswatch_*` metrics (prometheus-client), not Faust's Prometheus sensor;
+- `/healthz`: the process is up; `/readyz`: partitions assigned, no rebalance, tables recovered;
+- `GET /api/alerts?entity=&theme=&severity=&since=&limit=` and `GET /api/stats`: read from
+  Redis through `newswatch.streams.sinks.api`.
+
+A periodic timer also refreshes `newswatch_consumer_lag` from Faust's monitor. Lag is the end
+offset seen in fetch responses minus the committed offset; Tansu's end offsets can be wrong
+(FIELD-NOTES), so against Tansu the gauge is indicative only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from newswatch.agents import metrics
+from newswatch.streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LAG_INTERVAL = 5.0
+
+
+def ready_state(app: faust.App) -> tuple[bool, str]:
+    """(ready, reason): assigned partitions, not rebalancing, table recovery done."""
+    try:
+        if not app.consumer.assignment():
+            return False, "no partitions assigned yet"
+    except Exception:  # consumer not started
+        return False, "consumer not started"
+    if app.rebalancing:
+        return False, "rebalancing"
+    if not app.tables.recovery.completed.is_set():
+        return False, "recovering tables"
+    return True, "consuming"
+
+
+def update_lag(app: faust.App) -> None:
+    """Set newswatch_consumer_lag{topic,partition} from the monitor's offsets."""
+    monitor = app.monitor
+    committed = dict(monitor.tp_committed_offsets)
+    for tp, end in dict(monitor.tp_end_offsets).items():
+        done = committed.get(tp)
+        if done is None or end is None:
+            continue
+        metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - done))
+
+
+def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
+    """Add the views and the lag timer to `app`."""
+    redis_holder: dict[str, Any] = {}
+
+    def redis() -> Any:
+        if "client" not in redis_holder:
+            from newswatch.streams.sinks.redis_client import make_redis
+
+            redis_holder["client"] = make_redis(settings)
+        return redis_holder["client"]
+
+    @app.page("/metrics")
+    async def metrics_view(self: Any, request: Any) -> Any:
+        return self.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def healthz(self: Any, request: Any) -> Any:
+        return self.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(self: Any, request: Any) -> Any:
+        ok, detail = ready_state(app)
+        return self.json(
+            {"status": "ready" if ok else "not ready", "detail": detail},
+            status=200 if ok else 503,
+        )
+
+    @app.page("/api/alerts")
+    async def api_alerts(self: Any, request: Any) -> Any:
+        from newswatch.streams.sinks.api import QueryError, parse_alert_query, query_alerts
+
+        try:
+            alerts = await query_alerts(redis(), **parse_alert_query(request.query))
+        except QueryError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        except Exception as exc:
+            log.warning("/api/alerts failed: %r", exc)
+            return self.json({"error": "alert store unavailable"}, status=503)
+        return self.json({"alerts": alerts, "count": len(alerts)})
+
+    @app.page("/api/stats")
+    async def api_stats(self: Any, request: Any) -> Any:
+        from newswatch.streams.sinks.api import alert_stats
+
+        try:
+            stats = await alert_stats(redis())
+        except Exception as exc:
+            log.warning("/api/stats failed: %r", exc)
+            return self.json({"error": "alert store unavailable"}, status=503)
+        return self.json(stats)
+
+    @app.timer(LAG_INTERVAL)
+    async def consumer_lag() -> None:
+        update_lag(app)

