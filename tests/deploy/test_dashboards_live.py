@@ -1,12 +1,12 @@
 """Every dashboard panel returns data from a real Prometheus scraping a real newswatch.
 
-`newswatch up --demo` (embedded Tansu broker and redis-server, the bundled demo feeds, two
-local webhook receivers: one answering 204, one answering 500 so deliveries retry and end as
-dead letters) runs as a subprocess; Debian's `prometheus` scrapes the worker, the poller and
-the supervisor every second and loads the project's alerting rules. Once the demo has raised
-its first alerts, every panel's PromQL is evaluated through Prometheus' HTTP API with the
-template variables substituted (both "All" and a concrete value), and the test fails if a
-query errors or returns no series, or if an alerting rule fails to evaluate.
+`newswatch up --demo` runs as a subprocess on the session's Tansu broker and redis-server,
+with the bundled demo feeds and two local webhook receivers (one answers 204, the other 500,
+so its deliveries retry and end as dead letters). Debian's `prometheus` scrapes the worker,
+the poller and the supervisor every second and loads the project's alerting rules. Once the
+demo has raised its first alerts, every panel's PromQL is evaluated through Prometheus' HTTP
+API with the template variables substituted (both "All" and a concrete value); the test fails
+if a query errors or returns no series, or if an alerting rule fails to evaluate.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,7 +35,7 @@ from conftest import unavailable
 from deploy_support import RULES, cli_commands, dashboards, metrics_in, panel_queries, which
 from test_dashboards import substitute
 
-from newswatch.streams.embedded import free_port
+from newswatch.streams.embedded import RedisServer, TansuBroker, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
 
@@ -106,11 +107,18 @@ class Newswatch:
 
 @pytest.fixture(scope="module")
 def newswatch(
-    tmp_path_factory: pytest.TempPathFactory, webhook_receiver: str
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_receiver: str,
+    tansu: TansuBroker,
+    redis_server: RedisServer,
 ) -> Iterator[Newswatch]:
+    """`newswatch up --demo` on the session's Tansu and redis-server (the same embedded
+    servers `up` would start itself; sharing them keeps the 2-core test machine unloaded),
+    isolated by its own topic prefix, consumer group and Redis database."""
     if "up" not in cli_commands():
         unavailable("`newswatch up` is not registered in the CLI yet")
     tmp = tmp_path_factory.mktemp("newswatch-up")
+    run_id = uuid.uuid4().hex[:8]
     secret = "whsec_" + base64.b64encode(b"newswatch-deploy-test-secret-32b").decode()
     endpoints = [
         {"name": "receiver-ok", "url": f"{webhook_receiver}/ok", "secrets": [secret]},
@@ -121,6 +129,10 @@ def newswatch(
     env.update(
         NEWSWATCH_STATE_DIR=str(tmp / "state"),
         NEWSWATCH_WEB_PORT=str(port),
+        NEWSWATCH_KAFKA_SERVERS=tansu.bootstrap,
+        NEWSWATCH_REDIS_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+        NEWSWATCH_TOPIC_PREFIX=f"deploy-{run_id}",
+        NEWSWATCH_APP_ID=f"deploy-{run_id}",
         NEWSWATCH_WEBHOOKS__ENDPOINTS=json.dumps(endpoints),
         # The retry schedule (about 2 days) compressed to about 20 s, so the broken
         # receiver's deliveries end as dead letters during the test.
