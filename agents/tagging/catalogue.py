@@ -1,0 +1,266 @@
+"""The catalogue: entities, themes and context terms, loaded from YAML data files.
+
+Every `*.yaml` file in the catalogue folder is read and merged, so a user extends the
+catalogue by editing or dropping in a file; no code changes. See `catalogue/README` notes in
+`agents/tagging/README.md` for the format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "catalogue"
+KINDS = ("company", "model", "product", "person", "chip")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CatalogueError(ValueError):
+    """A catalogue file that cannot be used; the message names the file and the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A thing we tag: a company, model, product, person or chip."""
+
+    id: str
+    kind: str
+    name: str
+    parent: str | None = None
+    group: str | None = None
+    aliases: tuple[str, ...] = ()
+    # Aliases that also mean something else: accepted only with support (see tagger).
+    ambiguous: tuple[str, ...] = ()
+    # Case-sensitive spellings of an ambiguous alias that are accepted outright ("MiniMax").
+    accept_forms: tuple[str, ...] = ()
+    support: tuple[str, ...] = ()  # terms near an ambiguous alias that confirm it
+    block: tuple[str, ...] = ()  # terms near an ambiguous alias that veto it
+    stop: tuple[str, ...] = ()  # phrases that contain an alias but are not the entity
+    versions: bool = False  # "Qwen2.5-Max", "Kimi k1.5": a version suffix extends a mention
+    version_confirms: bool = True  # a version suffix confirms an ambiguous alias
+    generic_support: bool = True  # generic AI context ("AI", "模型") confirms ambiguous aliases
+
+
+@dataclass(frozen=True, slots=True)
+class NearRule:
+    """Term A within `within` words of term B adds `weight` (Europe Media Monitor style)."""
+
+    a: tuple[str, ...]
+    b: tuple[str, ...]
+    within: int = 4
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    """A theme: weighted evidence terms and proximity rules against a threshold."""
+
+    id: str
+    name: str
+    threshold: float = 1.0
+    terms: tuple[tuple[str, float], ...] = ()
+    near: tuple[NearRule, ...] = ()
+    stop: tuple[str, ...] = ()  # phrases that contain a term but are not evidence ("blue chip")
+    requires: tuple[str, ...] = ()  # at least one must occur in the text (or requires_entity)
+    requires_entity: bool = False  # any tagged entity also satisfies `requires`
+    entities: tuple[tuple[str, float], ...] = ()  # a mention of this entity is evidence
+
+
+@dataclass
+class Catalogue:
+    """All entities, themes and generic context terms."""
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+    themes: dict[str, Theme] = field(default_factory=dict)
+    context: tuple[str, ...] = ()  # generic AI context terms
+    sources: tuple[Path, ...] = ()
+
+    @property
+    def entity_ids(self) -> list[str]:
+        return sorted(self.entities)
+
+    @property
+    def theme_ids(self) -> list[str]:
+        return sorted(self.themes)
+
+    def entity(self, entity_id: str) -> Entity:
+        try:
+            return self.entities[entity_id]
+        except KeyError:
+            raise KeyError(f"unknown entity {entity_id!r}") from None
+
+    def theme(self, theme_id: str) -> Theme:
+        return self.themes[theme_id]
+
+    def group_members(self, group: str) -> set[str]:
+        return {e.id for e in self.entities.values() if e.group == group}
+
+    def related(self, entity_id: str) -> set[str]:
+        """The entity, its parent and its children (context for disambiguation)."""
+        ent = self.entities[entity_id]
+        out = {entity_id}
+        if ent.parent:
+            out.add(ent.parent)
+        out.update(e.id for e in self.entities.values() if e.parent == entity_id)
+        return out
+
+
+def load_catalogue(directory: Path | None = None) -> Catalogue:
+    """Read and validate every `*.yaml` file of `directory` (default: the shipped one)."""
+    directory = Path(directory) if directory is not None else SHIPPED_DIR
+    if not directory.is_dir():
+        raise CatalogueError(f"catalogue folder {directory} does not exist")
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise CatalogueError(f"catalogue folder {directory} holds no *.yaml files")
+    cat = Catalogue(sources=tuple(files))
+    context: list[str] = []
+    for path in files:
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise CatalogueError(f"{path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise CatalogueError(f"{path}: expected a mapping at the top level")
+        unknown = set(data) - {"entities", "themes", "context"}
+        if unknown:
+            raise CatalogueError(f"{path}: unknown top-level keys {sorted(unknown)}")
+        for raw in data.get("entities") or []:
+            ent = _entity(path, raw)
+            if ent.id in cat.entities:
+                raise CatalogueError(f"{path}: duplicate entity id {ent.id!r}")
+            cat.entities[ent.id] = ent
+        for raw in data.get("themes") or []:
+            theme = _theme(path, raw)
+            if theme.id in cat.themes:
+                raise CatalogueError(f"{path}: duplicate theme id {theme.id!r}")
+            cat.themes[theme.id] = theme
+        context.extend(_strings(path, "context", data.get("context") or []))
+    cat.context = tuple(context)
+    for ent in cat.entities.values():
+        if ent.parent and ent.parent not in cat.entities:
+            raise CatalogueError(f"entity {ent.id!r}: parent {ent.parent!r} is not an entity")
+    for theme in cat.themes.values():
+        for ent_id, _ in theme.entities:
+            if ent_id not in cat.entities:
+                raise CatalogueError(f"theme {theme.id!r}: unknown entity {ent_id!r}")
+    return cat
+
+
+_ENTITY_KEYS = {
+    "id", "kind", "name", "parent", "group", "aliases", "ambiguous", "accept_forms", "support",
+    "block", "stop", "versions", "version_confirms", "generic_support",
+}  # fmt: skip
+_THEME_KEYS = {"id", "name", "threshold", "terms", "near", "stop", "requires", "requires_entity",
+               "entities"}  # fmt: skip
+
+
+def _entity(path: Path, raw: Any) -> Entity:
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"{path}: an entity must be a mapping, got {raw!r}")
+    where = f"{path}: entity {raw.get('id')!r}"
+    unknown = set(raw) - _ENTITY_KEYS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
+    ent_id = raw.get("id")
+    if not isinstance(ent_id, str) or not _ID.match(ent_id):
+        raise CatalogueError(f"{where}: id must be lowercase snake case")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise CatalogueError(f"{where}: kind must be one of {KINDS}, got {kind!r}")
+    aliases = _strings(where, "aliases", raw.get("aliases") or [])
+    ambiguous = _strings(where, "ambiguous", raw.get("ambiguous") or [])
+    if not aliases and not ambiguous:
+        raise CatalogueError(f"{where}: no aliases")
+    return Entity(
+        id=ent_id,
+        kind=kind,
+        name=str(raw.get("name") or ent_id),
+        parent=raw.get("parent"),
+        group=raw.get("group"),
+        aliases=tuple(aliases),
+        ambiguous=tuple(ambiguous),
+        accept_forms=tuple(_strings(where, "accept_forms", raw.get("accept_forms") or [])),
+        support=tuple(_strings(where, "support", raw.get("support") or [])),
+        block=tuple(_strings(where, "block", raw.get("block") or [])),
+        stop=tuple(_strings(where, "stop", raw.get("stop") or [])),
+        versions=bool(raw.get("versions", False)),
+        version_confirms=bool(raw.get("version_confirms", True)),
+        generic_support=bool(raw.get("generic_support", True)),
+    )
+
+
+def _theme(path: Path, raw: Any) -> Theme:
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"{path}: a theme must be a mapping, got {raw!r}")
+    where = f"{path}: theme {raw.get('id')!r}"
+    unknown = set(raw) - _THEME_KEYS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
+    theme_id = raw.get("id")
+    if not isinstance(theme_id, str) or not _ID.match(theme_id):
+        raise CatalogueError(f"{where}: id must be lowercase snake case")
+    terms: list[tuple[str, float]] = []
+    raw_terms = raw.get("terms") or {}
+    if not isinstance(raw_terms, dict):
+        raise CatalogueError(f"{where}: terms must map a weight to a list of terms")
+    for weight, items in raw_terms.items():
+        w = _number(where, "terms weight", weight)
+        terms.extend((t, w) for t in _strings(where, f"terms[{weight}]", items))
+    rules = []
+    for rule in raw.get("near") or []:
+        if not isinstance(rule, dict) or not {"a", "b"} <= set(rule):
+            raise CatalogueError(f"{where}: a near rule needs a and b, got {rule!r}")
+        rules.append(
+            NearRule(
+                a=tuple(_strings(where, "near.a", rule["a"])),
+                b=tuple(_strings(where, "near.b", rule["b"])),
+                within=int(rule.get("within", 4)),
+                weight=_number(where, "near.weight", rule.get("weight", 1.0)),
+            )
+        )
+    entities = raw.get("entities") or {}
+    if not isinstance(entities, dict):
+        raise CatalogueError(f"{where}: entities must map an entity id to a weight")
+    return Theme(
+        id=theme_id,
+        name=str(raw.get("name") or theme_id),
+        threshold=_number(where, "threshold", raw.get("threshold", 1.0)),
+        terms=tuple(terms),
+        near=tuple(rules),
+        stop=tuple(_strings(where, "stop", raw.get("stop") or [])),
+        requires=tuple(_strings(where, "requires", raw.get("requires") or [])),
+        requires_entity=bool(raw.get("requires_entity", False)),
+        entities=tuple((str(k), _number(where, "entities", v)) for k, v in entities.items()),
+    )
+
+
+def _strings(where: object, name: str, value: Any) -> list[str]:
+    """A list of non-empty strings; a mapping (e.g. per language) is flattened."""
+    if isinstance(value, dict):
+        items: Iterable[Any] = [v for group in value.values() for v in (group or [])]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise CatalogueError(f"{where}: {name} must be a list (or a mapping of lists)")
+    out = []
+    for item in items:
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            item = str(item)
+        if not isinstance(item, str) or not item.strip(" *"):
+            raise CatalogueError(f"{where}: {name}: {item!r} is not a non-empty string")
+        out.append(item)
+    return out
+
+
+def _number(where: object, name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CatalogueError(f"{where}: {name} must be a number, got {value!r}") from None

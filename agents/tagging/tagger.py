@@ -1,0 +1,412 @@
+"""The tagging engine: one automaton pass over the normalised text, then cheap rules.
+
+Every alias, stop phrase, context term and theme term of the catalogue is one pattern of a
+single Aho-Corasick automaton (ahocorasick-rs, DFA, overlapping matches). One pass yields all
+candidate matches; Python then applies word boundaries (Latin and Cyrillic only; CJK matches
+as substrings), version suffixes ("Qwen2.5-Max"), stop phrases ("Kimi Räikkönen"), context
+rules for ambiguous aliases and the weighted theme rules.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ahocorasick_rs
+
+from newswatch.agents.tagging import langdetect
+from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
+from newswatch.agents.tagging.normalize import Normalised, clean, normalise, pattern_variants
+from newswatch.streams.records import Mention, ThemeHit
+
+MAX_CHARS = 20_000_000  # refuse larger texts with a clear error rather than stall a worker
+WINDOW = 300  # characters around an ambiguous alias searched for context
+MAX_EVIDENCE = 6
+
+# payload kinds
+_ALIAS, _AMBIG, _STOP, _SUPPORT, _BLOCK, _GENERIC, _TERM, _NEAR, _REQ, _TSTOP = range(10)
+
+_VERSION = re.compile(
+    r"(?P<sep>[ \-_]?)(?P<pre>[vrkmtxz]?)(?P<num>\d{1,3}(?:\.\d+)*)(?P<unit>[bkm]?)"
+    r"(?P<tail>(?:[ \-](?:max|pro|plus|turbo|lite|mini|flash|large|medium|small|instruct|chat"
+    r"|coder|vl|vision|preview|air|thinking|zero|omni|base|long|a\d+b|\d+b))*)"
+)
+_WORD_RUN = re.compile(r"\w+")
+
+
+class TaggingError(ValueError):
+    """Input the engine refuses (e.g. too large); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagResult:
+    """What the engine found in one text."""
+
+    entities: list[str]
+    themes: list[ThemeHit]
+    mentions: list[Mention]
+    lang: str
+
+    @property
+    def theme_ids(self) -> list[str]:
+        return [t.id for t in self.themes]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "entities": self.entities,
+            "themes": [{"id": t.id, "score": t.score, "evidence": t.evidence} for t in self.themes],
+            "mentions": [
+                {"entity": m.entity, "start": m.start, "end": m.end, "text": m.text}
+                for m in self.mentions
+            ],
+            "lang": self.lang,
+        }
+
+
+def _is_word(ch: str) -> bool:
+    """A letter or digit of a script that separates words with spaces."""
+    return ch.isalnum() and ch < "\u2e80"
+
+
+@dataclass(frozen=True, slots=True)
+class _Payload:
+    kind: int
+    owner: str  # entity or theme id ("" for generic context)
+    term: str  # the catalogue spelling (alias or term), for rules and evidence
+    left: bool  # needs a word boundary on the left
+    right: bool  # needs a word boundary on the right
+    rule: int = -1
+    side: int = 0
+
+
+@dataclass
+class _Candidate:
+    start: int
+    end: int
+    entity: str
+    ambiguous: bool
+    strong_version: bool = False
+
+
+Span = tuple[int, int]
+
+
+@dataclass
+class _Scan:
+    """Everything one automaton pass found, after word-boundary checks."""
+
+    aliases: list[_Candidate] = field(default_factory=list)
+    stops: list[tuple[int, int, str]] = field(default_factory=list)
+    support: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    block: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    generic: list[int] = field(default_factory=list)
+    terms: dict[str, dict[str, list[Span]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    near: dict[tuple[str, int, int], list[Span]] = field(default_factory=lambda: defaultdict(list))
+    required: set[str] = field(default_factory=set)
+    theme_stops: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+class Tagger:
+    """A compiled catalogue. `tag()` keeps no state between calls (safe to share)."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        started = time.perf_counter()
+        self.catalogue = catalogue
+        table: dict[str, list[_Payload]] = defaultdict(list)
+
+        def add(raw: str, kind: int, owner: str, rule: int = -1, side: int = 0) -> None:
+            text = raw.strip()
+            left_free, right_free = text.startswith("*"), text.endswith("*")
+            text = text.strip("*").strip()
+            for variant in pattern_variants(text):
+                payload = _Payload(
+                    kind,
+                    owner,
+                    raw,
+                    left=not left_free and _is_word(variant[0]),
+                    right=not right_free and _is_word(variant[-1]),
+                    rule=rule,
+                    side=side,
+                )
+                if payload not in table[variant]:
+                    table[variant].append(payload)
+
+        for ent in catalogue.entities.values():
+            for alias in ent.aliases:
+                add(alias, _ALIAS, ent.id)
+            for alias in ent.ambiguous:
+                add(alias, _AMBIG, ent.id)
+            for phrase in ent.stop:
+                add(phrase, _STOP, ent.id)
+            for term in ent.support:
+                add(term, _SUPPORT, ent.id)
+            for term in ent.block:
+                add(term, _BLOCK, ent.id)
+        for term in catalogue.context:
+            add(term, _GENERIC, "")
+        for theme in catalogue.themes.values():
+            for term, _weight in theme.terms:
+                add(term, _TERM, theme.id)
+            for index, rule in enumerate(theme.near):
+                for side, terms in enumerate((rule.a, rule.b)):
+                    for term in terms:
+                        add(term, _NEAR, theme.id, rule=index, side=side)
+            for term in theme.requires:
+                add(term, _REQ, theme.id)
+            for phrase in theme.stop:
+                add(phrase, _TSTOP, theme.id)
+        self._patterns = list(table)
+        self._payloads = [tuple(table[p]) for p in self._patterns]
+        self._automaton = ahocorasick_rs.AhoCorasick(
+            self._patterns,
+            matchkind=ahocorasick_rs.MATCHKIND_STANDARD,
+            implementation=ahocorasick_rs.Implementation.DFA,
+        )
+        self._related = {e: catalogue.related(e) for e in catalogue.entities}
+        self._weights = {t.id: dict(t.terms) for t in catalogue.themes.values()}
+        self.compile_seconds = time.perf_counter() - started
+
+    @classmethod
+    def load(cls, catalogue_dir: Path | None = None) -> Tagger:
+        """Load and compile a catalogue folder (None: the shipped catalogue)."""
+        return cls(load_catalogue(catalogue_dir))
+
+    @property
+    def pattern_count(self) -> int:
+        return len(self._patterns)
+
+    @property
+    def patterns(self) -> list[str]:
+        """The normalised pattern strings of the automaton (for benchmarks)."""
+        return list(self._patterns)
+
+    # ---- tagging -----------------------------------------------------------------------
+
+    def tag(self, text: str, title: str | None = None, lang: str | None = None) -> TagResult:
+        """Tag one article; offsets index `title + "\\n\\n" + text` (or `text` alone)."""
+        if not isinstance(text, str) or (title is not None and not isinstance(title, str)):
+            raise TaggingError("text and title must be strings")
+        full = f"{title}\n\n{text}" if title else text
+        if len(full) > MAX_CHARS:
+            raise TaggingError(f"text of {len(full)} characters exceeds {MAX_CHARS}")
+        full = clean(full)
+        detected = langdetect.primary(lang) if lang else langdetect.detect(full)
+        if not full.strip():
+            return TagResult([], [], [], detected)
+        norm = normalise(full)
+        scan = self._scan(norm.text)
+        mentions = self._entities(scan, norm)
+        entities = sorted({m.entity for m in mentions})
+        themes = self._themes(scan, norm, set(entities))
+        return TagResult(entities, themes, mentions, detected)
+
+    def _scan(self, text: str) -> _Scan:
+        scan = _Scan()
+        n = len(text)
+        payloads = self._payloads
+        for index, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True):
+            left_ok = start == 0 or not _is_word(text[start - 1])
+            right_ok = end == n or not _is_word(text[end])
+            for p in payloads[index]:
+                if p.left and not left_ok:
+                    continue
+                kind = p.kind
+                if kind in (_ALIAS, _AMBIG):
+                    self._alias(scan, text, p, start, end, right_ok)
+                    continue
+                if p.right and not right_ok:
+                    continue
+                if kind == _TERM:
+                    scan.terms[p.owner][p.term].append((start, end))
+                elif kind == _NEAR:
+                    scan.near[(p.owner, p.rule, p.side)].append((start, end))
+                elif kind == _GENERIC:
+                    scan.generic.append(start)
+                elif kind == _SUPPORT:
+                    scan.support[p.owner].append(start)
+                elif kind == _BLOCK:
+                    scan.block[p.owner].append(start)
+                elif kind == _STOP:
+                    scan.stops.append((start, end, p.owner))
+                elif kind == _REQ:
+                    scan.required.add(p.owner)
+                elif kind == _TSTOP:
+                    scan.theme_stops.append((start, end, p.owner))
+        return scan
+
+    def _alias(
+        self, scan: _Scan, text: str, p: _Payload, start: int, end: int, right_ok: bool
+    ) -> None:
+        ent = self.catalogue.entities[p.owner]
+        strong = False
+        if ent.versions:
+            found = _VERSION.match(text, end)
+            if found and found.end() > end:
+                stop = found.end()
+                if stop == len(text) or not _is_word(text[stop]):
+                    strong = bool(
+                        found["pre"]
+                        or "." in found["num"]
+                        or found["unit"]
+                        or found["tail"]
+                        or found["sep"] != " "
+                    )
+                    if strong or right_ok:
+                        end, right_ok = stop, True
+        if p.right and not right_ok:
+            run = _WORD_RUN.match(text, end)
+            if not _inflection(text[end - 1], run.group() if run else ""):
+                return
+        scan.aliases.append(_Candidate(start, end, p.owner, p.kind == _AMBIG, strong))
+
+    def _entities(self, scan: _Scan, norm: Normalised) -> list[Mention]:
+        cands = [c for c in scan.aliases if not _covered(c, scan.stops)]
+        cands.sort(key=lambda c: (c.start, c.start - c.end, c.ambiguous))
+        kept: list[_Candidate] = []
+        last_end = -1
+        for cand in cands:
+            if cand.start >= last_end:
+                kept.append(cand)
+                last_end = cand.end
+        accepted = [c for c in kept if not c.ambiguous]
+        pending = [c for c in kept if c.ambiguous]
+        for _round in range(2):  # a confirmed ambiguous alias may confirm another
+            found = {c.entity for c in accepted}
+            still = []
+            for cand in pending:
+                (accepted if self._confirmed(cand, scan, norm, found) else still).append(cand)
+            pending = still
+        accepted.sort(key=lambda c: c.start)
+        mentions = []
+        for cand in accepted:
+            start, end = norm.span(cand.start, cand.end)
+            mentions.append(Mention(cand.entity, start, end, norm.original[start:end]))
+        return mentions
+
+    def _confirmed(self, cand: _Candidate, scan: _Scan, norm: Normalised, found: set[str]) -> bool:
+        """Whether an ambiguous alias is the entity here (see catalogue/entities.yaml)."""
+        ent: Entity = self.catalogue.entities[cand.entity]
+        if cand.strong_version and ent.version_confirms:
+            return True
+        if _near(scan.block.get(ent.id, ()), cand.start):
+            return False
+        if ent.accept_forms:
+            start, end = norm.span(cand.start, cand.end)
+            if norm.original[start:end] in ent.accept_forms:
+                return True
+        if _near(scan.support.get(ent.id, ()), cand.start):
+            return True
+        if ent.generic_support and _near(scan.generic, cand.start):
+            return True
+        return bool(self._related[ent.id] & found)
+
+    def _themes(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
+        hits = []
+        for theme in self.catalogue.themes.values():
+            required = theme.id in scan.required or (theme.requires_entity and entities)
+            if theme.requires and not required:
+                continue
+            stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme.id]
+            weights = self._weights[theme.id]
+            score = 0.0
+            evidence: list[tuple[float, int, str]] = []
+            for term, spans in _longest(scan.terms.get(theme.id, {}), stops).items():
+                weight = weights.get(term, 0.0)
+                score += weight * (1 + 0.5 * (min(len(spans), 3) - 1))
+                a, b = norm.span(*spans[0])
+                evidence.append((weight, a, _snippet(norm.original, a, b)))
+            for index, rule in enumerate(theme.near):
+                pair = _near_pair(
+                    norm.text,
+                    _free(scan.near.get((theme.id, index, 0), ()), stops),
+                    _free(scan.near.get((theme.id, index, 1), ()), stops),
+                    rule.within,
+                )
+                if pair:
+                    score += rule.weight
+                    a, b = norm.span(*pair)
+                    evidence.append((rule.weight, a, _snippet(norm.original, a, b)))
+            for ent_id, weight in theme.entities:
+                if ent_id in entities:
+                    score += weight
+                    evidence.append((weight, -1, self.catalogue.entities[ent_id].name))
+            if score > 0 and score >= theme.threshold:
+                evidence.sort(key=lambda e: (-e[0], e[1]))
+                seen: list[str] = []
+                for _, _, snippet in evidence:
+                    if snippet not in seen:
+                        seen.append(snippet)
+                hits.append(ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE]))
+        hits.sort(key=lambda h: h.id)
+        return hits
+
+
+def _longest(terms: dict[str, list[Span]], stops: list[Span]) -> dict[str, list[Span]]:
+    """Term spans with nested or overlapping shorter terms dropped ("开源模型" over "开源")."""
+    spans = sorted(
+        ((a, b, term) for term, found in terms.items() for a, b in found),
+        key=lambda s: (s[0], s[0] - s[1]),
+    )
+    out: dict[str, list[Span]] = {}
+    last_end = -1
+    for a, b, term in spans:
+        if a >= last_end and not _overlaps((a, b), stops):
+            out.setdefault(term, []).append((a, b))
+            last_end = b
+    return out
+
+
+def _free(spans: Iterable[Span], stops: list[Span]) -> list[Span]:
+    return [s for s in spans if not _overlaps(s, stops)]
+
+
+def _snippet(original: str, start: int, end: int) -> str:
+    """The original text of a match, extended to the end of its word ("Beschränk" -> ...ungen)."""
+    if end > start and _is_word(original[end - 1]):
+        run = _WORD_RUN.match(original, end)
+        if run:
+            end = min(run.end(), end + 30)
+    return " ".join(original[start:end].split())
+
+
+def _inflection(last: str, suffix: str) -> bool:
+    """Whether `suffix` after an alias ending in `last` is an inflection, not another word."""
+    if not suffix:
+        return True
+    if "\u0400" <= last <= "\u052f":  # Cyrillic case endings: Дипсика, Дипсиком
+        return len(suffix) <= 3 and all("\u0400" <= c <= "\u052f" for c in suffix)
+    return suffix == "s"  # German genitive, English plural: "Alibabas", "ByteDances"
+
+
+def _covered(cand: _Candidate, stops: list[tuple[int, int, str]]) -> bool:
+    return any(owner == cand.entity and a < cand.end and cand.start < b for a, b, owner in stops)
+
+
+def _overlaps(span: Span, spans: list[Span]) -> bool:
+    return any(a < span[1] and span[0] < b for a, b in spans)
+
+
+def _near(positions: Iterable[int], at: int) -> bool:
+    return any(abs(p - at) <= WINDOW for p in positions)
+
+
+def _near_pair(text: str, left: list[Span], right: list[Span], within: int) -> Span | None:
+    """The first pair of spans at most `within` words apart, as one covering span."""
+    for a in left:
+        for b in right:
+            lo, hi = (a, b) if a[0] <= b[0] else (b, a)
+            if hi[0] < lo[1]:
+                continue  # the same word matched both sides
+            gap = text[lo[1] : hi[0]]
+            words = gap.count(" ")
+            if words == 0:
+                words = len(gap) // 3  # scripts without spaces: ~3 characters a word
+            if words <= within + 1 and "\n\n" not in gap:
+                return (lo[0], hi[1])
+    return None
