@@ -140,7 +140,8 @@ def import_opml(text: str | bytes, existing: list[FeedSpec]) -> list[FeedSpec]:
             continue
         title = outline.get("title") or outline.get("text") or urlsplit(url).hostname or "feed"
         try:
-            spec = FeedSpec(id=slugify(title, taken), url=url, name=title)
+            lang = outline.get("language") or None
+            spec = FeedSpec(id=slugify(title, taken), url=url, name=title, lang=lang)
         except ValidationError:
             continue  # not an http(s) feed; nothing we could poll
         taken.add(spec.id)

@@ -10,11 +10,13 @@ from disk.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import hashlib
 import io
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -101,6 +103,11 @@ def parse_feed(
             continue
         seen_ids.add(article_id)
         article = _article(entry, article_id, feed_id, feed_name, declared, feed_lang, fetched_at)
+        if article.url is None and homepage and _link(entry):
+            # A relative link that no xml:base or request URL resolved: the site's home page
+            # is the best remaining base.
+            resolved = _absolute(urljoin(homepage, _link(entry) or ""))
+            article = dataclasses.replace(article, url=resolved)
         keys = [article_id]
         link = canonical_url(article.url)
         if key_kind != "link" and link and policy.link_is_unique(link):
@@ -194,10 +201,11 @@ def _article(
     if not title:
         title = (summary or content)[:120] or "(untitled)"
     published = _clamp(_epoch(entry.get("published_parsed")), fetched_at)
-    updated = _clamp(_epoch(entry.get("updated_parsed")), fetched_at)
+    # dict.get: FeedParserDict.get("updated_parsed") silently falls back to the published date.
+    updated = _clamp(_epoch(dict.get(entry, "updated_parsed")), fetched_at)
     if published is None:
         published = updated
-    raw = entry.get("published") or entry.get("updated") or entry.get("created")
+    raw = entry.get("published") or dict.get(entry, "updated") or entry.get("created")
     authors = [a.get("name") for a in entry.get("authors") or [] if a.get("name")]
     if not authors and entry.get("author"):
         authors = [entry["author"]]
