@@ -226,7 +226,7 @@ async def test_gzip_encoded_feed_is_read(feed_server, make_poller) -> None:
 
     feed_server.routes["/gz.xml"] = handler
     feed = spec(feed_server, "/gz.xml")
-    poller, published = await make_poller([feed])
+    poller, _ = await make_poller([feed])
     assert (await poller.poll(feed)).new == 3
 
 
