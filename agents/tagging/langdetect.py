@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-SAMPLE = 4000  # characters looked at; the start of an article says enough
+SAMPLE = 2000  # characters looked at; the start of an article says enough
+LATIN_SAMPLE = 500  # ~75 words: enough stopwords to tell Latin-script languages apart
 _WORD = re.compile(r"[^\W\d_]+")
 
 _STOPWORDS: dict[str, frozenset[str]] = {
@@ -36,90 +37,70 @@ _STOPWORDS: dict[str, frozenset[str]] = {
         "tr": "ve bir bu da de için ile olarak çok daha gibi ancak ise kadar",
     }.items()
 }
-_VI_LETTERS = frozenset("ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
+_LANGS_OF: dict[str, tuple[str, ...]] = {}
+for _lang, _words in _STOPWORDS.items():
+    for _w in _words:
+        _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
 
 
 def detect(text: str) -> str:
     """ISO 639-1 code of the text's language, or "und" when there is nothing to go on."""
     sample = text[:SAMPLE]
-    scripts: Counter[str] = Counter()
-    for ch in sample:
-        if ch.isascii():
-            if ch.isalpha():
-                scripts["latin"] += 1
-            continue
-        scripts[_script(ch)] += 1
-    scripts.pop("other", None)
-    if not scripts:
-        return "und"
-    han, kana, hangul = scripts["han"], scripts["kana"], scripts["hangul"]
+    if sample.isascii() or not _NOT_LATIN.search(sample):
+        return _latin(sample[:LATIN_SAMPLE])
+    han = len(_HAN.findall(sample))
+    kana = len(_KANA.findall(sample))
+    hangul = len(_HANGUL.findall(sample))
     cjk = han + kana + hangul
-    latin = scripts["latin"]
-    if cjk and cjk * 2 >= latin * 0.5:  # a CJK character carries ~4 Latin letters of text
+    latin = len(_LATIN.findall(sample))
+    if cjk and cjk * 4 >= latin:  # a CJK character carries ~4 Latin letters of text
         if hangul >= max(han, kana) * 0.5:
             return "ko"
         if kana >= 0.05 * (han + kana):
             return "ja"
         return "zh"
-    top = scripts.most_common(1)[0][0]
-    if top in ("cyrillic", "greek", "arabic", "hebrew", "thai", "devanagari"):
-        return _NON_LATIN[top](sample) if callable(_NON_LATIN[top]) else _NON_LATIN[top]
-    return _latin(sample)
+    best, best_count = "", latin
+    for name, pattern in _OTHER_SCRIPTS:
+        count = len(pattern.findall(sample))
+        if count > best_count:
+            best, best_count = name, count
+    if best == "cyrillic":
+        return "uk" if _UKRAINIAN.search(sample) else "ru"
+    if best:
+        return best
+    return _latin(sample[:LATIN_SAMPLE])
 
 
-def _script(ch: str) -> str:
-    o = ord(ch)
-    if 0x00C0 <= o <= 0x024F or 0x1E00 <= o <= 0x1EFF:
-        return "latin"
-    if 0x0400 <= o <= 0x052F:
-        return "cyrillic"
-    if 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF66 <= o <= 0xFF9F:
-        return "kana"
-    if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
-        return "han"
-    if 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
-        return "hangul"
-    if 0x0370 <= o <= 0x03FF:
-        return "greek"
-    if 0x0600 <= o <= 0x06FF:
-        return "arabic"
-    if 0x0590 <= o <= 0x05FF:
-        return "hebrew"
-    if 0x0E00 <= o <= 0x0E7F:
-        return "thai"
-    if 0x0900 <= o <= 0x097F:
-        return "devanagari"
-    if 0xFF21 <= o <= 0xFF5A:
-        return "latin"
-    return "other"
-
-
-def _cyrillic(sample: str) -> str:
-    if any(c in "іїєґІЇЄҐ" for c in sample):
-        return "uk"
-    return "ru"
-
-
-_NON_LATIN = {
-    "cyrillic": _cyrillic,
-    "greek": "el",
-    "arabic": "ar",
-    "hebrew": "he",
-    "thai": "th",
-    "devanagari": "hi",
-}
+_HAN = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]")
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_HANGUL = re.compile("[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+_LATIN = re.compile("[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+# Any letter of a script other than Latin (punctuation, symbols and digits are ignored).
+_NOT_LATIN = re.compile("[\\u0370-\\u1dff\\u2e80-\\ud7ff\\uf900-\\ufaff\\uff66-\\uffdc]")
+_UKRAINIAN = re.compile("[іїєґІЇЄҐ]")
+_OTHER_SCRIPTS = (
+    ("cyrillic", re.compile("[\u0400-\u052f]")),
+    ("el", re.compile("[\u0370-\u03ff]")),
+    ("ar", re.compile("[\u0600-\u06ff]")),
+    ("he", re.compile("[\u0590-\u05ff]")),
+    ("th", re.compile("[\u0e00-\u0e7f]")),
+    ("hi", re.compile("[\u0900-\u097f]")),
+)
+_VI = re.compile("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]")
 
 
 def _latin(sample: str) -> str:
     low = sample.lower()
-    vi_marks = sum(1 for c in low if c in _VI_LETTERS)
-    if vi_marks >= 3 and vi_marks >= 0.02 * len(low):
-        return "vi"
     counts: Counter[str] = Counter()
-    for word in _WORD.findall(low):
-        for lang, words in _STOPWORDS.items():
-            if word in words:
+    get = _LANGS_OF.get
+    for word in low.split():  # words glued to punctuation are simply not counted
+        langs = get(word)
+        if langs:
+            for lang in langs:
                 counts[lang] += 1
+    vi_marks = 0 if low.isascii() else len(_VI.findall(low))  # a vote per three such letters
+    if vi_marks >= 3:
+        counts["vi"] += vi_marks // 3
     if not counts:
         return "en" if low.isascii() and any(c.isalpha() for c in low) else "und"
     return counts.most_common(1)[0][0]

@@ -2,9 +2,9 @@
 
 The text side does only what is cheap: NFKC (skipped when the text already is NFKC, a fast C
 check) and `str.lower()`. When both keep the length, offsets map 1:1 and no map is built (the
-fast path, nearly every real article). Otherwise a slow path normalises grapheme clusters
-(a base character plus its combining marks) one by one and records, for every output
-character, the original span it came from.
+fast path, nearly every real article). Otherwise a slower path normalises only the clusters NFKC or
+lower() can change (a compatibility character, a base plus combining marks, Hangul jamo) and
+records where a cluster changed length; everything else is copied and maps 1:1.
 
 Diacritic folding is done on the *pattern* side instead (see `pattern_variants`): every alias
 and term is compiled with and without diacritics, so "Lương Văn Phong" and "Luong Van Phong"
@@ -14,6 +14,8 @@ an order of magnitude slower than the whole tagging pass).
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 import re
 import unicodedata
@@ -24,18 +26,33 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True, slots=True)
 class Normalised:
-    """A normalised text and the way back to the original string."""
+    """A normalised text and the way back to the original string.
+
+    Offsets map 1:1 except inside the clusters whose length changed (listed in sorted arrays:
+    normalised start/end, original start/end); a position is mapped with one bisect.
+    """
 
     text: str
     original: str
-    starts: list[int] | None = None  # original start index of each normalised char
-    ends: list[int] | None = None  # original end index of each normalised char
+    norm_starts: tuple[int, ...] = ()
+    norm_ends: tuple[int, ...] = ()
+    orig_starts: tuple[int, ...] = ()
+    orig_ends: tuple[int, ...] = ()
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original [start, end) of the normalised span [start, end)."""
-        if self.starts is None or self.ends is None:
+        if not self.norm_starts:
             return start, end
-        return self.starts[start], self.ends[end - 1]
+        return self._map(start, True), self._map(end - 1, False)
+
+    def _map(self, pos: int, is_start: bool) -> int:
+        i = bisect.bisect_right(self.norm_starts, pos) - 1
+        if i < 0:
+            return pos if is_start else pos + 1
+        if pos < self.norm_ends[i]:  # inside a cluster that changed length
+            return self.orig_starts[i] if is_start else self.orig_ends[i]
+        mapped = self.orig_ends[i] + (pos - self.norm_ends[i])
+        return mapped if is_start else mapped + 1
 
 
 def clean(text: str) -> str:
@@ -50,7 +67,7 @@ def clean(text: str) -> str:
 
 
 def normalise(text: str) -> Normalised:
-    """NFKC + lower case, with an offset map only when the length changes."""
+    """NFKC + lower case, with an offset map only where the length changed."""
     if text.isascii():
         return Normalised(text.lower(), text)
     if unicodedata.is_normalized("NFKC", text):
@@ -61,21 +78,82 @@ def normalise(text: str) -> Normalised:
 
 
 def _slow(text: str) -> Normalised:
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    n = len(text)
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and unicodedata.combining(text[j]):
-            j += 1
-        piece = unicodedata.normalize("NFKC", text[i:j]).lower()
-        out.append(piece)
-        starts.extend([i] * len(piece))
-        ends.extend([j] * len(piece))
-        i = j
-    return Normalised("".join(out), text, starts, ends)
+    """Normalise only the clusters NFKC or lower() may change; copy the rest."""
+    pieces: list[str] = []
+    norm_starts: list[int] = []
+    norm_ends: list[int] = []
+    orig_starts: list[int] = []
+    orig_ends: list[int] = []
+    pos = 0
+    out = 0  # length of the normalised text so far
+    for match in _unstable().finditer(text):
+        a, b = match.span()
+        if a > pos and _JOINS_BACK.match(text, a):
+            a -= 1  # a combining mark or jamo composes with the character before it
+        if a > pos:
+            pieces.append(text[pos:a])
+            out += a - pos
+        piece = unicodedata.normalize("NFKC", text[a:b]).lower()
+        pieces.append(piece)
+        if len(piece) != b - a:
+            norm_starts.append(out)
+            norm_ends.append(out + len(piece))
+            orig_starts.append(a)
+            orig_ends.append(b)
+        out += len(piece)
+        pos = b
+    pieces.append(text[pos:])
+    return Normalised(
+        "".join(pieces).lower(),
+        text,
+        tuple(norm_starts),
+        tuple(norm_ends),
+        tuple(orig_starts),
+        tuple(orig_ends),
+    )
+
+
+_JAMO = "\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff"  # conjoining: compose into syllables
+_JOINS_BACK: re.Pattern[str] = re.compile(".")  # replaced by _unstable()
+
+
+@functools.cache
+def _unstable() -> re.Pattern[str]:
+    """Characters NFKC or lower() may change, combining marks and conjoining jamo, each with
+    the marks and jamo that follow. A run that starts with a mark or jamo also takes the
+    character before it (see `_slow`). One character class up front keeps the scan fast."""
+    global _JOINS_BACK
+    changing, marks = [], []
+    for code in range(0x80, 0x10000):
+        if 0x4E00 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7A3 or 0xD800 <= code <= 0xDFFF:
+            continue  # CJK ideographs, Hangul syllables: stable; surrogates: cleaned before
+        ch = chr(code)
+        if unicodedata.combining(ch) or unicodedata.category(ch).startswith("M"):
+            marks.append(code)
+        elif unicodedata.normalize("NFKC", ch) != ch or len(ch.lower()) != 1:
+            changing.append(code)
+    astral = "\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff\U0002f800-\U0002fa1f"
+    m = _ranges(marks) + _JAMO
+    _JOINS_BACK = re.compile(f"[{m}]")
+    return re.compile(f"[{_ranges(changing)}{astral}{m}][{m}]*")
+
+
+def warm_up() -> None:
+    """Build the slow path's character classes now (about 0.2 s) rather than mid-stream."""
+    _unstable()
+
+
+def _ranges(codes: list[int]) -> str:
+    codes = sorted(set(codes))
+    out = []
+    start = prev = codes[0]
+    for code in [*codes[1:], -1]:
+        if code == prev + 1:
+            prev = code
+            continue
+        out.append(re.escape(chr(start)) + ("-" + re.escape(chr(prev)) if prev > start else ""))
+        start = prev = code
+    return "".join(out)
 
 
 def key(text: str) -> str:

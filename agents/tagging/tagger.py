@@ -20,7 +20,13 @@ import ahocorasick_rs
 
 from newswatch.agents.tagging import langdetect
 from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
-from newswatch.agents.tagging.normalize import Normalised, clean, normalise, pattern_variants
+from newswatch.agents.tagging.normalize import (
+    Normalised,
+    clean,
+    normalise,
+    pattern_variants,
+    warm_up,
+)
 from newswatch.streams.records import Mention, ThemeHit
 
 MAX_CHARS = 20_000_000  # refuse larger texts with a clear error rather than stall a worker
@@ -110,6 +116,7 @@ class _Scan:
     near: dict[tuple[str, int, int], list[Span]] = field(default_factory=lambda: defaultdict(list))
     required: set[str] = field(default_factory=set)
     theme_stops: list[tuple[int, int, str]] = field(default_factory=list)
+    context_full: bool = False
 
 
 class Tagger:
@@ -118,9 +125,13 @@ class Tagger:
     def __init__(self, catalogue: Catalogue) -> None:
         started = time.perf_counter()
         self.catalogue = catalogue
-        table: dict[str, list[_Payload]] = defaultdict(list)
+        main: dict[str, list[_Payload]] = defaultdict(list)
+        context: dict[str, list[_Payload]] = defaultdict(list)
 
-        def add(raw: str, kind: int, owner: str, rule: int = -1, side: int = 0) -> None:
+        def add(
+            table: dict[str, list[_Payload]], raw: str, kind: int, owner: str, rule: int = -1,
+            side: int = 0,
+        ) -> None:  # fmt: skip
             text = raw.strip()
             left_free, right_free = text.startswith("*"), text.endswith("*")
             text = text.strip("*").strip()
@@ -139,37 +150,57 @@ class Tagger:
 
         for ent in catalogue.entities.values():
             for alias in ent.aliases:
-                add(alias, _ALIAS, ent.id)
+                add(main, alias, _ALIAS, ent.id)
             for alias in ent.ambiguous:
-                add(alias, _AMBIG, ent.id)
+                add(main, alias, _AMBIG, ent.id)
             for phrase in ent.stop:
-                add(phrase, _STOP, ent.id)
+                add(main, phrase, _STOP, ent.id)
             for term in ent.support:
-                add(term, _SUPPORT, ent.id)
+                add(context, term, _SUPPORT, ent.id)
             for term in ent.block:
-                add(term, _BLOCK, ent.id)
+                add(context, term, _BLOCK, ent.id)
         for term in catalogue.context:
-            add(term, _GENERIC, "")
+            add(context, term, _GENERIC, "")
         for theme in catalogue.themes.values():
             for term, _weight in theme.terms:
-                add(term, _TERM, theme.id)
+                add(main, term, _TERM, theme.id)
             for index, rule in enumerate(theme.near):
                 for side, terms in enumerate((rule.a, rule.b)):
                     for term in terms:
-                        add(term, _NEAR, theme.id, rule=index, side=side)
+                        add(main, term, _NEAR, theme.id, rule=index, side=side)
             for term in theme.requires:
-                add(term, _REQ, theme.id)
+                add(context, term, _REQ, theme.id)
             for phrase in theme.stop:
-                add(phrase, _TSTOP, theme.id)
-        self._patterns = list(table)
-        self._payloads = [tuple(table[p]) for p in self._patterns]
+                add(main, phrase, _TSTOP, theme.id)
+        # The hot pass: leftmost-longest, non-overlapping (2-3x faster than reporting every
+        # overlapping match). Shorter patterns inside a longer match are recovered from a
+        # table computed once here ("open-source-modell" also holds "open-source", "modell").
+        self._patterns = list(main)
+        self._payloads = [tuple(main[p]) for p in self._patterns]
         self._automaton = ahocorasick_rs.AhoCorasick(
             self._patterns,
-            matchkind=ahocorasick_rs.MATCHKIND_STANDARD,
+            matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST,
             implementation=ahocorasick_rs.Implementation.DFA,
+        )
+        every = ahocorasick_rs.AhoCorasick(self._patterns)
+        self._inner: list[tuple[tuple[int, int, int], ...]] = [
+            tuple(
+                (q, a, b)
+                for q, a, b in every.find_matches_as_indexes(pattern, overlapping=True)
+                if q != index
+            )
+            for index, pattern in enumerate(self._patterns)
+        ]
+        # Context terms are only needed to confirm an ambiguous alias or a theme's
+        # `requires`: a second automaton, run over the text only when needed.
+        self._context_patterns = list(context)
+        self._context_payloads = [tuple(context[p]) for p in self._context_patterns]
+        self._context = ahocorasick_rs.AhoCorasick(
+            self._context_patterns, implementation=ahocorasick_rs.Implementation.DFA
         )
         self._related = {e: catalogue.related(e) for e in catalogue.entities}
         self._weights = {t.id: dict(t.terms) for t in catalogue.themes.values()}
+        warm_up()
         self.compile_seconds = time.perf_counter() - started
 
     @classmethod
@@ -179,7 +210,7 @@ class Tagger:
 
     @property
     def pattern_count(self) -> int:
-        return len(self._patterns)
+        return len(self._patterns) + len(self._context_patterns)
 
     @property
     def patterns(self) -> list[str]:
@@ -210,35 +241,68 @@ class Tagger:
         scan = _Scan()
         n = len(text)
         payloads = self._payloads
-        for index, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True):
-            left_ok = start == 0 or not _is_word(text[start - 1])
-            right_ok = end == n or not _is_word(text[end])
-            for p in payloads[index]:
-                if p.left and not left_ok:
-                    continue
-                kind = p.kind
-                if kind in (_ALIAS, _AMBIG):
-                    self._alias(scan, text, p, start, end, right_ok)
-                    continue
-                if p.right and not right_ok:
-                    continue
-                if kind == _TERM:
-                    scan.terms[p.owner][p.term].append((start, end))
-                elif kind == _NEAR:
-                    scan.near[(p.owner, p.rule, p.side)].append((start, end))
-                elif kind == _GENERIC:
-                    scan.generic.append(start)
-                elif kind == _SUPPORT:
-                    scan.support[p.owner].append(start)
-                elif kind == _BLOCK:
-                    scan.block[p.owner].append(start)
-                elif kind == _STOP:
-                    scan.stops.append((start, end, p.owner))
-                elif kind == _REQ:
-                    scan.required.add(p.owner)
-                elif kind == _TSTOP:
-                    scan.theme_stops.append((start, end, p.owner))
+        inner = self._inner
+        for index, start, end in self._automaton.find_matches_as_indexes(text):
+            self._hit(scan, text, n, payloads[index], start, end)
+            for sub, a, b in inner[index]:
+                self._hit(scan, text, n, payloads[sub], start + a, start + b)
         return scan
+
+    def _hit(
+        self, scan: _Scan, text: str, n: int, payloads: tuple[_Payload, ...], start: int, end: int
+    ) -> None:
+        before = text[start - 1] if start else " "
+        left_ok = not (before.isalnum() and before < "\u2e80")
+        after = text[end] if end < n else " "
+        right_ok = not (after.isalnum() and after < "\u2e80")
+        for p in payloads:
+            if p.left and not left_ok:
+                continue
+            kind = p.kind
+            if kind in (_ALIAS, _AMBIG):
+                self._alias(scan, text, p, start, end, right_ok)
+            elif p.right and not right_ok:
+                continue
+            elif kind == _TERM:
+                scan.terms[p.owner][p.term].append((start, end))
+            elif kind == _NEAR:
+                scan.near[(p.owner, p.rule, p.side)].append((start, end))
+            elif kind == _STOP:
+                scan.stops.append((start, end, p.owner))
+            elif kind == _TSTOP:
+                scan.theme_stops.append((start, end, p.owner))
+
+    def _scan_context(self, scan: _Scan, text: str, windows: list[Span] | None = None) -> None:
+        """Fill the context fields of `scan`: a second automaton, run only when needed and,
+        for ambiguous aliases, only over the windows around them."""
+        if scan.context_full:
+            return
+        if windows is None:
+            scan.context_full = True
+            windows = [(0, len(text))]
+            scan.generic.clear()
+            scan.support.clear()
+            scan.block.clear()
+        n = len(text)
+        payloads = self._context_payloads
+        for lo, hi in _merge(windows):
+            for index, a, b in self._context.find_matches_as_indexes(text[lo:hi], overlapping=True):
+                start, end = lo + a, lo + b
+                before = text[start - 1] if start else " "
+                left_ok = not (before.isalnum() and before < "\u2e80")
+                after = text[end] if end < n else " "
+                right_ok = not (after.isalnum() and after < "\u2e80")
+                for p in payloads[index]:
+                    if (p.left and not left_ok) or (p.right and not right_ok):
+                        continue
+                    if p.kind == _GENERIC:
+                        scan.generic.append(start)
+                    elif p.kind == _SUPPORT:
+                        scan.support[p.owner].append(start)
+                    elif p.kind == _BLOCK:
+                        scan.block[p.owner].append(start)
+                    elif p.kind == _REQ:
+                        scan.required.add(p.owner)
 
     def _alias(
         self, scan: _Scan, text: str, p: _Payload, start: int, end: int, right_ok: bool
@@ -276,6 +340,9 @@ class Tagger:
                 last_end = cand.end
         accepted = [c for c in kept if not c.ambiguous]
         pending = [c for c in kept if c.ambiguous]
+        if pending:
+            windows = [(max(0, c.start - WINDOW), c.end + WINDOW) for c in pending]
+            self._scan_context(scan, norm.text, windows)
         for _round in range(2):  # a confirmed ambiguous alias may confirm another
             found = {c.entity for c in accepted}
             still = []
@@ -309,40 +376,51 @@ class Tagger:
     def _themes(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
         hits = []
         for theme in self.catalogue.themes.values():
-            required = theme.id in scan.required or (theme.requires_entity and entities)
-            if theme.requires and not required:
+            terms = scan.terms.get(theme.id)
+            near = [scan.near.get((theme.id, i, 0)) for i in range(len(theme.near))]
+            if not terms and not any(near) and not any(e in entities for e, _ in theme.entities):
                 continue
             stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme.id]
             weights = self._weights[theme.id]
             score = 0.0
-            evidence: list[tuple[float, int, str]] = []
-            for term, spans in _longest(scan.terms.get(theme.id, {}), stops).items():
+            evidence: list[tuple[float, int, int]] = []
+            for term, spans in _longest(terms or {}, stops).items():
                 weight = weights.get(term, 0.0)
                 score += weight * (1 + 0.5 * (min(len(spans), 3) - 1))
-                a, b = norm.span(*spans[0])
-                evidence.append((weight, a, _snippet(norm.original, a, b)))
+                evidence.append((weight, *spans[0]))
             for index, rule in enumerate(theme.near):
+                if not near[index]:
+                    continue
                 pair = _near_pair(
                     norm.text,
-                    _free(scan.near.get((theme.id, index, 0), ()), stops),
+                    _free(near[index], stops),
                     _free(scan.near.get((theme.id, index, 1), ()), stops),
                     rule.within,
                 )
                 if pair:
                     score += rule.weight
-                    a, b = norm.span(*pair)
-                    evidence.append((rule.weight, a, _snippet(norm.original, a, b)))
+                    evidence.append((rule.weight, *pair))
+            named = []
             for ent_id, weight in theme.entities:
                 if ent_id in entities:
                     score += weight
-                    evidence.append((weight, -1, self.catalogue.entities[ent_id].name))
-            if score > 0 and score >= theme.threshold:
-                evidence.sort(key=lambda e: (-e[0], e[1]))
-                seen: list[str] = []
-                for _, _, snippet in evidence:
-                    if snippet not in seen:
-                        seen.append(snippet)
-                hits.append(ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE]))
+                    named.append(self.catalogue.entities[ent_id].name)
+            if score <= 0 or score < theme.threshold:
+                continue
+            if theme.requires and not (theme.requires_entity and entities):
+                self._scan_context(scan, norm.text)
+                if theme.id not in scan.required:
+                    continue
+            evidence.sort(key=lambda e: (-e[0], e[1]))
+            seen: list[str] = []
+            for _, a, b in evidence:
+                snippet = _snippet(norm.original, *norm.span(a, b))
+                if snippet not in seen:
+                    seen.append(snippet)
+                if len(seen) == MAX_EVIDENCE:
+                    break
+            seen.extend(n for n in named if n not in seen)
+            hits.append(ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE]))
         hits.sort(key=lambda h: h.id)
         return hits
 
@@ -360,6 +438,16 @@ def _longest(terms: dict[str, list[Span]], stops: list[Span]) -> dict[str, list[
             out.setdefault(term, []).append((a, b))
             last_end = b
     return out
+
+
+def _merge(windows: list[Span]) -> list[Span]:
+    out: list[list[int]] = []
+    for lo, hi in sorted(windows):
+        if out and lo <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(lo, hi) for lo, hi in out]
 
 
 def _free(spans: Iterable[Span], stops: list[Span]) -> list[Span]:
@@ -398,11 +486,12 @@ def _near(positions: Iterable[int], at: int) -> bool:
 
 def _near_pair(text: str, left: list[Span], right: list[Span], within: int) -> Span | None:
     """The first pair of spans at most `within` words apart, as one covering span."""
+    reach = (within + 2) * 24  # characters: no pair further apart can qualify
     for a in left:
         for b in right:
             lo, hi = (a, b) if a[0] <= b[0] else (b, a)
-            if hi[0] < lo[1]:
-                continue  # the same word matched both sides
+            if hi[0] < lo[1] or hi[0] - lo[1] > reach:
+                continue  # the same word matched both sides, or too far apart
             gap = text[lo[1] : hi[0]]
             words = gap.count(" ")
             if words == 0:

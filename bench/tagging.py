@@ -1,0 +1,203 @@
+"""Tagging throughput, side by side in one run (not a test; run by hand).
+
+    .venv/bin/python bench/tagging.py [--runs 5] [--re-bytes 400000]
+
+Corpus: the text of every entry of the real-world feeds in ../shared/feeds (mostly English
+news and blogs, some de/fr/sv/zh/cs) plus the multilingual dev set and the seed article; without
+../shared only the dev set (repeated). Figures are MB/s of UTF-8 text on one core, medians of
+`--runs` runs:
+
+  tag        Tagger.tag() end to end (normalise, match, disambiguate, themes, language)
+  nfkc       unicodedata.normalize("NFKC", t).casefold(): the floor a normalise-then-match
+             design pays
+  match      the bare automaton pass (ahocorasick-rs) over lower-cased text
+  re         one Python `re` alternation of the same patterns over NFKC+casefolded text (on
+             the first --re-bytes of the corpus: it is slow)
+  pyahocorasick / hyperscan: the same patterns, if those packages happen to be installed
+
+Ratios printed: tag/nfkc (target >= 0.6) and tag/re (target >= 30). The machine is shared:
+read the numbers as indicative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import html
+import re
+import resource
+import statistics
+import sys
+import time
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from newswatch.agents.tagging import Tagger
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DEVSET = ROOT / "tests" / "data" / "tagging" / "devset.jsonl"
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def feed_texts() -> list[str]:
+    """Entry texts of the shared real-world feeds (empty when ../shared is absent)."""
+    folder = SHARED / "feeds"
+    if not folder.is_dir():
+        return []
+    import feedparser  # a project dependency; only the bench needs it here
+
+    texts = []
+    for path in sorted(folder.glob("*/*")):
+        if path.suffix in (".md", ".jsonl"):
+            continue
+        try:
+            parsed = feedparser.parse(path.read_bytes())
+        except Exception:
+            continue
+        for entry in parsed.entries:
+            parts = [entry.get("title", "")]
+            for content in entry.get("content", []) or []:
+                parts.append(content.get("value", ""))
+            if len(parts) == 1:
+                parts.append(entry.get("summary", ""))
+            text = html.unescape(_TAGS.sub(" ", "\n\n".join(p for p in parts if p)))
+            if len(text) >= 200:
+                texts.append(text)
+    return texts
+
+
+def devset_texts() -> list[str]:
+    if not DEVSET.exists():
+        return []
+    return [orjson.loads(line)["text"] for line in DEVSET.read_bytes().splitlines() if line]
+
+
+def median_rate(fn: Callable[[], object], nbytes: int, runs: int) -> float:
+    rates = []
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        fn()
+        rates.append(nbytes / (time.perf_counter() - started) / 1e6)
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--re-bytes", type=int, default=400_000)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    tagger = Tagger.load()
+    load_s = time.perf_counter() - started
+    feeds = feed_texts()
+    dev = devset_texts()
+    seed = sorted((SHARED / "seed").glob("*.txt")) if (SHARED / "seed").is_dir() else []
+    multilingual = dev + [p.read_text(encoding="utf-8") for p in seed]
+    corpus = feeds + multilingual * (3 if feeds else 30)
+    if not corpus:
+        sys.exit("no corpus: neither ../shared/feeds nor the dev set is present")
+    nbytes = sum(len(t.encode("utf-8")) for t in corpus)
+    print(f"catalogue: {tagger.pattern_count} patterns, load+compile {load_s * 1000:.0f} ms")
+    print(
+        f"corpus: {len(corpus)} texts, {nbytes / 1e6:.1f} MB "
+        f"({len(feeds)} feed entries, {len(multilingual)} multilingual passages x3)"
+    )
+
+    patterns = tagger.patterns
+    lowered = [t.lower() for t in corpus]
+
+    def tag_all() -> None:
+        for text in corpus:
+            tagger.tag(text)
+
+    def nfkc_all() -> None:
+        for text in corpus:
+            unicodedata.normalize("NFKC", text).casefold()
+
+    def match_all() -> None:
+        automaton = tagger._automaton
+        for text in lowered:
+            automaton.find_matches_as_indexes(text)
+
+    results = {
+        "tag": median_rate(tag_all, nbytes, args.runs),
+        "nfkc": median_rate(nfkc_all, nbytes, args.runs),
+        "match": median_rate(match_all, nbytes, args.runs),
+    }
+
+    # The naive baseline, over a prefix of the corpus (one run of it takes long).
+    subset, size = [], 0
+    for text in corpus:
+        subset.append(unicodedata.normalize("NFKC", text).casefold())
+        size += len(text.encode("utf-8"))
+        if size >= args.re_bytes:
+            break
+    alternation = re.compile(
+        "|".join(re.escape(p) for p in sorted(patterns, key=len, reverse=True))
+    )
+
+    def re_all() -> None:
+        for text in subset:
+            for _ in alternation.finditer(text):
+                pass
+
+    results["re"] = median_rate(re_all, size, max(1, min(args.runs, 3)))
+
+    try:
+        import ahocorasick  # type: ignore[import-not-found]
+
+        automaton = ahocorasick.Automaton()
+        for index, pattern in enumerate(patterns):
+            automaton.add_word(pattern, index)
+        automaton.make_automaton()
+        results["pyahocorasick"] = median_rate(
+            lambda: [list(automaton.iter_long(t)) for t in lowered], nbytes, args.runs
+        )
+    except ImportError:
+        pass
+    try:
+        import hyperscan  # type: ignore[import-not-found]
+
+        db = hyperscan.Database()
+        db.compile(
+            expressions=[re.escape(p).encode() for p in patterns],
+            ids=list(range(len(patterns))),
+            flags=[hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH] * len(patterns),
+        )
+        encoded = [t.encode("utf-8") for t in lowered]
+        results["hyperscan"] = median_rate(
+            lambda: [db.scan(t, match_event_handler=lambda *a: None) for t in encoded],
+            nbytes,
+            args.runs,
+        )
+    except ImportError:
+        pass
+
+    dev_bytes = sum(len(t.encode("utf-8")) for t in multilingual)
+    if multilingual:
+
+        def tag_dense() -> None:
+            for text in multilingual:
+                tagger.tag(text)
+
+        results["tag (dev set only)"] = median_rate(tag_dense, dev_bytes, args.runs)
+
+    print(f"\nmedians of {args.runs} runs, MB/s of UTF-8 text, one core:")
+    for name, rate in results.items():
+        print(f"  {name:22} {rate:8.1f}")
+    print("\nratios:")
+    print(f"  tag / nfkc+casefold    {results['tag'] / results['nfkc']:8.2f}   (target >= 0.6)")
+    print(f"  tag / re alternation   {results['tag'] / results['re']:8.1f}   (target >= 30)")
+    print(f"  tag                    {results['tag']:8.1f}   MB/s (target >= 50)")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of this process: {rss:.0f} MB (corpus held in memory included)")
+
+
+if __name__ == "__main__":
+    main()
