@@ -68,8 +68,9 @@ def parse_feed(
     headers: dict[str, str] = {}
     if content_type:
         headers["content-type"] = content_type
-    if base_url:
-        headers["content-location"] = base_url
+    # The request URL is deliberately *not* given to feedparser as the document base: it would
+    # resolve relative GUIDs ("1234", isPermaLink by default) against it, and every article id
+    # would change when a feed moves. Relative links are resolved below instead.
     result = feedparser.parse(
         io.BytesIO(body),
         response_headers=headers,
@@ -85,7 +86,10 @@ def parse_feed(
     meta = result.get("feed") or {}
     declared = primary_lang(declared_lang)
     feed_lang = declared or primary_lang(meta.get("language"))
-    homepage = canonical_url(meta.get("link"))
+    site = _absolute(meta.get("link"))
+    if base_url and not site and meta.get("link"):
+        site = _absolute(urljoin(base_url, meta["link"]))
+    homepage = canonical_url(site)
     policy = _IdPolicy(entries, unicity, homepage)
     parsed = ParsedFeed(
         entries=[],
@@ -103,10 +107,10 @@ def parse_feed(
             continue
         seen_ids.add(article_id)
         article = _article(entry, article_id, feed_id, feed_name, declared, feed_lang, fetched_at)
-        if article.url is None and homepage and _link(entry):
-            # A relative link that no xml:base or request URL resolved: the site's home page
-            # is the best remaining base.
-            resolved = _absolute(urljoin(homepage, _link(entry) or ""))
+        if article.url is None and _link(entry) and (base_url or site):
+            # A relative link that no xml:base resolved: the request URL, else the site's home
+            # page, is the base.
+            resolved = _absolute(urljoin(base_url or site or "", _link(entry) or ""))
             article = dataclasses.replace(article, url=resolved)
         keys = [article_id]
         link = canonical_url(article.url)

@@ -25,7 +25,7 @@ import aiohttp
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.fetcher import FetchError, FetchResult, fetch
-from newswatch.streams.poller.parser import FeedParseError, ParsedFeed
+from newswatch.streams.poller.parser import FeedParseError, ParsedEntry, ParsedFeed
 from newswatch.streams.poller.policy import (
     Bounds,
     adaptive_interval,
@@ -271,7 +271,7 @@ class Poller:
         spec: FeedSpec,
         state: FeedState,
         result: FetchResult,
-        new: list,
+        new: list[ParsedEntry],
         outcome: PollOutcome,
         conditional: bool,
     ) -> PollOutcome:
@@ -295,8 +295,7 @@ class Poller:
         state.interval = round(delay, 3)
         state.next_due = now + delay
         articles = [entry.article for entry in new]
-        keys = [key for entry in new for key in entry.keys]
-        commit = asyncio.ensure_future(self._publish_and_commit(spec, state, articles, keys))
+        commit = asyncio.ensure_future(self._publish_and_commit(spec, state, new))
         self._commits.add(commit)
         commit.add_done_callback(self._commits.discard)
         try:
@@ -324,10 +323,17 @@ class Poller:
         return outcome
 
     async def _publish_and_commit(
-        self, spec: FeedSpec, state: FeedState, articles: list, keys: list[str]
+        self, spec: FeedSpec, state: FeedState, new: list[ParsedEntry]
     ) -> None:
-        await self.publisher.publish(articles)
-        await self.store.commit(spec.id, state, keys)
+        if not new:
+            await self.store.commit(spec.id, state, [])
+            return
+        # One pending batch per feed (a failed batch's articles are all in the next one).
+        batch_id = spec.id
+        await self.store.begin(batch_id, spec.id, {e.article.id: list(e.keys) for e in new})
+        await self.publisher.publish([entry.article for entry in new])
+        keys = [key for entry in new for key in entry.keys]
+        await self.store.commit(spec.id, state, keys, batch_id)
 
     async def _failed(
         self,

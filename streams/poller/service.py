@@ -20,6 +20,7 @@ from newswatch.streams.poller.feeds import FeedsFileError, FeedSpec, feeds_path,
 from newswatch.streams.poller.fetcher import FetchResult, make_session
 from newswatch.streams.poller.parser import ParsedFeed, parse_feed
 from newswatch.streams.poller.publisher import KafkaPublisher
+from newswatch.streams.poller.recovery import recover_pending
 from newswatch.streams.poller.scheduler import Poller
 from newswatch.streams.poller.state import StateStore, connect
 from newswatch.streams.settings import ConfigError, Settings
@@ -87,6 +88,7 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
     try:
         health["producer"] = True
         health["redis"] = await store.ping()
+        await recover_pending(settings, store)
         publisher = KafkaPublisher(producer, settings.topic("articles"))
         poller = Poller(settings.poller, feeds, store, publisher, session, pool_parser(pool))
         await poller.load_state()

@@ -6,9 +6,14 @@ Keys (prefix `newswatch:poll:`):
   they were first published; entries older than the TTL are trimmed, and the whole key expires
   when the feed stops being polled.
 
+- `pending`: hash of publish batches in flight (write-ahead intent: batch id -> article ids and
+  their dedup keys), written *before* the articles are sent to Kafka.
+
 An article's keys are added only after Kafka acknowledged it, in the same MULTI as the feed's
-new validators: if the process dies before that, the next poll fetches unconditionally-enough
-to see the article again and publishes it then (no loss).
+new validators and the removal of its pending batch. If the process dies between the ack and
+that MULTI, the batch is still pending at the next start and `recovery` looks the articles up
+in Kafka: those found are marked seen (no duplicate), the others are fetched and published
+again (no loss).
 """
 
 from __future__ import annotations
@@ -91,6 +96,9 @@ def seen_key(feed_id: str) -> str:
     return f"{PREFIX}seen:{feed_id}"
 
 
+PENDING_KEY = f"{PREFIX}pending"
+
+
 def connect(url: str) -> aioredis.Redis:
     """A client that retries transient connection errors with backoff (redis-py does not by
     default reconnect in a useful way; FIELD-NOTES)."""
@@ -133,10 +141,38 @@ class StateStore:
             i += len(group)
         return result
 
-    async def commit(self, feed_id: str, state: FeedState, seen: list[str]) -> None:
-        """Mark keys seen and save the feed state atomically (MULTI/EXEC)."""
+    async def begin(self, batch_id: str, feed_id: str, keys: dict[str, list[str]]) -> None:
+        """Record the intent to publish (article id -> dedup keys) before sending to Kafka."""
+        record = {"feed": feed_id, "t": time.time(), "keys": keys}
+        await self.client.hset(PENDING_KEY, batch_id, orjson.dumps(record))
+
+    async def pending(self) -> dict[str, dict]:
+        raw = await self.client.hgetall(PENDING_KEY)
+        out = {}
+        for batch_id, value in raw.items():
+            try:
+                out[batch_id.decode()] = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                out[batch_id.decode()] = {"feed": "", "t": 0, "keys": {}}
+        return out
+
+    async def resolve(self, batch_id: str, feed_id: str, seen: list[str]) -> None:
+        """After recovery: mark the keys of articles found in Kafka seen, drop the batch."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            if seen and feed_id:
+                pipe.zadd(seen_key(feed_id), dict.fromkeys(seen, time.time()))
+                pipe.expire(seen_key(feed_id), int(self.seen_ttl))
+            pipe.hdel(PENDING_KEY, batch_id)
+            await pipe.execute()
+
+    async def commit(
+        self, feed_id: str, state: FeedState, seen: list[str], batch_id: str | None = None
+    ) -> None:
+        """Mark keys seen, save the feed state and close the pending batch atomically."""
         now = time.time()
         async with self.client.pipeline(transaction=True) as pipe:
+            if batch_id:
+                pipe.hdel(PENDING_KEY, batch_id)
             if seen:
                 pipe.zadd(seen_key(feed_id), dict.fromkeys(seen, now))
                 pipe.zremrangebyscore(seen_key(feed_id), "-inf", now - self.seen_ttl)

@@ -1,4 +1,5 @@
-"""A programmable local feed server (aiohttp, in the test's event loop) and poller helpers."""
+"""Local feed server and poller fixtures (imported by the poller tests; not a conftest, whose
+module name would clash with tests/conftest.py)."""
 
 from __future__ import annotations
 

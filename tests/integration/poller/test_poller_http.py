@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 
+import poller_fixtures
 import pytest
 from aiohttp import web
-from conftest import gzip_bomb, rss
+from poller_fixtures import gzip_bomb, rss
 
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
 
 pytestmark = pytest.mark.redis
+
+# Fixtures shared by the poller tests (a conftest.py here would clash with tests/conftest.py).
+feed_server = poller_fixtures.feed_server
+make_poller = poller_fixtures.make_poller
 
 ITEMS = [("a1", "First"), ("a2", "Second"), ("a3", "Third")]
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 
+import poller_fixtures
 import pytest
 from aiohttp import web
-from conftest import gzip_bomb, rss
+from poller_fixtures import gzip_bomb, rss
 
 from newswatch.streams.poller.feeds import FeedSpec
 
 pytestmark = pytest.mark.redis
+
+# Fixtures shared by the poller tests (a conftest.py here would clash with tests/conftest.py).
+feed_server = poller_fixtures.feed_server
+make_poller = poller_fixtures.make_poller
 
 
 async def run_for(poller, seconds: float) -> None:
