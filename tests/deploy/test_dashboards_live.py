@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import signal
 import socket
@@ -40,7 +41,7 @@ from newswatch.streams.embedded import RedisServer, TansuBroker, free_port
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
 
 READY_BUDGET = 60.0  # targets up
-DATA_BUDGET = 240.0  # every panel with data (the demo aims at a first alert within 30 s)
+DATA_BUDGET = 120.0  # every panel with data (the demo aims at a first alert within 30 s)
 EVENT_FALLBACK = " or on() vector(0)"
 # Metrics that only have series after something goes wrong; their panels fall back to 0 and
 # the demo is not expected to produce them.
@@ -49,6 +50,22 @@ EVENT_ONLY = {
     "newswatch_deadletters_total",
     "newswatch_spikes_total",
     "newswatch_poll_publish_errors_total",
+}
+
+# Panels whose honest value in a healthy demo is 0 (or NaN): every other query must show a
+# non-zero value at some point of the run, not merely a pre-initialised series at 0.
+ZERO_OK = {
+    "Broken feeds",
+    "Scheduler lag",
+    "Consumer lag (all topics)",
+    "Consumer lag by topic and partition",
+    "Poll errors by kind",
+    "Publish errors / s",
+    "Webhook dead letters",
+    "Redis errors by operation",
+    "Dead-lettered records by topic and reason",
+    "Spikes detected, last 24 h",
+    "Spikes by kind, last 24 h",
 }
 
 
@@ -76,86 +93,6 @@ def webhook_receiver() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-# ---- newswatch up --demo --------------------------------------------------------------------
-
-
-def _three_free_ports() -> int:
-    """A base port with base+1 and base+2 free too (worker, poller, supervisor)."""
-    for _ in range(50):
-        base = free_port()
-        try:
-            for offset in (1, 2):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no three consecutive free ports")
-
-
-@dataclass
-class Newswatch:
-    proc: subprocess.Popen[bytes]
-    log: Path
-    port: int
-
-    def tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
-
-
-@pytest.fixture(scope="module")
-def newswatch(
-    tmp_path_factory: pytest.TempPathFactory,
-    webhook_receiver: str,
-    tansu: TansuBroker,
-    redis_server: RedisServer,
-) -> Iterator[Newswatch]:
-    """`newswatch up --demo` on the session's Tansu and redis-server (the same embedded
-    servers `up` would start itself; sharing them keeps the 2-core test machine unloaded),
-    isolated by its own topic prefix, consumer group and Redis database."""
-    if "up" not in cli_commands():
-        unavailable("`newswatch up` is not registered in the CLI yet")
-    tmp = tmp_path_factory.mktemp("newswatch-up")
-    run_id = uuid.uuid4().hex[:8]
-    secret = "whsec_" + base64.b64encode(b"newswatch-deploy-test-secret-32b").decode()
-    endpoints = [
-        {"name": "receiver-ok", "url": f"{webhook_receiver}/ok", "secrets": [secret]},
-        {"name": "receiver-broken", "url": f"{webhook_receiver}/broken", "secrets": [secret]},
-    ]
-    port = _three_free_ports()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
-    env.update(
-        NEWSWATCH_STATE_DIR=str(tmp / "state"),
-        NEWSWATCH_WEB_PORT=str(port),
-        NEWSWATCH_KAFKA_SERVERS=tansu.bootstrap,
-        NEWSWATCH_REDIS_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
-        NEWSWATCH_TOPIC_PREFIX=f"deploy-{run_id}",
-        NEWSWATCH_APP_ID=f"deploy-{run_id}",
-        NEWSWATCH_WEBHOOKS__ENDPOINTS=json.dumps(endpoints),
-        # The retry schedule (about 2 days) compressed to about 20 s, so the broken
-        # receiver's deliveries end as dead letters during the test.
-        NEWSWATCH_WEBHOOKS__TIME_SCALE="10000",
-    )
-    log = tmp / "up.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newswatch.streams.cli", "up", "--demo"],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    running = Newswatch(proc, log, port)
-    try:
-        yield running
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ---- Debian's prometheus --------------------------------------------------------------------
@@ -204,15 +141,13 @@ def prometheus_config(port: int, rules_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def prometheus(
-    tmp_path_factory: pytest.TempPathFactory, newswatch: Newswatch
-) -> Iterator[Prometheus]:
+def prometheus(tmp_path_factory: pytest.TempPathFactory, web_port: int) -> Iterator[Prometheus]:
     binary = which("prometheus")
     if binary is None:
         unavailable("prometheus not on PATH (Debian package `prometheus`)")
     tmp = tmp_path_factory.mktemp("prometheus")
     config = tmp / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(newswatch.port, RULES)))
+    config.write_text(yaml.safe_dump(prometheus_config(web_port, RULES)))
     port = free_port()
     log = tmp / "prometheus.log"
     proc = subprocess.Popen(
@@ -248,6 +183,94 @@ def prometheus(
             proc.wait()
 
 
+# ---- newswatch up --demo --------------------------------------------------------------------
+
+
+def _three_free_ports() -> int:
+    """A base port with base+1 and base+2 free too (worker, poller, supervisor)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for offset in (1, 2):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no three consecutive free ports")
+
+
+@pytest.fixture(scope="module")
+def web_port() -> int:
+    return _three_free_ports()
+
+
+@dataclass
+class Newswatch:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    port: int
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+@pytest.fixture(scope="module")
+def newswatch(
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_receiver: str,
+    tansu: TansuBroker,
+    redis_server: RedisServer,
+    web_port: int,
+    prometheus: Prometheus,
+) -> Iterator[Newswatch]:
+    """`newswatch up --demo` on the session's Tansu and redis-server (the same embedded
+    servers `up` would start itself; sharing them keeps the 2-core test machine unloaded),
+    isolated by its own topic prefix, consumer group and Redis database. Prometheus is
+    already scraping its ports when it starts, as it would be in production."""
+    if "up" not in cli_commands():
+        unavailable("`newswatch up` is not registered in the CLI yet")
+    tmp = tmp_path_factory.mktemp("newswatch-up")
+    run_id = uuid.uuid4().hex[:8]
+    secret = "whsec_" + base64.b64encode(b"newswatch-deploy-test-secret-32b").decode()
+    endpoints = [
+        {"name": "receiver-ok", "url": f"{webhook_receiver}/ok", "secrets": [secret]},
+        {"name": "receiver-broken", "url": f"{webhook_receiver}/broken", "secrets": [secret]},
+    ]
+    port = web_port
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    env.update(
+        NEWSWATCH_STATE_DIR=str(tmp / "state"),
+        NEWSWATCH_WEB_PORT=str(port),
+        NEWSWATCH_KAFKA_SERVERS=tansu.bootstrap,
+        NEWSWATCH_REDIS_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+        NEWSWATCH_TOPIC_PREFIX=f"deploy-{run_id}",
+        NEWSWATCH_APP_ID=f"deploy-{run_id}",
+        NEWSWATCH_WEBHOOKS__ENDPOINTS=json.dumps(endpoints),
+        # The retry schedule (about 2 days) compressed to about 20 s, so the broken
+        # receiver's deliveries end as dead letters during the test.
+        NEWSWATCH_WEBHOOKS__TIME_SCALE="10000",
+    )
+    log = tmp / "up.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newswatch.streams.cli", "up", "--demo"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    running = Newswatch(proc, log, port)
+    try:
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 # ---- the checks -------------------------------------------------------------------------------
 
 
@@ -264,16 +287,35 @@ def _wait_for_targets(prom: Prometheus, newswatch: Newswatch) -> None:
         time.sleep(1)
 
 
-def _variable_values(prom: Prometheus, dashboard: dict) -> dict[str, str]:
-    """One existing value per template variable, from label_values(metric, label)."""
+def _variable_values(prom: Prometheus, dashboard: dict) -> dict[str, list[str]]:
+    """The values of each template variable, from its label_values(metric, label) query."""
     values = {}
     for variable in dashboard["templating"]["list"]:
         inner = variable["definition"].removeprefix("label_values(").removesuffix(")")
         metric, label = (part.strip() for part in inner.split(","))
         found = prom.get(f"/api/v1/label/{label}/values", **{"match[]": metric})["data"]
-        assert found, f"variable ${variable['name']}: no values of {label} on {metric}"
-        values[variable["name"]] = sorted(found)[0]
+        values[variable["name"]] = sorted(found)
     return values
+
+
+def _active(result: list[dict]) -> bool:
+    """Some series has a finite, non-zero value somewhere in the evaluated range."""
+    for series in result:
+        for _, value in series.get("values", [series.get("value", (0, "0"))]):
+            number = float(value)
+            if math.isfinite(number) and number != 0:
+                return True
+    return False
+
+
+def _sample(result: list[dict]) -> str:
+    """The first series and its latest value, for the log."""
+    if not result:
+        return "-"
+    first = result[0]
+    value = first["value"][1] if "value" in first else first["values"][-1][1]
+    labels = ",".join(f"{k}={v}" for k, v in first["metric"].items() if k != "__name__")
+    return f"{{{labels}}} {value}"
 
 
 @dataclass
@@ -282,16 +324,44 @@ class Evaluation:
     expr: str
     status: str
     series: int
+    active: bool
     error: str = ""
+    sample: str = ""
+
+    @property
+    def has_data(self) -> bool:
+        return self.status == "success" and self.series > 0 and self.active
+
+
+def _evaluate(prom: Prometheus, where: str, expr: str, instant: bool, zero_ok: bool) -> Evaluation:
+    answer = prom.query(expr, instant)
+    found = answer.get("data", {}).get("result", [])
+    return Evaluation(
+        where,
+        expr,
+        answer["status"],
+        len(found),
+        zero_ok or _active(found),
+        answer.get("error", ""),
+        _sample(found),
+    )
 
 
 def _evaluate_all(prom: Prometheus) -> list[Evaluation]:
+    """Every query of every panel: variables on "All", then on one existing value each; a
+    query with an event fallback also without it, unless all its metrics are event-only."""
     results = []
     for name, dashboard in dashboards().items():
-        variable_sets = [{}]
+        variable_sets: list[dict[str, str]] = [{}]  # {} = every variable on "All"
         if dashboard["templating"]["list"]:
-            variable_sets.append(_variable_values(prom, dashboard))
+            options = _variable_values(prom, dashboard)
+            for variable, found in options.items():
+                where = f"{name} / ${variable}"
+                results.append(Evaluation(where, "label_values", "success", len(found), True))
+            if all(options.values()):
+                variable_sets.append({variable: found[0] for variable, found in options.items()})
         for panel, target in panel_queries(dashboard):
+            zero_ok = panel["title"] in ZERO_OK
             for values in variable_sets:
                 expr = substitute(target["expr"], values)
                 variants = [expr]
@@ -299,41 +369,72 @@ def _evaluate_all(prom: Prometheus) -> list[Evaluation]:
                     # The fallback must not hide a metric that should have series by now.
                     variants.append(expr.removesuffix(EVENT_FALLBACK))
                 for variant in variants:
-                    answer = prom.query(variant, target.get("instant", False))
-                    series = len(answer.get("data", {}).get("result", []))
                     where = f"{name} / {panel['title']}"
-                    results.append(
-                        Evaluation(
-                            where, variant, answer["status"], series, answer.get("error", "")
-                        )
-                    )
+                    instant = target.get("instant", False)
+                    results.append(_evaluate(prom, where, variant, instant, zero_ok))
     return results
 
 
-def test_every_panel_returns_data(prometheus: Prometheus, newswatch: Newswatch) -> None:
+@dataclass
+class Run:
+    results: list[Evaluation]
+    waited: float
+
+
+@pytest.fixture(scope="module")
+def evaluations(prometheus: Prometheus, newswatch: Newswatch) -> Run:
+    """Evaluate every query until all return series with activity, or the budget is spent."""
     _wait_for_targets(prometheus, newswatch)
-    deadline = time.monotonic() + DATA_BUDGET
+    started = time.monotonic()
     while True:
         assert newswatch.proc.poll() is None, "newswatch up exited:\n" + newswatch.tail()
         results = _evaluate_all(prometheus)
-        errors = [r for r in results if r.status != "success"]
-        assert not errors, "queries failed:\n" + "\n".join(
-            f"  {r.where}: {r.error}\n    {r.expr}" for r in errors
-        )
-        empty = [r for r in results if r.series == 0]
-        if not empty:
+        if all(r.has_data for r in results) or time.monotonic() - started > DATA_BUDGET:
             break
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"{len(empty)} of {len(results)} queries returned no series after "
-                f"{DATA_BUDGET:.0f}s:\n"
-                + "\n".join(f"  {r.where}\n    {r.expr}" for r in empty)
-                + "\n--- newswatch up log ---\n"
-                + newswatch.tail()
-            )
         time.sleep(5)
+    run = Run(results, time.monotonic() - started)
     panels = sum(len(d["panels"]) for d in dashboards().values())
-    print(f"{len(results)} queries over {panels} panels returned data")
+    print(f"\n{len(results)} queries over {panels} panels, evaluated after {run.waited:.0f}s")
+    for r in results:
+        print(f"  {r.series:3d} series {'active' if r.active else 'zeros '}  {r.where}: {r.sample}")
+    return run
+
+
+def _listing(results: list[Evaluation]) -> str:
+    return "\n".join(f"  {r.where} ({r.series} series)\n    {r.expr}" for r in results)
+
+
+def test_every_panel_query_returns_series(evaluations: Run, newswatch: Newswatch) -> None:
+    """The issue's target: no query errors, every query returns series."""
+    errors = [r for r in evaluations.results if r.status != "success"]
+    assert not errors, "queries failed:\n" + "\n".join(
+        f"  {r.where}: {r.error}\n    {r.expr}" for r in errors
+    )
+    empty = [r for r in evaluations.results if r.series == 0]
+    assert not empty, (
+        f"{len(empty)} of {len(evaluations.results)} queries returned no series after "
+        f"{evaluations.waited:.0f}s:\n{_listing(empty)}\n--- newswatch up log ---\n"
+        + newswatch.tail()
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pending: agents/metrics.py (mentions, themes, alerts, articles_tagged) and "
+    "streams/poller/metrics.py (feed_articles, articles_by_lang) create label children at the "
+    "first inc(), so the demo's single burst never shows in rate()/increase(). Remove this "
+    "marker once they pre-initialise known label values (strict: an XPASS fails the run).",
+)
+def test_activity_panels_show_the_demo_traffic(evaluations: Run) -> None:
+    """Stricter: a panel about traffic (articles, mentions, alerts, deliveries) shows a non-zero
+    value during the demo, not only series stuck at 0. rate()/increase() cannot see the first
+    increments of a labelled counter whose child is created at its first inc(): the metric's
+    owner must create the children of known label values at start-up (`.labels(v)`)."""
+    idle = [r for r in evaluations.results if r.series and not r.active]
+    assert not idle, (
+        f"{len(idle)} queries showed only zeros/NaN during {evaluations.waited:.0f}s of the demo "
+        "(labelled counters created lazily at their first increment?):\n" + _listing(idle)
+    )
 
 
 def test_alerting_rules_evaluate_on_real_series(
