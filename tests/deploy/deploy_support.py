@@ -139,3 +139,21 @@ def cli_commands() -> frozenset[str]:
 
 def which(name: str) -> str | None:
     return shutil.which(name)
+
+
+_VARIABLE = re.compile(r"\$\{?(\w+)")
+
+
+def variables_in(text: str) -> set[str]:
+    """Grafana variables ($name or ${name}) used in a query or title."""
+    return set(_VARIABLE.findall(text))
+
+
+def substitute(expr: str, values: dict[str, str] | None = None) -> str:
+    """Grafana's variables replaced as Grafana would, for a short-lived test Prometheus:
+    $__rate_interval 1m, $__interval 15s, $__range 10m, other variables by `values` or ".*"
+    (the dashboards' "All" value)."""
+    values = values or {}
+    expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "15s")
+    expr = expr.replace("$__range", "10m")
+    return _VARIABLE.sub(lambda m: values.get(m.group(1), ".*"), expr)

@@ -5,7 +5,6 @@ that the code declares. The live check against a real Prometheus is test_dashboa
 from __future__ import annotations
 
 import importlib.util
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +19,14 @@ from deploy_support import (
     declared_metrics,
     metrics_in,
     panel_queries,
+    substitute,
+    variables_in,
     which,
 )
 
 PROVISIONING = DEPLOY / "grafana" / "provisioning"
 GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__interval_ms", "__range", "__range_s",
                     "__range_ms", "__all", "__dashboard", "__from", "__to", "__name"}  # fmt: skip
-_VARIABLE = re.compile(r"\$\{?(\w+)")
 
 
 def _datasource_uid() -> str:
@@ -101,7 +101,7 @@ def test_every_variable_used_is_defined(name: str) -> None:
     defined = {variable["name"] for variable in dashboard["templating"]["list"]}
     used: set[str] = set()
     for panel, target in panel_queries(dashboard):
-        used |= set(_VARIABLE.findall(target["expr"])) | set(_VARIABLE.findall(panel["title"]))
+        used |= variables_in(target["expr"]) | variables_in(panel["title"])
     undefined = used - defined - GRAFANA_BUILTINS
     assert not undefined, f"{name} uses undefined variables {undefined}"
 
@@ -132,14 +132,6 @@ def test_dashboards_use_only_declared_metrics() -> None:
         "dashboards use metrics no module declares (renamed, or not landed yet): "
         + "; ".join(f"{d} / {p}: {m}" for d, p, m in sorted(unknown))
     )
-
-
-def substitute(expr: str, values: dict[str, str] | None = None) -> str:
-    """Grafana's variables replaced as Grafana would, for a short-lived test Prometheus."""
-    values = values or {}
-    expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "15s")
-    expr = expr.replace("$__range", "10m")
-    return _VARIABLE.sub(lambda m: values.get(m.group(1), ".*"), expr)
 
 
 def test_every_query_parses(tmp_path: Path) -> None:

@@ -33,8 +33,15 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import unavailable
-from deploy_support import RULES, cli_commands, dashboards, metrics_in, panel_queries, which
-from test_dashboards import substitute
+from deploy_support import (
+    RULES,
+    cli_commands,
+    dashboards,
+    metrics_in,
+    panel_queries,
+    substitute,
+    which,
+)
 
 from newswatch.streams.embedded import RedisServer, TansuBroker, free_port
 
