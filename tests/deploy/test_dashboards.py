@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import unavailable
 from deploy_support import (
     DEPLOY,
     STANDARD_METRICS,
@@ -20,6 +19,7 @@ from deploy_support import (
     metrics_in,
     panel_queries,
     substitute,
+    unavailable,
     variables_in,
     which,
 )

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import unavailable
 from deploy_support import (
     RULES,
     cli_commands,
@@ -40,6 +39,7 @@ from deploy_support import (
     metrics_in,
     panel_queries,
     substitute,
+    unavailable,
     which,
 )
 

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import unavailable
 from deploy_support import (
     DEPLOY,
     STANDARD_METRICS,
@@ -16,6 +15,7 @@ from deploy_support import (
     declared_metrics,
     metrics_in,
     rule_files,
+    unavailable,
     which,
 )
 
