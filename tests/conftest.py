@@ -105,7 +105,7 @@ def apache_kafka(service_logs: Path):
         version=os.environ.get("KAFKA_VERSION", kafka_mod.DEFAULT_VERSION)
     )
     try:
-        broker.start(service_logs)
+        broker.start(service_logs, timeout=120)  # generous: 2 shared cores, first run records CDS
     except kafka_mod.KafkaUnavailable as exc:
         unavailable(f"Apache Kafka: {exc}")
     except kafka_mod.KafkaStartError as exc:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
+import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -89,3 +98,109 @@ async def test_consumer_group_commit_survives_a_restart(apache_kafka) -> None:
     finally:
         await second.stop()
     assert resumed == 4
+
+
+# --- Faust (faust-streaming 0.15 + aiokafka 0.14) against the broker ---------------------------
+
+PROBE = Path(__file__).resolve().parents[1] / "kafka" / "faust_probe.py"
+#: The group settings the worker uses (agents/app.py TUNED): Tansu holds a first JoinGroup for
+#: half the session timeout, so Faust's default 60 s session costs 30 s before the first event.
+GROUP_SETTINGS = ("broker_session_timeout", "broker_heartbeat_interval", "broker_rebalance_timeout")
+
+
+@dataclass
+class FaustRun:
+    values: list[str]
+    agent_started_s: float  # from launching the worker process
+    first_event_s: float
+    exit_code: int | None
+
+
+async def run_faust_probe(
+    bootstrap: str, tmp_path: Path, settings: dict[str, Any], events: int = 10
+) -> FaustRun:
+    """Produce `events` records, start a one-agent Faust worker, wait until it saw them all."""
+    topic = _name("faust-in")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(events):
+            await producer.send(topic, str(i).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    log_path = tmp_path / "faust-worker.log"
+    env = {
+        **os.environ,
+        "PROBE_BROKER": bootstrap,
+        "PROBE_APP_ID": _name("faust-probe"),
+        "PROBE_TOPIC": topic,
+        "PROBE_SETTINGS": json.dumps(settings),
+    }
+    values: list[str] = []
+    started = first = -1.0
+    with open(log_path, "wb") as log:
+        began = time.time()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(PROBE), "worker", "--without-web", "-l", "info",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(90):
+                assert proc.stdout is not None
+                while len(values) < events:
+                    line = (await proc.stdout.readline()).decode()
+                    if not line:
+                        break
+                    word, *rest = line.split()
+                    if word == "started":
+                        started = float(rest[-1]) - began
+                    elif word == "event":
+                        values.append(rest[0])
+                        first = float(rest[-1]) - began if first < 0 else first
+        except TimeoutError:
+            pass
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+            try:
+                async with asyncio.timeout(30):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+    run = FaustRun(values, started, first, proc.returncode)
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+    assert values == [str(i) for i in range(events)], f"{run}\nworker log tail:\n{tail}"
+    return run
+
+
+@pytest.mark.slow
+async def test_faust_agent_on_apache_kafka_with_default_settings(
+    apache_kafka, tmp_path: Path, record_property
+) -> None:
+    run = await run_faust_probe(apache_kafka.bootstrap, tmp_path, settings={})
+    record_property("first_event_s", round(run.first_event_s, 2))
+    assert run.exit_code == 0
+
+
+@pytest.mark.slow
+async def test_faust_agent_on_tansu_starts_fast_with_tuned_group_settings(
+    tansu, tmp_path: Path, record_property
+) -> None:
+    """With Faust's default 60 s session the first event comes after >30 s on Tansu."""
+    from newswatch.agents.app import TUNED
+
+    run = await run_faust_probe(
+        tansu.bootstrap, tmp_path, settings={key: TUNED[key] for key in GROUP_SETTINGS}
+    )
+    record_property("first_event_s", round(run.first_event_s, 2))
+    assert run.first_event_s < 20, run
+    assert run.exit_code == 0
