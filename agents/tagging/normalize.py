@@ -204,3 +204,25 @@ def pattern_variants(text: str) -> set[str]:
             if a in v:
                 variants.add(v.replace(a, b))
     return {v for v in variants if v.strip()}
+
+
+def is_phrase(term: str) -> bool:
+    """Whether a term has a wildcard inside ("контрол* за экспорт*"), not only at its ends."""
+    return "*" in term.strip().strip("*")
+
+
+def phrase_regex(term: str) -> re.Pattern[str]:
+    """A regex matching a multi-word term whose words may end in `*` (any word ending).
+
+    Used only at positions where the term's first word matched, so it costs nothing on
+    texts without it. Words may be separated by spaces, hyphens or an apostrophe.
+    """
+    alternatives = []
+    for variant in sorted(pattern_variants(term.strip().lstrip("*"))):
+        parts = []
+        for word in variant.split():
+            wild = word.endswith("*")
+            core = re.escape(word.rstrip("*").replace("’", "'")).replace("'", "['’]")
+            parts.append(core + (r"\w*" if wild else r"(?!\w)"))
+        alternatives.append(r"[\s\-]+".join(parts))
+    return re.compile("|".join(f"(?:{a})" for a in dict.fromkeys(alternatives)))

@@ -22,6 +22,8 @@ from newswatch.agents.tagging import langdetect
 from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
 from newswatch.agents.tagging.normalize import (
     Normalised,
+    is_phrase,
+    phrase_regex,
     clean,
     normalise,
     pattern_variants,
@@ -34,7 +36,7 @@ WINDOW = 300  # characters around an ambiguous alias searched for context
 MAX_EVIDENCE = 6
 
 # payload kinds
-_ALIAS, _AMBIG, _STOP, _SUPPORT, _BLOCK, _GENERIC, _TERM, _NEAR, _REQ, _TSTOP = range(10)
+_ALIAS, _AMBIG, _STOP, _SUPPORT, _BLOCK, _GENERIC, _TERM, _NEAR, _REQ, _TSTOP, _PHRASE = range(11)
 
 _VERSION = re.compile(
     r"(?P<sep>[ \-_]?)(?P<pre>[vrkmtxz]?)(?P<num>\d{1,3}(?:\.\d+)*)(?P<unit>[bkm]?)"
@@ -128,9 +130,11 @@ class Tagger:
         main: dict[str, list[_Payload]] = defaultdict(list)
         context: dict[str, list[_Payload]] = defaultdict(list)
 
+        self._phrases: dict[str, re.Pattern[str]] = {}
+
         def add(
             table: dict[str, list[_Payload]], raw: str, kind: int, owner: str, rule: int = -1,
-            side: int = 0,
+            side: int = 0, term: str | None = None,
         ) -> None:  # fmt: skip
             text = raw.strip()
             left_free, right_free = text.startswith("*"), text.endswith("*")
@@ -139,7 +143,7 @@ class Tagger:
                 payload = _Payload(
                     kind,
                     owner,
-                    raw,
+                    term or raw,
                     left=not left_free and _is_word(variant[0]),
                     right=not right_free and _is_word(variant[-1]),
                     rule=rule,
@@ -163,7 +167,11 @@ class Tagger:
             add(context, term, _GENERIC, "")
         for theme in catalogue.themes.values():
             for term, _weight in theme.terms:
-                add(main, term, _TERM, theme.id)
+                if is_phrase(term):  # "контрол* за экспорт*": anchor on the first word
+                    self._phrases[term] = phrase_regex(term)
+                    add(main, term.split()[0], _PHRASE, theme.id, rule=0, side=0, term=term)
+                else:
+                    add(main, term, _TERM, theme.id)
             for index, rule in enumerate(theme.near):
                 for side, terms in enumerate((rule.a, rule.b)):
                     for term in terms:
@@ -265,6 +273,10 @@ class Tagger:
                 continue
             elif kind == _TERM:
                 scan.terms[p.owner][p.term].append((start, end))
+            elif kind == _PHRASE:
+                found = self._phrases[p.term].match(text, start)
+                if found:
+                    scan.terms[p.owner][p.term].append((start, found.end()))
             elif kind == _NEAR:
                 scan.near[(p.owner, p.rule, p.side)].append((start, end))
             elif kind == _STOP:
@@ -493,9 +505,10 @@ def _near_pair(text: str, left: list[Span], right: list[Span], within: int) -> S
             if hi[0] < lo[1] or hi[0] - lo[1] > reach:
                 continue  # the same word matched both sides, or too far apart
             gap = text[lo[1] : hi[0]]
-            words = gap.count(" ")
-            if words == 0:
-                words = len(gap) // 3  # scripts without spaces: ~3 characters a word
+            spaces = gap.count(" ")
+            # Latin-script words rarely pass 8 characters; the rest is text without spaces
+            # (Chinese, Japanese), counted as a word per 2 characters.
+            words = spaces + max(0, len(gap) - 8 * (spaces + 1)) // 2
             if words <= within + 1 and "\n\n" not in gap:
                 return (lo[0], hi[1])
     return None
