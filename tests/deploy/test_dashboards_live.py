@@ -465,3 +465,22 @@ def test_alerting_rules_evaluate_on_real_series(
     states = {rule["name"]: rule.get("state") for rule in rules}
     for name in ("NewswatchPollerDown", "NewswatchPollerAbsent", "NewswatchWorkerDown"):
         assert states[name] == "inactive", (name, states[name])
+
+
+def test_live_metrics_pass_promtool_check_metrics(
+    prometheus: Prometheus, newswatch: Newswatch
+) -> None:
+    """Each process's real /metrics (with the demo's label values) passes the linter."""
+    _wait_for_targets(prometheus, newswatch)
+    promtool = which("promtool")
+    if promtool is None:
+        unavailable("promtool not on PATH (Debian package `prometheus`)")
+    for offset, process in enumerate(("worker", "poller", "up")):
+        url = f"http://127.0.0.1:{newswatch.port + offset}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read()
+        assert b"newswatch_" in body, f"{process}: no newswatch_ metrics at {url}"
+        lint = subprocess.run(
+            [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60
+        )
+        assert lint.returncode == 0, f"{process}: {lint.stdout.decode()}{lint.stderr.decode()}"
