@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import Counter, Gauge
+from pydantic import SecretStr
 
 from newswatch.streams.demo import DemoFeedServer
 from newswatch.streams.embedded import RedisServer, TansuBroker
@@ -118,7 +119,7 @@ class Supervisor:
             data_dir = settings.state_dir / "redis"
             self.redis = await asyncio.to_thread(RedisServer().start, data_dir)
             EMBEDDED.labels("redis").set(1)
-            updates["redis_url"] = self.redis.url
+            updates["redis_url"] = SecretStr(self.redis.url)
             log.warning(
                 "embedded redis-server started at %s with its data (AOF) in %s",
                 self.redis.url,
@@ -135,6 +136,7 @@ class Supervisor:
                 feeds_file,
             )
         if updates:
+            # model_copy does not validate: every value above already has its field's type.
             self.settings = settings.model_copy(update=updates)
 
     async def _stop_services(self) -> None:
