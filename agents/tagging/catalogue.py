@@ -22,7 +22,7 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that refuses duplicate keys (a second `0.6:` would silently replace the first)."""
+    """A safe loader refusing duplicate keys (a second `0.6:` would replace the first)."""
 
 
 def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -231,7 +231,7 @@ def _theme(path: Path, raw: Any) -> Theme:
         raise CatalogueError(f"{where}: terms must map a weight to a list of terms")
     for weight, items in raw_terms.items():
         w = _number(where, "terms weight", weight)
-        terms.extend((t, w) for t in _strings(where, f"terms[{weight}]", items))
+        terms.extend((t, w) for t in _strings(where, f"terms[{weight}]", items, phrases=True))
     rules = []
     for rule in raw.get("near") or []:
         if not isinstance(rule, dict) or not {"a", "b"} <= set(rule):
@@ -260,8 +260,11 @@ def _theme(path: Path, raw: Any) -> Theme:
     )
 
 
-def _strings(where: object, name: str, value: Any) -> list[str]:
-    """A list of non-empty strings; a mapping (e.g. per language) is flattened."""
+def _strings(where: object, name: str, value: Any, phrases: bool = False) -> list[str]:
+    """A list of non-empty strings; a mapping (e.g. per language) is flattened.
+
+    A `*` inside a multi-word term ("контрол* за экспорт*") is allowed only where `phrases`
+    (theme terms); elsewhere only a leading or trailing `*` is meaningful."""
     if isinstance(value, dict):
         items: Iterable[Any] = [v for group in value.values() for v in (group or [])]
     elif isinstance(value, list):
@@ -274,6 +277,10 @@ def _strings(where: object, name: str, value: Any) -> list[str]:
             item = str(item)
         if not isinstance(item, str) or not item.strip(" *"):
             raise CatalogueError(f"{where}: {name}: {item!r} is not a non-empty string")
+        if not phrases and "*" in item.strip().strip("*"):
+            raise CatalogueError(
+                f"{where}: {name}: {item!r}: a '*' inside a term is only allowed in theme terms"
+            )
         out.append(item)
     return out
 

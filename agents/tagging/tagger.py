@@ -22,11 +22,11 @@ from newswatch.agents.tagging import langdetect
 from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
 from newswatch.agents.tagging.normalize import (
     Normalised,
-    is_phrase,
-    phrase_regex,
     clean,
+    is_phrase,
     normalise,
     pattern_variants,
+    phrase_regex,
     warm_up,
 )
 from newswatch.streams.records import Mention, ThemeHit
@@ -396,7 +396,7 @@ class Tagger:
             weights = self._weights[theme.id]
             score = 0.0
             evidence: list[tuple[float, int, int]] = []
-            for term, spans in _longest(terms or {}, stops).items():
+            for term, spans in _longest(terms or {}, stops, weights).items():
                 weight = weights.get(term, 0.0)
                 score += weight * (1 + 0.5 * (min(len(spans), 3) - 1))
                 evidence.append((weight, *spans[0]))
@@ -437,18 +437,30 @@ class Tagger:
         return hits
 
 
-def _longest(terms: dict[str, list[Span]], stops: list[Span]) -> dict[str, list[Span]]:
-    """Term spans with nested or overlapping shorter terms dropped ("开源模型" over "开源")."""
+def _longest(
+    terms: dict[str, list[Span]], stops: list[Span], weights: dict[str, float]
+) -> dict[str, list[Span]]:
+    """One term per stretch of overlapping term matches: the heaviest, then the longest
+    ("開源模型" over "開源"; "個人情報" (1.0) over "個人情報保護委員会" (0.4))."""
     spans = sorted(
         ((a, b, term) for term, found in terms.items() for a, b in found),
         key=lambda s: (s[0], s[0] - s[1]),
     )
-    out: dict[str, list[Span]] = {}
-    last_end = -1
+    groups: list[list[tuple[int, int, str]]] = []
+    group_end = -1
     for a, b, term in spans:
-        if a >= last_end and not _overlaps((a, b), stops):
-            out.setdefault(term, []).append((a, b))
-            last_end = b
+        if _overlaps((a, b), stops):
+            continue
+        if a < group_end:
+            groups[-1].append((a, b, term))
+            group_end = max(group_end, b)
+        else:
+            groups.append([(a, b, term)])
+            group_end = b
+    out: dict[str, list[Span]] = {}
+    for group in groups:
+        a, b, term = max(group, key=lambda s: (weights.get(s[2], 0.0), s[1] - s[0]))
+        out.setdefault(term, []).append((a, b))
     return out
 
 
