@@ -93,6 +93,7 @@ class Poller:
         self._commits: set[asyncio.Future[None]] = set()
         self._waiting: dict[str, float] = {}  # feed id -> due time, for the scheduler-lag gauge
         self.polls = 0
+        self._gauges_at = 0.0
 
     # ---- feed set ---------------------------------------------------------------------------
 
@@ -141,7 +142,9 @@ class Poller:
                     due, feed_id = heapq.heappop(self._heap)
                     if feed_id in self.feeds and feed_id not in self._tasks:
                         self._start(feed_id, due)
-                self._update_gauges(now)
+                if now - self._gauges_at >= 1.0:  # O(feeds): at most once a second
+                    self._gauges_at = now
+                    self._update_gauges(now)
                 timeout = 1.0 if not self._heap else min(1.0, max(0.0, self._heap[0][0] - now))
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -262,9 +265,10 @@ class Poller:
         except Exception as exc:
             return await self._failed(spec, state, "state", f"Redis: {exc}", None, None, True)
         new = [entry for entry, is_new in zip(parsed.entries, fresh, strict=True) if is_new]
+        known = [e.keys[0] for e, is_new in zip(parsed.entries, fresh, strict=True) if not is_new]
         outcome = PollOutcome(result.status, new=len(new), duplicate=len(parsed.entries) - len(new))
         metrics.ARTICLES.labels("duplicate").inc(outcome.duplicate)
-        return await self._succeeded(spec, state, result, new, outcome, conditional)
+        return await self._succeeded(spec, state, result, new, outcome, conditional, known)
 
     async def _succeeded(
         self,
@@ -274,6 +278,7 @@ class Poller:
         new: list[ParsedEntry],
         outcome: PollOutcome,
         conditional: bool,
+        known: list[str] | None = None,
     ) -> PollOutcome:
         now = time.time()
         if result.status != 304:
@@ -295,7 +300,7 @@ class Poller:
         state.interval = round(delay, 3)
         state.next_due = now + delay
         articles = [entry.article for entry in new]
-        commit = asyncio.ensure_future(self._publish_and_commit(spec, state, new))
+        commit = asyncio.ensure_future(self._publish_and_commit(spec, state, new, known or []))
         self._commits.add(commit)
         commit.add_done_callback(self._commits.discard)
         try:
@@ -323,17 +328,17 @@ class Poller:
         return outcome
 
     async def _publish_and_commit(
-        self, spec: FeedSpec, state: FeedState, new: list[ParsedEntry]
+        self, spec: FeedSpec, state: FeedState, new: list[ParsedEntry], known: list[str]
     ) -> None:
         if not new:
-            await self.store.commit(spec.id, state, [])
+            await self.store.commit(spec.id, state, [], still_listed=known)
             return
         # One pending batch per feed (a failed batch's articles are all in the next one).
         batch_id = spec.id
         await self.store.begin(batch_id, spec.id, {e.article.id: list(e.keys) for e in new})
         await self.publisher.publish([entry.article for entry in new])
         keys = [key for entry in new for key in entry.keys]
-        await self.store.commit(spec.id, state, keys, batch_id)
+        await self.store.commit(spec.id, state, keys, batch_id, still_listed=known)
 
     async def _failed(
         self,

@@ -2,8 +2,8 @@
 
 Keys (prefix `newswatch:poll:`):
 - `feed:{feed_id}`: hash with validators, schedule, health and recent entry times.
-- `seen:{feed_id}`: sorted set of dedup keys (article id, canonical-link key) scored by the time
-  they were first published; entries older than the TTL are trimmed, and the whole key expires
+- `seen:{feed_id}`: sorted set of dedup keys (article id, canonical-link key) scored by the last
+  time the feed listed them; entries older than the TTL are trimmed, and the whole key expires
   when the feed stops being polled.
 
 - `pending`: hash of publish batches in flight (write-ahead intent: batch id -> article ids and
@@ -97,19 +97,25 @@ def seen_key(feed_id: str) -> str:
 
 
 PENDING_KEY = f"{PREFIX}pending"
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(FeedState))
 
 
-def connect(url: str) -> aioredis.Redis:
+def connect(url: str, max_connections: int = 32) -> aioredis.Redis:
     """A client that retries transient connection errors with backoff (redis-py does not by
     default reconnect in a useful way; FIELD-NOTES)."""
-    return aioredis.Redis.from_url(
+    # A blocking pool: with hundreds of concurrent polls, callers wait for one of a few dozen
+    # connections instead of failing with "Too many connections" (redis-py's default pool).
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=30,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=5),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,
     )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class StateStore:
@@ -166,19 +172,34 @@ class StateStore:
             await pipe.execute()
 
     async def commit(
-        self, feed_id: str, state: FeedState, seen: list[str], batch_id: str | None = None
+        self,
+        feed_id: str,
+        state: FeedState,
+        seen: list[str],
+        batch_id: str | None = None,
+        still_listed: list[str] | None = None,
     ) -> None:
-        """Mark keys seen, save the feed state and close the pending batch atomically."""
+        """Save the feed state; with new articles, also mark their keys seen and close the
+        pending batch, atomically (MULTI/EXEC). A plain 304 costs one round trip.
+
+        `still_listed`: keys of known articles the feed still lists; their time is refreshed so
+        an article that stays in a feed longer than the TTL is never forgotten and republished.
+        """
         now = time.time()
-        async with self.client.pipeline(transaction=True) as pipe:
+        fields = state.to_redis()
+        cleared = [name for name in _FIELD_NAMES if name not in fields]
+        async with self.client.pipeline(transaction=bool(seen or batch_id)) as pipe:
             if batch_id:
                 pipe.hdel(PENDING_KEY, batch_id)
             if seen:
                 pipe.zadd(seen_key(feed_id), dict.fromkeys(seen, now))
                 pipe.zremrangebyscore(seen_key(feed_id), "-inf", now - self.seen_ttl)
+            if still_listed:
+                pipe.zadd(seen_key(feed_id), dict.fromkeys(still_listed, now), xx=True)
             pipe.expire(seen_key(feed_id), int(self.seen_ttl))
-            pipe.delete(feed_key(feed_id))  # fields that became None must not linger
-            pipe.hset(feed_key(feed_id), mapping=state.to_redis())
+            if cleared:
+                pipe.hdel(feed_key(feed_id), *cleared)  # fields that became None must not linger
+            pipe.hset(feed_key(feed_id), mapping=fields)
             pipe.expire(feed_key(feed_id), int(self.seen_ttl))
             await pipe.execute()
 
