@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import click
+import prometheus_client
 
 from newswatch.streams.settings import ConfigError, Settings, load_settings
 
@@ -63,6 +64,8 @@ def settings_from(ctx: click.Context) -> Settings:
 
 
 def setup_logging(level: str) -> None:
+    # `*_created` series double every counter's cardinality and no dashboard reads them.
+    prometheus_client.disable_created_metrics()
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
