@@ -113,12 +113,23 @@ def java_binary() -> str:
     return found
 
 
+def _libc_prctl():
+    """libc's prctl, resolved in the parent: a forked child should not dlopen anything."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl() if sys.platform == "linux" else None
+
+
 def _die_with_parent() -> None:
     """In the child before exec: get SIGKILL when the parent dies (Linux), so no JVM outlives a
-    killed pytest. Linux ties this to the *thread* that forked: start from a long-lived thread."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    killed pytest. Linux ties this to the *thread* that forked: start from a long-lived thread
+    (pytest's main thread is), or pass `die_with_parent=False`."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -360,10 +371,13 @@ class ApacheKafka:
             return None
         return None
 
-    def tail_log(self, lines: int = 40) -> str:
+    def tail_log(self, lines: int = 30) -> str:
+        """The end of the broker's log without Java stack frames, so the cause stays visible."""
         if not self.log_path or not self.log_path.exists():
             return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        text = self.log_path.read_text(errors="replace").splitlines()
+        kept = [line for line in text if not line.lstrip().startswith(("at ", "... "))]
+        return "\n".join(kept[-lines:])
 
 
 def _port_open(host: str, port: int) -> bool:
