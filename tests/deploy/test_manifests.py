@@ -165,19 +165,6 @@ def test_alertmanager_config_routes_to_defined_receivers() -> None:
     assert all(route.get("receiver", "default") in receivers for route in routes)
 
 
-def test_compose_config_if_docker_compose_is_available() -> None:
-    docker = which("docker")
-    if (
-        docker is None
-        or subprocess.run([docker, "compose", "version"], capture_output=True).returncode
-    ):
-        pytest.skip("`docker compose` is not installed; the compose file was checked by parsing")
-    result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-
-
 # ---- Kubernetes ----------------------------------------------------------------------------
 
 
