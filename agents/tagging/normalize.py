@@ -74,6 +74,11 @@ def normalise(text: str) -> Normalised:
         low = text.lower()
         if len(low) == len(text):
             return Normalised(low, text)
+    elif not _unstable_pair()[1].search(text):
+        # Only 1:1 replacements (no-break space, full-width letters...): still no map needed.
+        low = unicodedata.normalize("NFKC", text).lower()
+        if len(low) == len(text):
+            return Normalised(low, text)
     return _slow(text)
 
 
@@ -86,7 +91,7 @@ def _slow(text: str) -> Normalised:
     orig_ends: list[int] = []
     pos = 0
     out = 0  # length of the normalised text so far
-    for match in _unstable().finditer(text):
+    for match in _unstable_pair()[0].finditer(text):
         a, b = match.span()
         if a > pos and _JOINS_BACK.match(text, a):
             a -= 1  # a combining mark or jamo composes with the character before it
@@ -113,34 +118,64 @@ def _slow(text: str) -> Normalised:
     )
 
 
-_JAMO = "\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff"  # conjoining: compose into syllables
-_JOINS_BACK: re.Pattern[str] = re.compile(".")  # replaced by _unstable()
+# Conjoining jamo compose into syllables; compatibility jamo become conjoining jamo under NFKC.
+_JAMO = "\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff\u3131-\u318e\uffa0-\uffdc"
+_JOINS_BACK: re.Pattern[str] = re.compile(".")  # replaced by _unstable_pair()
 
 
 @functools.cache
-def _unstable() -> re.Pattern[str]:
-    """Characters NFKC or lower() may change, combining marks and conjoining jamo, each with
-    the marks and jamo that follow. A run that starts with a mark or jamo also takes the
-    character before it (see `_slow`). One character class up front keeps the scan fast."""
+def _unstable_pair() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Two regexes over the characters NFKC or lower() may change.
+
+    The first finds clusters to normalise one by one: such a character, combining mark or
+    conjoining jamo, with the marks and jamo that follow (a run that starts with a mark or
+    jamo also takes the character before it, see `_slow`). The second finds only what can
+    change the length (expansions like "…" -> "...", compositions): text without any of it
+    is normalised in one C call with offsets kept 1:1.
+    """
     global _JOINS_BACK
-    changing, marks = [], []
+    changing, growing, marks = [], [], []
     for code in range(0x80, 0x10000):
         if 0x4E00 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7A3 or 0xD800 <= code <= 0xDFFF:
             continue  # CJK ideographs, Hangul syllables: stable; surrogates: cleaned before
         ch = chr(code)
         if unicodedata.combining(ch) or unicodedata.category(ch).startswith("M"):
             marks.append(code)
-        elif unicodedata.normalize("NFKC", ch) != ch or len(ch.lower()) != 1:
+            continue
+        if (
+            0x1100 <= code < 0x1200
+            or 0xA960 <= code < 0xA980
+            or 0xD7B0 <= code < 0xD800
+            or 0x3131 <= code < 0x318F
+            or 0xFFA0 <= code < 0xFFDD
+        ):
+            continue  # jamo: handled as runs (see _JAMO)
+        folded = unicodedata.normalize("NFKC", ch)
+        if folded != ch or len(ch.lower()) != 1:
             changing.append(code)
+            if len(folded.lower()) != 1 or not _stable_alone(folded):
+                growing.append(code)
     astral = "\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff\U0002f800-\U0002fa1f"
     m = _ranges(marks) + _JAMO
     _JOINS_BACK = re.compile(f"[{m}]")
-    return re.compile(f"[{_ranges(changing)}{astral}{m}][{m}]*")
+    clusters = re.compile(f"[{_ranges(changing)}{astral}{m}][{m}]*")
+    length_changing = re.compile(f"[{_ranges(growing)}{astral}{m}]")
+    return clusters, length_changing
+
+
+def _stable_alone(ch: str) -> bool:
+    """A character that cannot compose with a neighbour (not a mark or jamo itself)."""
+    return not (
+        unicodedata.combining(ch)
+        or unicodedata.category(ch).startswith("M")
+        or "\u1100" <= ch < "\u1200"
+        or "\u3131" <= ch < "\u318f"
+    )
 
 
 def warm_up() -> None:
     """Build the slow path's character classes now (about 0.2 s) rather than mid-stream."""
-    _unstable()
+    _unstable_pair()
 
 
 def _ranges(codes: list[int]) -> str:
@@ -190,7 +225,12 @@ def pattern_variants(text: str) -> set[str]:
     "Luong Văn Phong" matches too), hyphen <-> space for Latin compounds, both apostrophes.
     """
     base = key(text)
-    variants = {base, fold(base)}
+    variants = {base}
+    folded = fold(base)
+    # A short single word loses its identity without diacritics (Vietnamese "mở" -> "mo",
+    # "cấm" -> "cam"): keep only the accented form then. Longer terms fold safely.
+    if " " in folded or len(folded) > 4:
+        variants.add(folded)
     words = base.split(" ")
     if 1 < len(words) <= 4:
         choices = [sorted({w, fold(w)}) for w in words]

@@ -119,6 +119,7 @@ class _Scan:
     required: set[str] = field(default_factory=set)
     theme_stops: list[tuple[int, int, str]] = field(default_factory=list)
     context_full: bool = False
+    themes: set[str] = field(default_factory=set)  # themes with any evidence found
 
 
 class Tagger:
@@ -185,6 +186,7 @@ class Tagger:
         # table computed once here ("open-source-modell" also holds "open-source", "modell").
         self._patterns = list(main)
         self._payloads = [tuple(main[p]) for p in self._patterns]
+        self._needs_left = [all(p.left for p in ps) for ps in self._payloads]
         self._automaton = ahocorasick_rs.AhoCorasick(
             self._patterns,
             matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST,
@@ -250,8 +252,12 @@ class Tagger:
         n = len(text)
         payloads = self._payloads
         inner = self._inner
+        needs_left = self._needs_left
         for index, start, end in self._automaton.find_matches_as_indexes(text):
-            self._hit(scan, text, n, payloads[index], start, end)
+            # Most matches of a Latin word are inside a longer word: reject them cheaply.
+            before = text[start - 1] if start else " "
+            if not (needs_left[index] and before.isalnum() and before < "\u2e80"):
+                self._hit(scan, text, n, payloads[index], start, end)
             for sub, a, b in inner[index]:
                 self._hit(scan, text, n, payloads[sub], start + a, start + b)
         return scan
@@ -273,12 +279,15 @@ class Tagger:
                 continue
             elif kind == _TERM:
                 scan.terms[p.owner][p.term].append((start, end))
+                scan.themes.add(p.owner)
             elif kind == _PHRASE:
                 found = self._phrases[p.term].match(text, start)
                 if found:
                     scan.terms[p.owner][p.term].append((start, found.end()))
+                    scan.themes.add(p.owner)
             elif kind == _NEAR:
                 scan.near[(p.owner, p.rule, p.side)].append((start, end))
+                scan.themes.add(p.owner)
             elif kind == _STOP:
                 scan.stops.append((start, end, p.owner))
             elif kind == _TSTOP:
@@ -388,10 +397,10 @@ class Tagger:
     def _themes(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
         hits = []
         for theme in self.catalogue.themes.values():
+            if theme.id not in scan.themes and not any(e in entities for e, _ in theme.entities):
+                continue
             terms = scan.terms.get(theme.id)
             near = [scan.near.get((theme.id, i, 0)) for i in range(len(theme.near))]
-            if not terms and not any(near) and not any(e in entities for e, _ in theme.entities):
-                continue
             stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme.id]
             weights = self._weights[theme.id]
             score = 0.0
