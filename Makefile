@@ -14,10 +14,12 @@ test: system-deps install kafka-jars   ## the full test suite, real servers incl
 	$(BIN)/pytest -q -ra
 
 ## Building blocks ---------------------------------------------------------------------------
-system-deps:                       ## redis-server, prometheus/promtool (Debian), Java+Maven check
+system-deps:                       ## redis-server, prometheus/promtool, Java 17 + Maven (Debian)
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && \
