@@ -31,11 +31,13 @@ TUNED: dict[str, Any] = {
     # the 1.1-1.5 s pause of FIELD-NOTES. A buffer that holds more than one fetch keeps the
     # agents busy while the fetcher waits (the transport also wakes it on buffer drop).
     "stream_buffer_maxsize": 16_384,
-    # Heartbeats double as the consumer's group-membership probe; a shorter interval lets the
-    # group settle sooner after a join (startup).
-    "broker_heartbeat_interval": 1.0,
-    "broker_session_timeout": 10.0,
-    "broker_rebalance_timeout": 10.0,
+    # Startup: Tansu holds a JoinGroup for half the session timeout before it answers
+    # (measured with plain aiokafka: 10 s -> 5.0 s, 6 s -> 3.0 s, 3 s -> 2.0 s; Faust's default
+    # 60 s -> the 30 s startup of FIELD-NOTES). 6 s is Apache Kafka's minimum
+    # (group.min.session.timeout.ms); heartbeats must come at least 3 times per session.
+    "broker_session_timeout": 6.0,
+    "broker_heartbeat_interval": 1.5,
+    "broker_rebalance_timeout": 30.0,
     # Commit (and flush the producer) every second; every commit waits for the producer.
     "broker_commit_interval": 1.0,
     # Larger fetches amortise the per-request cost against Tansu.
@@ -84,6 +86,7 @@ def create_app(
     tuned: bool = True,
     tagger: Any = None,
     rules: Any = None,
+    hops: str = "merged",
 ) -> faust.App:
     """A configured Faust app with the newswatch agents and web views (not started).
 
@@ -95,7 +98,8 @@ def create_app(
     if not settings.kafka_servers:
         raise ValueError("kafka_servers: not configured (set NEWSWATCH_KAFKA_SERVERS)")
     app = NewswatchApp(settings.app_id, **faust_options(settings, tuned=tuned))
-    deps = pipeline.register(app, settings, tagger=tagger, rules=rules)
+    app.tuned = tuned
+    deps = pipeline.register(app, settings, tagger=tagger, rules=rules, hops=hops)
     web.register(app, settings, deps)
     return app
 
@@ -139,22 +143,44 @@ def _credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(context)
 
 
-# ---- the fetcher fix ------------------------------------------------------------------------
-# Faust's aiokafka transport with the fetcher fix newswatch needs.
+# ---- the consumer fixes --------------------------------------------------------------------
 #
-# Root cause of the 1.1-1.5 s pauses (FIELD-NOTES): Faust's fetch loop
-# (`faust.transport.consumer.Consumer._wait_next_records`) removes a partition from the fetch set
-# while the stream buffer it feeds is "under pressure" (80 % of `stream_buffer_maxsize`), and when
-# no partition is left it does `await self.sleep(1)` -- a fixed one-second nap -- before it looks
-# again. The agents drain the buffer in a fraction of that second and then sit idle until the nap
-# ends. `Consumer` below waits for the buffer-drop signal instead (bounded by the same second), so
-# fetching resumes as soon as a buffer has room again.
+# 1. Fetch wait (the root cause of the 1.1-1.5 s pauses and of most latency against Tansu).
+#    Faust hard-codes `fetch_max_wait_ms=1500` for its aiokafka consumer (not a setting).
+#    Tansu does not answer a waiting fetch when new records arrive: it holds every fetch that
+#    found no data for the full max wait (measured: a record produced 0.3 s into a fetch is
+#    returned 1.5 s after the fetch began; with 100 ms, 3-6 ms after it was produced). Each
+#    hop that catches up with its input therefore sleeps up to 1.5 s. Apache Kafka answers as
+#    soon as data arrives, so a short wait costs it only idle polls. `FETCH_MAX_WAIT_MS` below.
+#
+# 2. Back-pressure nap. Faust stops fetching a partition while the stream buffer it feeds is
+#    80 % full, and when no partition is left it does `await self.sleep(1)` before looking
+#    again (`Consumer._wait_next_records`). `Consumer` waits for the buffer-drop signal
+#    instead (bounded by the same second), so fetching resumes as soon as there is room.
+
+#: aiokafka `fetch_max_wait_ms` for the worker's consumer (Faust's fixed value is 1500).
+FETCH_MAX_WAIT_MS = 50
+
+
+class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread with a short fetch wait."""
+
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Read by AIOKafkaConsumer.start() when it builds its Fetcher.
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        return consumer
 
 
 class Consumer(aiokafka_driver.Consumer):
-    """aiokafka consumer that resumes fetching as soon as a stream buffer drains."""
+    """aiokafka consumer: short fetch wait, resumes fetching as soon as a buffer drains."""
 
     _buffer_drained: asyncio.Event | None = None
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _drained_event(self) -> asyncio.Event:
         if self._buffer_drained is None:
@@ -189,7 +215,11 @@ class Transport(aiokafka_driver.Transport):
 
 
 class NewswatchApp(faust.App):
-    """faust.App whose consumer transport is ours (producer transport unchanged)."""
+    """faust.App whose consumer transport has the fixes above; `tuned=False` keeps Faust's."""
+
+    tuned: bool = True
 
     def _new_transport(self) -> Any:
+        if not self.tuned:
+            return super()._new_transport()
         return Transport(self.conf.broker_consumer, self, loop=self.loop)

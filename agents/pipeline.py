@@ -51,6 +51,7 @@ BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
 #: Recently sent alert ids (throttled rules raise the same id for many articles).
 RECENT_ALERTS = 50_000
+HOPS = ("merged", "separate")
 
 
 @dataclass
@@ -71,9 +72,21 @@ class Deps:
 
 
 def register(
-    app: faust.App, settings: Settings, *, tagger: Any = None, rules: RuleSet | None = None
+    app: faust.App,
+    settings: Settings,
+    *,
+    tagger: Any = None,
+    rules: RuleSet | None = None,
+    hops: str = "merged",
 ) -> Deps:
-    """Declare the topics, the spike table and the agents on `app`; returns their shared deps."""
+    """Declare the topics, the spike table and the agents on `app`; returns their shared deps.
+
+    `hops="merged"` (default) tags and evaluates the rules in one agent, which still publishes
+    every TaggedArticle to the tagged topic; `hops="separate"` runs the alert agent on the
+    tagged topic instead (one more Kafka hop per article; see the module docstring).
+    """
+    if hops not in HOPS:
+        raise ValueError(f"hops must be one of {HOPS}, got {hops!r}")
     if tagger is None:
         tagger = load_tagger(settings)
     rules = rules if rules is not None else load_rules(settings.rules_file)
@@ -110,8 +123,14 @@ def register(
         ),
     ).tumbling(window, expires=window * (deps.spikes.baseline_windows + 2))
 
-    deps.agents["tag"] = app.agent(articles, name="tag", concurrency=1)(_tag_agent(app, deps))
-    deps.agents["alert"] = app.agent(tagged, name="alert", concurrency=1)(_alert_agent(app, deps))
+    merged = hops == "merged"
+    deps.agents["tag"] = app.agent(articles, name="tag", concurrency=1)(
+        _tag_agent(app, deps, with_alerts=merged)
+    )
+    if not merged:
+        deps.agents["alert"] = app.agent(tagged, name="alert", concurrency=1)(
+            _alert_agent(app, deps)
+        )
     deps.agents["spikes"] = app.agent(counts, name="spikes", concurrency=1)(
         _spike_agent(app, deps, table)
     )
@@ -262,77 +281,109 @@ async def _send_dead_letter(
     metrics.DEADLETTERS.labels(message.topic, reason).inc()
 
 
-def _tag_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
-    tagged_topic = deps.topics["tagged"]
-    tagger = deps.tagger
-    lookup = deps.lookup
-    observe = metrics.PROCESSING_LATENCY.labels("tag").observe
+class _TagStage:
+    """articles -> TaggedArticle, sent to the tagged topic (the record of what was found)."""
+
+    def __init__(self, app: faust.App, deps: Deps) -> None:
+        self.app, self.deps = app, deps
+        self.topic = deps.topics["tagged"]
+        self.observe = metrics.PROCESSING_LATENCY.labels("tag").observe
+
+    async def __call__(self, event: Any) -> TaggedArticle | None:
+        app, deps = self.app, self.deps
+        try:
+            article = Article.loads(event.value)
+        except RecordError as exc:
+            await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
+            return None
+        try:
+            tagged = tag_article(deps.tagger, article)
+        except Exception as exc:  # a tagger bug must not stop the stream
+            log.exception("tagger failed on article %s", article.id)
+            await _send_dead_letter(app, deps, event, "processing", repr(exc))
+            return None
+        await _send(app, self.topic, article.id.encode(), tagged.dumps())
+        metrics.ARTICLES_TAGGED.labels(metrics.lang_label(tagged.lang)).inc()
+        for entity in set(tagged.entities):
+            metrics.MENTIONS.labels(entity if deps.lookup(entity) is not None else "other").inc()
+        for theme in set(tagged.theme_ids):
+            metrics.THEMES.labels(theme).inc()
+        self.observe(max(0.0, time.time() - article.fetched_at))
+        return tagged
+
+
+class _AlertStage:
+    """TaggedArticle -> Alert records (rules) and per-batch mention counts (for spikes)."""
+
+    def __init__(self, app: faust.App, deps: Deps) -> None:
+        self.app, self.deps = app, deps
+        self.topic = deps.topics["alerts"]
+        self.observe = metrics.PROCESSING_LATENCY.labels("alert").observe
+        self.counts: collections.Counter[tuple[str, str, float]] = collections.Counter()
+
+    async def __call__(self, event: Any, tagged: TaggedArticle) -> None:
+        app, deps = self.app, self.deps
+        try:
+            raised = deps.engine.evaluate(tagged)
+        except Exception as exc:
+            log.exception("rule evaluation failed on article %s", tagged.article.id)
+            await _send_dead_letter(app, deps, event, "processing", repr(exc))
+            return
+        recent = deps.recent_alerts
+        for item in raised:
+            if item.id in recent:
+                continue  # a throttled rule raised this id already
+            recent[item.id] = None
+            if len(recent) > RECENT_ALERTS:
+                recent.popitem(last=False)
+            await _send(app, self.topic, item.id.encode(), item.dumps())
+            metrics.ALERTS.labels(item.rule, item.severity).inc()
+        start = window_start(tagged.article.fetched_at, deps.spikes.window)
+        for entity in set(tagged.entities):
+            self.counts["entity", entity, start] += 1
+        for theme in set(tagged.theme_ids):
+            self.counts["theme", theme, start] += 1
+        self.observe(max(0.0, time.time() - tagged.article.fetched_at))
+
+    async def flush_counts(self) -> None:
+        """One record per (kind, key, window) seen in this batch, keyed by kind:key."""
+        for (kind, key, start), n in self.counts.items():
+            body = orjson.dumps({"kind": kind, "key": key, "n": n, "window_start": start})
+            await _send(
+                self.app, self.deps.counts_topic, f"{kind}:{key}".encode(), body, timestamp=start
+            )
+        self.counts.clear()
+
+
+def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[Any], Any]:
+    tag_stage = _TagStage(app, deps)
+    alert_stage = _AlertStage(app, deps) if with_alerts else None
 
     async def tag(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
             for event in events:
-                try:
-                    article = Article.loads(event.value)
-                except RecordError as exc:
-                    await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
-                    continue
-                try:
-                    tagged = tag_article(tagger, article)
-                except Exception as exc:  # a tagger bug must not stop the stream
-                    log.exception("tagger failed on article %s", article.id)
-                    await _send_dead_letter(app, deps, event, "processing", repr(exc))
-                    continue
-                await _send(app, tagged_topic, article.id.encode(), tagged.dumps())
-                metrics.ARTICLES_TAGGED.labels(metrics.lang_label(tagged.lang)).inc()
-                for entity in set(tagged.entities):
-                    label = entity if lookup(entity) is not None else "other"
-                    metrics.MENTIONS.labels(label).inc()
-                for theme in set(tagged.theme_ids):
-                    metrics.THEMES.labels(theme).inc()
-                observe(max(0.0, time.time() - article.fetched_at))
+                tagged = await tag_stage(event)
+                if tagged is not None and alert_stage is not None:
+                    await alert_stage(event, tagged)
+            if alert_stage is not None:
+                await alert_stage.flush_counts()
 
     return tag
 
 
 def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
-    alerts_topic = deps.topics["alerts"]
-    engine = deps.engine
-    recent = deps.recent_alerts
-    window = deps.spikes.window
-    observe = metrics.PROCESSING_LATENCY.labels("alert").observe
+    alert_stage = _AlertStage(app, deps)
 
     async def alert(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
-            counts: collections.Counter[tuple[str, str, float]] = collections.Counter()
             for event in events:
                 try:
                     tagged = TaggedArticle.loads(event.value)
                 except RecordError as exc:
                     await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
                     continue
-                try:
-                    raised = engine.evaluate(tagged)
-                except Exception as exc:
-                    log.exception("rule evaluation failed on article %s", tagged.article.id)
-                    await _send_dead_letter(app, deps, event, "processing", repr(exc))
-                    continue
-                for item in raised:
-                    if item.id in recent:
-                        continue  # a throttled rule raised this id already
-                    recent[item.id] = None
-                    if len(recent) > RECENT_ALERTS:
-                        recent.popitem(last=False)
-                    await _send(app, alerts_topic, item.id.encode(), item.dumps())
-                    metrics.ALERTS.labels(item.rule, item.severity).inc()
-                start = window_start(tagged.article.fetched_at, window)
-                for entity in set(tagged.entities):
-                    counts["entity", entity, start] += 1
-                for theme in set(tagged.theme_ids):
-                    counts["theme", theme, start] += 1
-                observe(max(0.0, time.time() - tagged.article.fetched_at))
-            for (kind, key, start), n in counts.items():
-                body = orjson.dumps({"kind": kind, "key": key, "n": n, "window_start": start})
-                await _send(app, deps.counts_topic, f"{kind}:{key}".encode(), body, timestamp=start)
+                await alert_stage(event, tagged)
+            await alert_stage.flush_counts()
 
     return alert
 

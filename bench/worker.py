@@ -93,8 +93,11 @@ FILLER = (
 )
 
 
-def make_article(run: str, index: int, *, alerting: bool, rng: random.Random) -> Article:
-    lang, title, lead = rng.choice(ALERTING if alerting else QUIET)
+def make_article(
+    run: str, index: int, *, alerting: bool, rng: random.Random, template: int | None = None
+) -> Article:
+    templates = ALERTING if alerting else QUIET
+    lang, title, lead = templates[template] if template is not None else rng.choice(templates)
     body = lead + "\n\n" + FILLER * rng.randint(12, 22)  # ~3-6 KB
     return Article(
         id=f"bench-{run}-{index}",
@@ -135,6 +138,7 @@ class RunResult:
     latency_n: int = 0
     throughput: float = float("nan")
     cpu_pct: float = float("nan")
+    cpu_ms: float = float("nan")  # worker CPU milliseconds per article (robust to sharing)
     stalls: int = 0
     stall_s: float = 0.0
     exit_code: int | None = None
@@ -168,7 +172,7 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         "NEWSWATCH_WEB_PORT": str(port),
         "NEWSWATCH_STATE_DIR": str(workdir / f"state-{profile}"),
         "NEWSWATCH_ALERTS__SPIKE_MIN_COUNT": str(10**9),
-        "NEWSWATCH_LOG_LEVEL": "WARNING",
+        "NEWSWATCH_LOG_LEVEL": args.log_level,
     }
     settings = load_settings(kafka_servers=tansu.bootstrap, redis_url=redis_server.url)
     tagger = _stub() if args.stub_tagger else load_tagger(settings)
@@ -200,19 +204,21 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         )
         if profile == "untuned":
             argv.append("--untuned")
+        argv.append(f"--hops={args.hops}")
         t0 = time.monotonic()
         worker = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        await publish(make_article(profile, 0, alerting=True, rng=rng))
+        await publish(make_article(profile, 0, alerting=True, rng=rng, template=0))
         await producer.flush()
         while result.first_alert_s != result.first_alert_s or result.ready_s != result.ready_s:
             now = time.monotonic() - t0
             if now > 120 or worker.poll() is not None:
                 log_file.flush()
-                tail = (workdir / f"worker-{profile}.log").read_text(errors="replace")[-3000:]
+                tail = (workdir / f"worker-{profile}.log").read_text(errors="replace")[-6000:]
                 raise RuntimeError(f"worker not ready/alerting after {now:.0f}s:\n{tail}")
-            if result.ready_s != result.ready_s and http_status(
-                f"http://127.0.0.1:{port}/readyz"
-            ) == 200:
+            if (
+                result.ready_s != result.ready_s
+                and http_status(f"http://127.0.0.1:{port}/readyz") == 200
+            ):
                 result.ready_s = now
             if result.first_alert_s != result.first_alert_s and await rds.xlen(keys.STREAM):
                 result.first_alert_s = now
@@ -264,7 +270,9 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         result.stalls, result.stall_s = await _wait_for(rds, len(expected), timeout=600)
         elapsed = time.monotonic() - t_start
         result.throughput = args.articles / elapsed
-        result.cpu_pct = 100 * (cpu_seconds(worker.pid) - cpu0) / elapsed
+        cpu = cpu_seconds(worker.pid) - cpu0
+        result.cpu_pct = 100 * cpu / elapsed
+        result.cpu_ms = 1000 * cpu / args.articles
         stored = await rds.xlen(keys.STREAM)
         if stored != len(expected):
             print(f"  !! {profile}: {stored} alerts in Redis, expected {len(expected)}")
@@ -318,11 +326,16 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", choices=("tuned", "untuned", "both"), default="both")
+    parser.add_argument("--hops", choices=("merged", "separate"), default="merged")
+    parser.add_argument("--log-level", default="WARNING", help="the worker's log level")
+    parser.add_argument("--keep", type=Path, help="keep logs and state in this directory")
     parser.add_argument("--stub-tagger", action="store_true", help="keyword stand-in tagger")
     args = parser.parse_args()
     profiles = ["untuned", "tuned"] if args.profile == "both" else [args.profile]
     results: dict[str, list[RunResult]] = {p: [] for p in profiles}
     with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
+        if args.keep:
+            tmp = str(args.keep)
         for run in range(args.runs):
             for profile in profiles:
                 res = asyncio.run(run_once(profile, args, Path(tmp) / f"run{run}"))
@@ -335,7 +348,8 @@ def main() -> None:
     )
     header = (
         f"{'profile':8} {'ready s':>8} {'1st alert s':>11} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'articles/s':>10} {'cpu %':>6} {'stalls':>6} {'stall s':>7} {'exit':>4} {'stop s':>6}"
+        f"{'articles/s':>10} {'cpu %':>6} {'cpu ms/art':>10} {'stalls':>6} {'stall s':>7} "
+        f"{'exit':>4} {'stop s':>6}"
     )
     print(header)
     med = {}
@@ -347,8 +361,8 @@ def main() -> None:
         med[profile] = {n: m(n) for n in ("throughput", "p99_ms", "ready_s", "first_alert_s")}
         print(
             f"{profile:8} {m('ready_s'):8.1f} {m('first_alert_s'):11.1f} {m('p50_ms'):7.0f} "
-            f"{m('p99_ms'):7.0f} {m('throughput'):10.0f} {m('cpu_pct'):6.0f} {m('stalls'):6.0f} "
-            f"{m('stall_s'):7.1f} {runs[-1].exit_code!s:>4} {m('stop_s'):6.1f}"
+            f"{m('p99_ms'):7.0f} {m('throughput'):10.0f} {m('cpu_pct'):6.0f} {m('cpu_ms'):10.2f} "
+            f"{m('stalls'):6.0f} {m('stall_s'):7.1f} {runs[-1].exit_code!s:>4} {m('stop_s'):6.1f}"
         )
     if len(med) == 2:
         a, b = med["untuned"], med["tuned"]

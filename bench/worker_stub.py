@@ -55,7 +55,10 @@ class StubTagger:
         low = body.lower()
         entities = [eid for eid, (name, _) in ENTITIES.items() if name.lower() in low]
         themes = [
-            ThemeHit(tid, 3.0, [term]) for tid, terms in THEMES.items() for term in terms if term in low
+            ThemeHit(tid, 3.0, [term])
+            for tid, terms in THEMES.items()
+            for term in terms
+            if term in low
         ]
         return _Result(entities, themes, [], lang or "en")
 
@@ -67,4 +70,7 @@ if __name__ == "__main__":
 
     settings = load_settings()
     setup_logging(settings.log_level)
-    sys.exit(run_worker(settings, tuned="--untuned" not in sys.argv, tagger=StubTagger()))
+    hops = "separate" if "--hops=separate" in sys.argv else "merged"
+    sys.exit(
+        run_worker(settings, tuned="--untuned" not in sys.argv, hops=hops, tagger=StubTagger())
+    )

@@ -16,8 +16,15 @@ from newswatch.streams.cli import settings_from
     hidden=True,
     help="Run with Faust's default settings (for benchmarks only).",
 )
+@click.option(
+    "--hops",
+    type=click.Choice(["merged", "separate"]),
+    default="merged",
+    hidden=True,
+    help="merged: tag and alert in one agent; separate: an alert agent on the tagged topic.",
+)
 @click.pass_context
-def worker(ctx: click.Context, untuned: bool) -> None:
+def worker(ctx: click.Context, untuned: bool, hops: str) -> None:
     """Run the stream-processing worker until SIGTERM/SIGINT (exit code 0 on a clean stop).
 
     Reads articles from Kafka, tags them, raises alerts by the rules and writes the alerts to
@@ -27,7 +34,7 @@ def worker(ctx: click.Context, untuned: bool) -> None:
     from newswatch.agents.app import run_worker
 
     settings = settings_from(ctx)
-    sys.exit(run_worker(settings, tuned=not untuned))
+    sys.exit(run_worker(settings, tuned=not untuned, hops=hops))
 
 
 COMMANDS = (worker,)
