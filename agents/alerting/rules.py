@@ -31,6 +31,7 @@ import yaml
 from newswatch.streams.records import SEVERITIES
 
 DEFAULT_RULES_FILE = "default_rules.yaml"
+DEFAULT_TITLE = "{entities}: {title}"
 
 #: Fields a title template may use, e.g. "{entities}: {title}".
 TEMPLATE_FIELDS = (
@@ -82,7 +83,7 @@ class Rule:
     id: str
     severity: str
     when: Conditions
-    title: str = "{entities}: {title}"
+    title: str = DEFAULT_TITLE
     description: str = ""
     throttle: float = 0.0  # seconds; 0 = one alert per matching article
     enabled: bool = True
@@ -204,7 +205,7 @@ def _parse_rule(raw: Any, index: int, source: str) -> Rule:
     if severity not in SEVERITIES:
         raise fail("severity", f"must be one of {', '.join(SEVERITIES)} (got {severity!r})")
     when = _parse_conditions(raw.get("when"), fail)
-    title = raw.get("title", Rule.title)
+    title = raw.get("title", DEFAULT_TITLE)
     if not isinstance(title, str) or not title.strip():
         raise fail("title", "must be a non-empty template string")
     _check_template(title, fail)
