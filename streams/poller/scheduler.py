@@ -249,12 +249,9 @@ class Poller:
         body = result.body or b""
         metrics.BYTES.inc(len(body))
         try:
-            async with asyncio.timeout(self.settings.parse_timeout):
-                parsed = await self.parse(body, spec, result, now)
+            parsed = await self.parse(body, spec, result, now)
         except FeedParseError as exc:
             return await self._failed(spec, state, "parse", str(exc), result.status, None)
-        except TimeoutError:
-            return await self._failed(spec, state, "parse", "parse timed out", result.status, None)
         if parsed.bozo:
             log.debug("feed %s: malformed but usable: %s", spec.id, parsed.bozo)
         state.title = parsed.title or state.title

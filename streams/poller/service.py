@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import multiprocessing
 import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from newswatch.streams.kafka import ensure_topics, make_producer
-from newswatch.streams.poller.feeds import FeedsFileError, FeedSpec, feeds_path, load_feeds
-from newswatch.streams.poller.fetcher import FetchResult, make_session
-from newswatch.streams.poller.parser import ParsedFeed, parse_feed
+from newswatch.streams.poller.feeds import FeedsFileError, feeds_path, load_feeds
+from newswatch.streams.poller.fetcher import make_session
+from newswatch.streams.poller.parsepool import ParsePool
 from newswatch.streams.poller.publisher import KafkaPublisher
 from newswatch.streams.poller.recovery import recover_pending
 from newswatch.streams.poller.scheduler import Poller
@@ -30,35 +27,6 @@ log = logging.getLogger(__name__)
 
 RELOAD_EVERY = 5.0  # seconds between checks of the feeds file's modification time
 HEALTH_EVERY = 5.0
-
-
-def _warm_up() -> None:
-    import feedparser  # noqa: F401  (import once per worker, not per document)
-
-
-def make_parse_pool(workers: int) -> ProcessPoolExecutor:
-    """feedparser is CPU-bound pure Python: it runs in worker processes so the event loop keeps
-    serving sockets. `forkserver` avoids forking a process that already runs threads."""
-    context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
-
-
-def pool_parser(pool: ProcessPoolExecutor):
-    async def parse(body: bytes, spec: FeedSpec, result: FetchResult, now: float) -> ParsedFeed:
-        call = functools.partial(
-            parse_feed,
-            body,
-            feed_id=spec.id,
-            feed_name=spec.display_name,
-            declared_lang=spec.lang,
-            unicity=spec.unicity,
-            content_type=result.content_type,
-            base_url=result.url,
-            fetched_at=now,
-        )
-        return await asyncio.get_running_loop().run_in_executor(pool, call)
-
-    return parse
 
 
 async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -82,7 +50,7 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
         return (not missing, "ok" if not missing else "waiting for " + ", ".join(missing))
 
     runner = await start_health_server(settings.web_host, settings.web_port, ready)
-    pool = make_parse_pool(settings.poller.parse_workers)
+    pool = ParsePool(settings.poller.parse_workers, settings.poller.parse_timeout)
     session = make_session(settings.poller)
     background: list[asyncio.Task[None]] = []
     try:
@@ -90,7 +58,7 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
         health["redis"] = await store.ping()
         await recover_pending(settings, store)
         publisher = KafkaPublisher(producer, settings.topic("articles"))
-        poller = Poller(settings.poller, feeds, store, publisher, session, pool_parser(pool))
+        poller = Poller(settings.poller, feeds, store, publisher, session, pool.parse)
         await poller.load_state()
         background = [
             asyncio.create_task(_watch_redis(store, health)),
@@ -105,7 +73,7 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
         with contextlib.suppress(Exception):
             await producer.stop()  # flushes anything still buffered
         await redis.aclose()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.close()
         await runner.cleanup()
         log.info("poller stopped")
 

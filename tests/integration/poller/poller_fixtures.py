@@ -177,3 +177,15 @@ async def make_poller(redis_url: str):
     for poller, client in made:
         await poller.session.close()
         await client.aclose()
+
+
+def misbehaving_parse(body: bytes, **kwargs) -> ParsedFeed:
+    """For ParsePool tests (runs in a worker): b"hang" sleeps, b"die" kills the worker."""
+    import os
+    import time
+
+    if body == b"hang":
+        time.sleep(3600)
+    if body == b"die":
+        os._exit(1)
+    return parse_feed(body, **kwargs)
