@@ -295,13 +295,18 @@ def _wait_for_targets(prom: Prometheus, newswatch: Newswatch) -> None:
 
 
 def _variable_values(prom: Prometheus, dashboard: dict) -> dict[str, list[str]]:
-    """The values of each template variable, from its label_values(metric, label) query."""
+    """The values of each template variable, from its label_values(metric, label) query,
+    busiest first (the concrete value the panels are checked with should have traffic)."""
     values = {}
     for variable in dashboard["templating"]["list"]:
         inner = variable["definition"].removeprefix("label_values(").removesuffix(")")
         metric, label = (part.strip() for part in inner.split(","))
         found = prom.get(f"/api/v1/label/{label}/values", **{"match[]": metric})["data"]
-        values[variable["name"]] = sorted(found)
+        ranked = prom.get("/api/v1/query", query=f"sort_desc(sum by ({label}) ({metric}))")
+        order = [series["metric"].get(label) for series in ranked["data"]["result"]]
+        values[variable["name"]] = sorted(
+            found, key=lambda v: order.index(v) if v in order else 1e9
+        )
     return values
 
 
