@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-SAMPLE = 2000  # characters looked at; the start of an article says enough
-LATIN_SAMPLE = 400  # ~60 words: enough stopwords to tell Latin-script languages apart
+SAMPLE = 600  # characters looked at; the start of an article says enough
+LATIN_SAMPLE = 300  # ~45 words: enough stopwords to tell Latin-script languages apart
 _WORD = re.compile(r"[^\W\d_]+")
 
 _STOPWORDS: dict[str, frozenset[str]] = {

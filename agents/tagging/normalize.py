@@ -67,22 +67,82 @@ def clean(text: str) -> str:
 
 
 def normalise(text: str) -> Normalised:
-    """NFKC + lower case, with an offset map only where the length changed."""
+    """NFKC + lower case, with an offset map only where the length changed.
+
+    Lone surrogates are replaced by U+FFFD first (the original keeps them; offsets hold).
+    """
     if text.isascii():
         return Normalised(text.lower(), text)
+    original = text
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATES.sub("\ufffd", text)
+        data = text.encode("utf-8")
     if unicodedata.is_normalized("NFKC", text):
         low = text.lower()
         if len(low) == len(text):
-            return Normalised(low, text)
-    elif not _unstable_pair()[1].search(text):
-        # Only 1:1 replacements (no-break space, full-width letters...): still no map needed.
-        low = unicodedata.normalize("NFKC", text).lower()
+            return Normalised(low, original)
+    if unicodedata.is_normalized("NFC", text) and not any(b in data for b in _COMPOSING_UTF8):
+        # NFKC cannot compose across characters here, so each character maps to one or
+        # more: equal total length means 1:1 (no-break spaces, full-width punctuation...).
+        # The usual expanders get a one-character stand-in first (no pattern contains them).
+        same = text
+        for expander, stand_in in _STAND_INS:
+            if expander in same:
+                same = same.replace(expander, stand_in)
+        low = unicodedata.normalize("NFKC", same).lower()
         if len(low) == len(text):
-            return Normalised(low, text)
-    return _slow(text)
+            return Normalised(low, original)
+        return _chunked(same, original)
+    return _slow(text, original)
 
 
-def _slow(text: str) -> Normalised:
+# Characters NFKC expands that real text is full of ("…" in half the non-ASCII feed entries
+# measured) and a one-character stand-in that matches the same way.
+_STAND_INS = (("…", "."), ("″", '"'), ("‴", '"'), ("™", " "), ("℠", " "), ("№", "n"))
+
+
+# UTF-8 lead bytes of Hangul compatibility jamo (U+3131-318E, with some Bopomofo) and
+# half-width forms (U+FF80-FFDF: jamo, voiced sound marks): NFKC composes these with their
+# neighbours. Finding bytes is far cheaper than a regex over the text.
+_COMPOSING_UTF8 = (b"\xe3\x84", b"\xe3\x85", b"\xe3\x86", b"\xef\xbe", b"\xef\xbf")
+CHUNK = 256
+
+
+def _chunked(text: str, original: str) -> Normalised:
+    """NFKC + lower chunk by chunk; a chunk whose length changed is bisected down to the
+    characters that expand ("…" -> "...", "ﬁ" -> "fi"). Only for text `normalise` found
+    free of cross-character composition."""
+    pieces: list[str] = []
+    breaks: list[tuple[int, int, int, int]] = []  # norm start, norm end, orig start, orig end
+    out = 0
+    normalize = unicodedata.normalize
+    for first in range(0, len(text), CHUNK):
+        stack = [(first, min(len(text), first + CHUNK))]
+        while stack:
+            a, b = stack.pop()
+            piece = normalize("NFKC", text[a:b]).lower()
+            if len(piece) == b - a or b - a == 1:
+                if len(piece) != b - a:
+                    breaks.append((out, out + len(piece), a, b))
+                pieces.append(piece)
+                out += len(piece)
+                continue
+            mid = (a + b) // 2
+            stack.append((mid, b))  # popped after (a, mid): pieces stay in text order
+            stack.append((a, mid))
+    return Normalised(
+        "".join(pieces),
+        original,
+        tuple(x[0] for x in breaks),
+        tuple(x[1] for x in breaks),
+        tuple(x[2] for x in breaks),
+        tuple(x[3] for x in breaks),
+    )
+
+
+def _slow(text: str, original: str) -> Normalised:
     """Normalise only the clusters NFKC or lower() may change; copy the rest."""
     pieces: list[str] = []
     norm_starts: list[int] = []
@@ -110,7 +170,7 @@ def _slow(text: str) -> Normalised:
     pieces.append(text[pos:])
     return Normalised(
         "".join(pieces).lower(),
-        text,
+        original,
         tuple(norm_starts),
         tuple(norm_ends),
         tuple(orig_starts),
@@ -156,7 +216,7 @@ def _unstable_pair() -> tuple[re.Pattern[str], re.Pattern[str]]:
             if len(folded.lower()) != 1 or not _stable_alone(folded):
                 growing.append(code)
     astral = "\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff\U0002f800-\U0002fa1f"
-    m = _ranges(marks) + _JAMO
+    m = _ranges(marks) + _JAMO + "\uff9e\uff9f"  # half-width voiced marks compose too
     _JOINS_BACK = re.compile(f"[{m}]")
     clusters = re.compile(f"[{_ranges(changing)}{astral}{m}][{m}]*")
     length_changing = re.compile(f"[{_ranges(growing)}{astral}{m}]")

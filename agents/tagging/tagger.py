@@ -22,7 +22,6 @@ from newswatch.agents.tagging import langdetect
 from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
 from newswatch.agents.tagging.normalize import (
     Normalised,
-    clean,
     is_phrase,
     normalise,
     pattern_variants,
@@ -236,9 +235,8 @@ class Tagger:
         full = f"{title}\n\n{text}" if title else text
         if len(full) > MAX_CHARS:
             raise TaggingError(f"text of {len(full)} characters exceeds {MAX_CHARS}")
-        full = clean(full)
         detected = langdetect.primary(lang) if lang else langdetect.detect(full)
-        if not full.strip():
+        if not full or full.isspace():
             return TagResult([], [], [], detected)
         norm = normalise(full)
         scan = self._scan(norm.text)
@@ -401,8 +399,21 @@ class Tagger:
                 continue
             terms = scan.terms.get(theme.id)
             near = [scan.near.get((theme.id, i, 0)) for i in range(len(theme.near))]
-            stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme.id]
             weights = self._weights[theme.id]
+            # Upper bound first: most texts hold a stray weak term, not enough evidence.
+            bound = sum(
+                weights.get(term, 0.0) * (1 + 0.5 * (min(len(spans), 3) - 1))
+                for term, spans in (terms or {}).items()
+            )
+            bound += sum(
+                rule.weight
+                for index, rule in enumerate(theme.near)
+                if near[index] and scan.near.get((theme.id, index, 1))
+            )
+            bound += sum(w for e, w in theme.entities if e in entities)
+            if bound < theme.threshold or bound <= 0:
+                continue
+            stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme.id]
             score = 0.0
             evidence: list[tuple[float, int, int]] = []
             for term, spans in _longest(terms or {}, stops, weights).items():
