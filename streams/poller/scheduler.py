@@ -41,6 +41,8 @@ from newswatch.streams.settings import PollerSettings
 
 log = logging.getLogger(__name__)
 
+FLUSH_EVERY = 0.2  # seconds between bulk writes of deferred feed state
+
 ParseFn = Callable[[bytes, FeedSpec, FetchResult, float], Awaitable[ParsedFeed]]
 
 
@@ -94,6 +96,7 @@ class Poller:
         self._waiting: dict[str, float] = {}  # feed id -> due time, for the scheduler-lag gauge
         self.polls = 0
         self._gauges_at = 0.0
+        self._flushed_at = 0.0
 
     # ---- feed set ---------------------------------------------------------------------------
 
@@ -145,7 +148,11 @@ class Poller:
                 if now - self._gauges_at >= 1.0:  # O(feeds): at most once a second
                     self._gauges_at = now
                     self._update_gauges(now)
-                timeout = 1.0 if not self._heap else min(1.0, max(0.0, self._heap[0][0] - now))
+                if now - self._flushed_at >= FLUSH_EVERY:
+                    self._flushed_at = now
+                    await self._flush()
+                cap = FLUSH_EVERY
+                timeout = cap if not self._heap else min(cap, max(0.0, self._heap[0][0] - now))
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
@@ -167,6 +174,14 @@ class Poller:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         if self._commits:
             await asyncio.wait(self._commits, timeout=commit_timeout)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        try:
+            await self.store.flush()
+        except Exception as exc:
+            metrics.ERRORS.labels("state").inc()
+            log.warning("cannot save feed state to Redis (will retry): %s", exc)
 
     def _start(self, feed_id: str, due: float) -> None:
         task = asyncio.create_task(self._run_feed(feed_id, due), name=f"poll:{feed_id}")
@@ -328,7 +343,7 @@ class Poller:
         self, spec: FeedSpec, state: FeedState, new: list[ParsedEntry], known: list[str]
     ) -> None:
         if not new:
-            await self.store.commit(spec.id, state, [], still_listed=known)
+            self.store.defer(spec.id, state, still_listed=known)  # nothing new: write-behind
             return
         # One pending batch per feed (a failed batch's articles are all in the next one).
         batch_id = spec.id
@@ -373,11 +388,7 @@ class Poller:
             if state.error_count >= self.bounds.broken_after
             else "",
         )
-        try:
-            await self.store.commit(spec.id, state, [])
-        except Exception as exc:
-            metrics.ERRORS.labels("state").inc()
-            log.warning("feed %s: cannot save state: %s", spec.id, exc)
+        self.store.defer(spec.id, state)
         return PollOutcome(status, error_kind=kind)
 
     def _track_redirect(self, spec: FeedSpec, state: FeedState, result: FetchResult) -> None:

@@ -122,6 +122,38 @@ class StateStore:
     def __init__(self, client: aioredis.Redis, seen_ttl: float) -> None:
         self.client = client
         self.seen_ttl = seen_ttl
+        # Write-behind buffer for state that is cheap to lose (a 304, a failure): flushed in
+        # bulk by `flush()`. Losing it in a crash only means a feed is polled a little early.
+        self._deferred: dict[str, tuple[dict[str, str], list[str]]] = {}
+
+    def defer(self, feed_id: str, state: FeedState, still_listed: list[str] | None = None) -> None:
+        """Queue a state save (the latest per feed wins) for the next `flush()`."""
+        self._deferred[feed_id] = (state.to_redis(), list(still_listed or []))
+
+    async def flush(self) -> int:
+        """Write every deferred state in one pipeline; returns how many feeds were written."""
+        if not self._deferred:
+            return 0
+        batch, self._deferred = self._deferred, {}
+        ttl = int(self.seen_ttl)
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                now = time.time()
+                for feed_id, (fields, still_listed) in batch.items():
+                    cleared = [name for name in _FIELD_NAMES if name not in fields]
+                    if cleared:
+                        pipe.hdel(feed_key(feed_id), *cleared)
+                    pipe.hset(feed_key(feed_id), mapping=fields)
+                    pipe.expire(feed_key(feed_id), ttl)
+                    if still_listed:
+                        pipe.zadd(seen_key(feed_id), dict.fromkeys(still_listed, now), xx=True)
+                    pipe.expire(seen_key(feed_id), ttl)
+                await pipe.execute()
+        except Exception:
+            for feed_id, item in batch.items():  # keep them for the next try, unless newer
+                self._deferred.setdefault(feed_id, item)
+            raise
+        return len(batch)
 
     async def load(self, feed_ids: list[str]) -> dict[str, FeedState]:
         states: dict[str, FeedState] = {}
@@ -186,6 +218,7 @@ class StateStore:
         an article that stays in a feed longer than the TTL is never forgotten and republished.
         """
         now = time.time()
+        self._deferred.pop(feed_id, None)  # this save is newer
         fields = state.to_redis()
         cleared = [name for name in _FIELD_NAMES if name not in fields]
         async with self.client.pipeline(transaction=bool(seen or batch_id)) as pipe:

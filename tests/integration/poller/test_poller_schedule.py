@@ -92,3 +92,19 @@ async def test_state_in_redis_decides_the_first_due_time(feed_server, make_polle
     assert restarted._heap[0][0] > time.time() + 20  # not due again right after a restart
     await run_for(restarted, 0.8)
     assert len(feed_server.hits("/f.xml")) == 1
+
+
+async def test_write_behind_state_reaches_redis(feed_server, make_poller) -> None:
+    feed_server.static("/f.xml", rss([("g", "t")]))
+    feed_server.status("/down.xml", 500)
+    feeds = [
+        FeedSpec(id="f", url=feed_server.url("/f.xml"), interval=1),
+        FeedSpec(id="down", url=feed_server.url("/down.xml")),
+    ]
+    poller, _ = await make_poller(feeds)
+    await run_for(poller, 2.5)
+    assert len(feed_server.hits("/f.xml")) >= 2  # 200, then 304s (deferred saves)
+    reloaded, _ = await make_poller(feeds)
+    assert reloaded.states["f"].last_status == 304
+    assert reloaded.states["down"].error_count >= 1
+    assert reloaded.states["down"].error_kind == "http"
