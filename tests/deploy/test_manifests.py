@@ -264,7 +264,14 @@ def test_kustomize_builds(tmp_path: Path) -> None:
     base = subprocess.run([kubectl, "kustomize", str(K8S / "base")], capture_output=True, text=True)
     assert base.returncode == 0, base.stderr
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(base.stdout))
-    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Service", "Service"]
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "Service",
+    ]
     copy = tmp_path / "k8s"
     shutil.copytree(K8S, copy)
     overlay = copy / "overlays/production"
@@ -336,3 +343,10 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     problems = [line for line in result.stderr.splitlines() if str(tmp_path) in line]
     assert not problems, "\n".join(problems)
+
+
+def test_k8s_worker_disruption_budget() -> None:
+    (pdb,) = [d for d in _k8s_documents() if d.get("kind") == "PodDisruptionBudget"]
+    pod_labels = _deployments()["newswatch-worker"]["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["spec"]["maxUnavailable"] == 1
