@@ -7,18 +7,23 @@ parsing and cross-checking, not by starting it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from deploy_support import DEPLOY, ROOT, cli_commands, env_name_known, which
 
+from newswatch.streams.embedded import free_port
 from newswatch.streams.settings import ConfigError, load_settings
+from newswatch.streams.web import start_health_server
 
 COMPOSE = DEPLOY / "compose.yaml"
 K8S = DEPLOY / "k8s"
@@ -350,3 +355,44 @@ def test_k8s_worker_disruption_budget() -> None:
     pod_labels = _deployments()["newswatch-worker"]["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def _healthcheck_argv() -> list[str]:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    match = re.search(r"^HEALTHCHECK .*?CMD (\[.*\])$", text, re.M)
+    assert match, "no exec-form HEALTHCHECK"
+    return json.loads(match.group(1))
+
+
+def test_dockerfile_healthcheck_command_probes_healthz() -> None:
+    """The image's HEALTHCHECK command, run as is: 0 against a live /healthz, non-zero when
+    nothing listens."""
+    argv = _healthcheck_argv()
+    assert argv[0] == "python"
+    argv[0] = sys.executable
+    port = free_port()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def serve():
+        runner = await start_health_server("127.0.0.1", port, lambda: (True, "ok"))
+        ready.set()
+        return runner
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner = asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
+    env = {**os.environ, "NEWSWATCH_WEB_PORT": str(port)}
+    try:
+        assert ready.is_set()
+        healthy = subprocess.run(argv, env=env, capture_output=True, timeout=30)
+        assert healthy.returncode == 0, healthy.stderr
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+    dead = subprocess.run(
+        argv, env={**env, "NEWSWATCH_WEB_PORT": str(free_port())}, capture_output=True, timeout=30
+    )
+    assert dead.returncode != 0
