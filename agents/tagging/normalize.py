@@ -75,45 +75,32 @@ def normalise(text: str) -> Normalised:
         return Normalised(text.lower(), text)
     original = text
     try:
-        data = text.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
         text = _SURROGATES.sub("\ufffd", text)
-        data = text.encode("utf-8")
     if unicodedata.is_normalized("NFKC", text):
         low = text.lower()
         if len(low) == len(text):
             return Normalised(low, original)
-    if unicodedata.is_normalized("NFC", text) and not any(b in data for b in _COMPOSING_UTF8):
-        # NFKC cannot compose across characters here, so each character maps to one or
-        # more: equal total length means 1:1 (no-break spaces, full-width punctuation...).
-        # The usual expanders get a one-character stand-in first (no pattern contains them).
-        same = text
-        for expander, stand_in in _STAND_INS:
-            if expander in same:
-                same = same.replace(expander, stand_in)
-        low = unicodedata.normalize("NFKC", same).lower()
-        if len(low) == len(text):
-            return Normalised(low, original)
-        return _chunked(same, original)
-    return _slow(text, original)
+    if not unicodedata.is_normalized("NFC", text):
+        return _slow(text, original)  # decomposed text: compose cluster by cluster
+    # The usual expanders get a one-character stand-in first (no pattern contains them).
+    for expander, stand_in in _STAND_INS:
+        if expander in text:
+            text = text.replace(expander, stand_in)
+    return _chunked(text, original)
 
 
 # Characters NFKC expands that real text is full of ("…" in half the non-ASCII feed entries
 # measured) and a one-character stand-in that matches the same way.
 _STAND_INS = (("…", "."), ("″", '"'), ("‴", '"'), ("™", " "), ("℠", " "), ("№", "n"))
-
-
-# UTF-8 lead bytes of Hangul compatibility jamo (U+3131-318E, with some Bopomofo) and
-# half-width forms (U+FF80-FFDF: jamo, voiced sound marks): NFKC composes these with their
-# neighbours. Finding bytes is far cheaper than a regex over the text.
-_COMPOSING_UTF8 = (b"\xe3\x84", b"\xe3\x85", b"\xe3\x86", b"\xef\xbe", b"\xef\xbf")
 CHUNK = 256
 
 
 def _chunked(text: str, original: str) -> Normalised:
-    """NFKC + lower chunk by chunk; a chunk whose length changed is bisected down to the
-    characters that expand ("…" -> "...", "ﬁ" -> "fi"). Only for text `normalise` found
-    free of cross-character composition."""
+    """NFKC + lower chunk by chunk. A chunk that kept its length maps 1:1 (the text is NFC,
+    so no composition shrinks a chunk while an expansion grows it); one whose length changed
+    is bisected down to the characters that expand ("ﬁ" -> "fi", "㎏" -> "kg")."""
     pieces: list[str] = []
     breaks: list[tuple[int, int, int, int]] = []  # norm start, norm end, orig start, orig end
     out = 0

@@ -33,6 +33,7 @@ from newswatch.streams.records import Mention, ThemeHit
 MAX_CHARS = 20_000_000  # refuse larger texts with a clear error rather than stall a worker
 WINDOW = 300  # characters around an ambiguous alias searched for context
 MAX_EVIDENCE = 6
+_REPEAT = (0.0, 1.0, 1.5, 2.0)  # a term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches
 
 # payload kinds
 _ALIAS, _AMBIG, _STOP, _SUPPORT, _BLOCK, _GENERIC, _TERM, _NEAR, _REQ, _TSTOP, _PHRASE = range(11)
@@ -209,6 +210,10 @@ class Tagger:
         )
         self._related = {e: catalogue.related(e) for e in catalogue.entities}
         self._weights = {t.id: dict(t.terms) for t in catalogue.themes.values()}
+        self._entity_themes: dict[str, list[str]] = defaultdict(list)
+        for theme in catalogue.themes.values():
+            for entity, _weight in theme.entities:
+                self._entity_themes[entity].append(theme.id)
         warm_up()
         self.compile_seconds = time.perf_counter() - started
 
@@ -394,31 +399,35 @@ class Tagger:
 
     def _themes(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
         hits = []
-        for theme in self.catalogue.themes.values():
-            if theme.id not in scan.themes and not any(e in entities for e, _ in theme.entities):
-                continue
-            terms = scan.terms.get(theme.id)
-            near = [scan.near.get((theme.id, i, 0)) for i in range(len(theme.near))]
-            weights = self._weights[theme.id]
+        touched = set(scan.themes)
+        for entity in entities:
+            touched.update(self._entity_themes.get(entity, ()))
+        themes = self.catalogue.themes
+        for theme_id in sorted(touched):
+            theme = themes[theme_id]
+            terms = scan.terms.get(theme_id) or {}
+            weights = self._weights[theme_id]
             # Upper bound first: most texts hold a stray weak term, not enough evidence.
-            bound = sum(
-                weights.get(term, 0.0) * (1 + 0.5 * (min(len(spans), 3) - 1))
-                for term, spans in (terms or {}).items()
-            )
-            bound += sum(
-                rule.weight
-                for index, rule in enumerate(theme.near)
-                if near[index] and scan.near.get((theme.id, index, 1))
-            )
-            bound += sum(w for e, w in theme.entities if e in entities)
+            bound = 0.0
+            for term, spans in terms.items():
+                bound += weights[term] * _REPEAT[min(len(spans), 3)]
+            near = []
+            for index, rule in enumerate(theme.near):
+                left = scan.near.get((theme_id, index, 0)) if scan.near else None
+                near.append(left)
+                if left and (theme_id, index, 1) in scan.near:
+                    bound += rule.weight
+            for entity, weight in theme.entities:
+                if entity in entities:
+                    bound += weight
             if bound < theme.threshold or bound <= 0:
                 continue
             stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme.id]
             score = 0.0
             evidence: list[tuple[float, int, int]] = []
-            for term, spans in _longest(terms or {}, stops, weights).items():
-                weight = weights.get(term, 0.0)
-                score += weight * (1 + 0.5 * (min(len(spans), 3) - 1))
+            for term, spans in _longest(terms, stops, weights).items():
+                weight = weights[term]
+                score += weight * _REPEAT[min(len(spans), 3)]
                 evidence.append((weight, *spans[0]))
             for index, rule in enumerate(theme.near):
                 if not near[index]:
