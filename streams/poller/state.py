@@ -97,6 +97,7 @@ def seen_key(feed_id: str) -> str:
 
 
 PENDING_KEY = f"{PREFIX}pending"
+TTL_REFRESH = 3_600.0  # seconds between EXPIRE refreshes of a feed's keys (TTL is days)
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(FeedState))
 
 
@@ -125,6 +126,10 @@ class StateStore:
         # Write-behind buffer for state that is cheap to lose (a 304, a failure): flushed in
         # bulk by `flush()`. Losing it in a crash only means a feed is polled a little early.
         self._deferred: dict[str, tuple[dict[str, str], list[str]]] = {}
+        # Per feed: the field names last written and when the TTLs were last refreshed, so a
+        # routine save is a single HSET (HDEL and EXPIRE only when needed).
+        self._written: dict[str, set[str]] = {}
+        self._ttl_refreshed: dict[str, float] = {}
 
     def defer(self, feed_id: str, state: FeedState, still_listed: list[str] | None = None) -> None:
         """Queue a state save (the latest per feed wins) for the next `flush()`."""
@@ -135,19 +140,13 @@ class StateStore:
         if not self._deferred:
             return 0
         batch, self._deferred = self._deferred, {}
-        ttl = int(self.seen_ttl)
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 now = time.time()
                 for feed_id, (fields, still_listed) in batch.items():
-                    cleared = [name for name in _FIELD_NAMES if name not in fields]
-                    if cleared:
-                        pipe.hdel(feed_key(feed_id), *cleared)
-                    pipe.hset(feed_key(feed_id), mapping=fields)
-                    pipe.expire(feed_key(feed_id), ttl)
+                    self._queue_state(pipe, feed_id, fields, now)
                     if still_listed:
                         pipe.zadd(seen_key(feed_id), dict.fromkeys(still_listed, now), xx=True)
-                    pipe.expire(seen_key(feed_id), ttl)
                 await pipe.execute()
         except Exception:
             for feed_id, item in batch.items():  # keep them for the next try, unless newer
@@ -220,7 +219,6 @@ class StateStore:
         now = time.time()
         self._deferred.pop(feed_id, None)  # this save is newer
         fields = state.to_redis()
-        cleared = [name for name in _FIELD_NAMES if name not in fields]
         async with self.client.pipeline(transaction=bool(seen or batch_id)) as pipe:
             if batch_id:
                 pipe.hdel(PENDING_KEY, batch_id)
@@ -229,12 +227,22 @@ class StateStore:
                 pipe.zremrangebyscore(seen_key(feed_id), "-inf", now - self.seen_ttl)
             if still_listed:
                 pipe.zadd(seen_key(feed_id), dict.fromkeys(still_listed, now), xx=True)
-            pipe.expire(seen_key(feed_id), int(self.seen_ttl))
-            if cleared:
-                pipe.hdel(feed_key(feed_id), *cleared)  # fields that became None must not linger
-            pipe.hset(feed_key(feed_id), mapping=fields)
-            pipe.expire(feed_key(feed_id), int(self.seen_ttl))
+            self._queue_state(pipe, feed_id, fields, now)
             await pipe.execute()
+
+    def _queue_state(self, pipe, feed_id: str, fields: dict[str, str], now: float) -> None:
+        previous = self._written.get(feed_id)
+        cleared = [
+            n for n in _FIELD_NAMES if n not in fields and (previous is None or n in previous)
+        ]
+        if cleared:
+            pipe.hdel(feed_key(feed_id), *cleared)  # fields that became None must not linger
+        pipe.hset(feed_key(feed_id), mapping=fields)
+        self._written[feed_id] = set(fields)
+        if now - self._ttl_refreshed.get(feed_id, 0.0) > TTL_REFRESH:
+            self._ttl_refreshed[feed_id] = now
+            pipe.expire(feed_key(feed_id), int(self.seen_ttl))
+            pipe.expire(seen_key(feed_id), int(self.seen_ttl))
 
     async def ping(self) -> bool:
         try:
