@@ -43,6 +43,14 @@ POLL_INTERVAL = 1.0  # seconds between outbox checks when idle (other processes 
 MAX_RETRY_AFTER = 86_400.0
 
 
+async def _finish(task: asyncio.Task[None], timeout: float) -> None:
+    """Wait for a task told to stop; cancel it if it has not within `timeout`."""
+    done, _ = await asyncio.wait([task], timeout=timeout)
+    if not done:
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+
+
 def lease_seconds(endpoint: WebhookEndpoint) -> float:
     """How long a claimed delivery stays invisible to other workers."""
     return endpoint.timeout * 2 + 2.0
@@ -122,11 +130,17 @@ class _EndpointWorker:
         self._max_in_flight = settings.webhooks.max_in_flight
         self._rng = random.Random()
         self._wake = asyncio.Event()
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._inflight: dict[str, asyncio.Task[None]] = {}  # requests being sent, by alert id
+        self._tasks: set[asyncio.Task[None]] = set()  # delivery tasks, until fully recorded
         self._loop_task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._enabled: bool | None = None
         self._checked_at = 0.0
+        self._stopping = False
+        # Successful deliveries are recorded in batches (one Redis round trip for many).
+        self._completed: list[str] = []
+        self._completed_ready = asyncio.Event()
+        self._completer: asyncio.Task[None] | None = None
         name = endpoint.name
         self._m_success = WEBHOOK_DELIVERIES.labels(name, "success")
         self._m_retry = WEBHOOK_DELIVERIES.labels(name, "retry")
@@ -157,32 +171,52 @@ class _EndpointWorker:
             headers={"User-Agent": USER_AGENT},
             timeout=aiohttp.ClientTimeout(total=self.endpoint.timeout),
         )
+        self._stopping = False
         self._loop_task = asyncio.create_task(self._run(), name=f"webhooks:{self.endpoint.name}")
+        self._completer = asyncio.create_task(
+            self._complete_batches(), name=f"webhooks:{self.endpoint.name}:complete"
+        )
 
     async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, give in-flight deliveries `grace` seconds, record what finished and
+        hand the rest back to the outbox (due now).
+
+        Shutdown goes by flag and event, with cancellation only as a bounded last resort:
+        a cancellation can be lost inside third-party awaits (seen on Python 3.11), and a stop
+        that waits forever would hang the worker's shutdown.
+        """
         if self._loop_task is None:
             return
-        self._loop_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._loop_task
-        self._loop_task = None
+        self._stopping = True
+        self._wake.set()
+        self._completed_ready.set()
         grace = self.endpoint.timeout + 1.0 if grace is None else grace
-        if self._inflight:
-            _, unfinished = await asyncio.wait(list(self._inflight.values()), timeout=grace)
+        await _finish(self._loop_task, POLL_INTERVAL + 1.0)
+        self._loop_task = None
+        if self._tasks:
+            _, unfinished = await asyncio.wait(list(self._tasks), timeout=grace)
             for task in unfinished:
                 task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                await asyncio.wait(unfinished, timeout=1.0)
         leftover = list(self._inflight)
         self._inflight.clear()
-        with contextlib.suppress(*RETRYABLE):
+        self._tasks.clear()
+        if self._completer is not None:
+            await _finish(self._completer, 5.0)
+            self._completer = None
+        try:
+            await self._flush_completed()
             await self.outbox.release(leftover, time.time())
+        except RETRYABLE as exc:  # Redis is down: leases expire, deliveries are retried
+            log.warning("webhooks %s: could not record state at stop: %s", self.endpoint.name, exc)
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await self._step()
                 failures = 0
@@ -208,19 +242,43 @@ class _EndpointWorker:
             return
         now = time.time()
         jobs = await self.outbox.claim(now, now + lease_seconds(self.endpoint), free)
+        busy = []
         for job in jobs:
-            if job.id in self._inflight:  # our own lease expired while still sending; skip
+            if job.id in self._inflight:  # still being sent by us: look again shortly
+                busy.append(job.id)
                 continue
             task = asyncio.create_task(self._deliver(job))
             self._inflight[job.id] = task
-            task.add_done_callback(lambda _t, job_id=job.id: self._finished(job_id))
+            self._tasks.add(task)
+            task.add_done_callback(lambda t, job_id=job.id: self._finished(job_id, t))
+        await self.outbox.release(busy, now + 0.05)
         if jobs:
             return
         await self._sleep(await self._until_next_due(now))
 
-    def _finished(self, job_id: str) -> None:
-        self._inflight.pop(job_id, None)
-        self._wake.set()
+    async def _complete_batches(self) -> None:
+        while not self._stopping:
+            await self._completed_ready.wait()
+            self._completed_ready.clear()
+            if self._completed and not self._stopping:
+                await retry_forever("webhook_complete", self._flush_completed)
+
+    async def _flush_completed(self) -> None:
+        batch, self._completed = self._completed, []
+        try:
+            await self.outbox.complete(batch)
+        except BaseException:
+            self._completed[:0] = batch  # keep them for the next try
+            raise
+
+    def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._free_slot(job_id, task)
+
+    def _free_slot(self, job_id: str, task: asyncio.Task[None] | None) -> None:
+        if task is not None and self._inflight.get(job_id) is task:
+            del self._inflight[job_id]
+            self._wake.set()
 
     async def _until_next_due(self, now: float) -> float:
         head = await self.outbox.redis.zrange(self.outbox.due, 0, 0, withscores=True)
@@ -229,8 +287,11 @@ class _EndpointWorker:
         return min(max(head[0][1] - now, 0.001), POLL_INTERVAL)
 
     async def _sleep(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that races with the event being set, and stop() would wait forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _check_enabled(self) -> bool:
@@ -252,11 +313,15 @@ class _EndpointWorker:
 
     async def _deliver(self, job: Job) -> None:
         status, retry_after, error = await self._post(job)
+        # The request is over: free the slot before recording the outcome, so a retry that
+        # comes due at once is claimed and sent, not skipped as still in flight.
+        self._free_slot(job.id, asyncio.current_task())
         attempts = job.attempts + 1
         now = time.time()
         name = self.endpoint.name
         if status is not None and 200 <= status < 300:
-            await retry_forever("webhook_complete", lambda: self.outbox.complete(job.id))
+            self._completed.append(job.id)
+            self._completed_ready.set()
             self._m_success.inc()
             self._m_latency.observe(max(0.0, now - job.queued))
             return
@@ -288,6 +353,14 @@ class _EndpointWorker:
             return
         if status == 429:
             delay = max(delay, parse_retry_after(retry_after, now) or 0.0)
+        log.info(
+            "webhooks %s: attempt %d for %s failed (%s); retry in %.3fs",
+            name,
+            attempts,
+            job.id,
+            f"HTTP {status}" if status is not None else error,
+            delay,
+        )
         await retry_forever(
             "webhook_reschedule", lambda: self.outbox.reschedule(job.id, now + delay, attempts)
         )

@@ -59,15 +59,18 @@ return out
 """
 
 _COMPLETE = """
--- KEYS: delivered marker, jobs, due, attempts, dead, dead_info   ARGV: id, marker TTL
+-- KEYS: jobs, due, attempts, dead, dead_info, delivered marker per id...   ARGV: TTL, ids...
 -- (dead too: a delivery in flight when a 410 from another one disabled the endpoint)
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
-redis.call('HDEL', KEYS[6], ARGV[1])
-return 1
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  redis.call('SET', KEYS[4 + i], '1', 'EX', ARGV[1])
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
+  redis.call('HDEL', KEYS[5], id)
+end
+return #ARGV - 1
 """
 
 _RESCHEDULE = """
@@ -221,17 +224,20 @@ class Outbox:
             )
         return jobs
 
-    async def complete(self, alert_id: str) -> None:
+    async def complete(self, alert_ids: list[str]) -> None:
+        """Record deliveries as done: never sent again while the marker lives."""
+        if not alert_ids:
+            return
         await self._complete(
             keys=[
-                self.delivered_key(alert_id),
                 self.jobs,
                 self.due,
                 self.attempts,
                 self.dead,
                 self.dead_info,
+                *(self.delivered_key(alert_id) for alert_id in alert_ids),
             ],
-            args=[alert_id, self.delivered_ttl],
+            args=[self.delivered_ttl, *alert_ids],
         )
 
     async def reschedule(self, alert_id: str, due: float, attempts: int) -> None:
