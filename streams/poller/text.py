@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -10,9 +11,8 @@ _DROP_BLOCKS = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>", re.
 _COMMENTS = re.compile(r"<!--.*?-->", re.S)
 _BREAKS = re.compile(r"<(?:br|/p|/div|/li|/h[1-6]|/tr|/blockquote|/pre|hr)\b[^>]*>", re.I)
 _TAGS = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NEWLINES = re.compile(r"\s*\n\s*")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters other than tab and line breaks.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f]")
 
 
 def html_to_text(value: str | None) -> str:
@@ -31,13 +31,16 @@ def html_to_text(value: str | None) -> str:
     if "&" in value:
         value = html.unescape(value)
     value = _CONTROL.sub("", value)
-    value = _SPACES.sub(" ", value)
-    return _NEWLINES.sub("\n", value).strip()
+    # Collapse whitespace per line and drop blank lines; str.split/join run in C, several
+    # times faster than whitespace regexes on feed-sized text.
+    lines = (" ".join(line.split()) for line in value.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid|ito)$", re.I)
 
 
+@functools.lru_cache(maxsize=8192)  # each link is canonicalised 2-3 times per parse
 def canonical_url(url: str | None) -> str | None:
     """Lower-cased scheme and host, no fragment, no tracking parameters; None if not http(s)."""
     if not url:
