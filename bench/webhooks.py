@@ -10,8 +10,8 @@ and ratios to the targets. The machine is shared: treat the figures as indicativ
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
+import logging
 import statistics
 import subprocess
 import sys
