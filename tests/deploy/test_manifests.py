@@ -396,3 +396,31 @@ def test_dockerfile_healthcheck_command_probes_healthz() -> None:
         argv, env={**env, "NEWSWATCH_WEB_PORT": str(free_port())}, capture_output=True, timeout=30
     )
     assert dead.returncode != 0
+
+
+def test_documented_commands_exist() -> None:
+    """Every `newswatch ...` command named in the deploy README, the alert annotations and
+    the unit files is a real (sub)command of the CLI."""
+    import click
+
+    from newswatch.streams.cli import main
+
+    texts = [(DEPLOY / "README.md").read_text()]
+    texts += [path.read_text() for path in (DEPLOY / "prometheus" / "rules").glob("*.yml")]
+    texts += [path.read_text() for path in SYSTEMD.glob("*.service")]
+    found = set()
+    for text in texts:
+        found |= set(re.findall(r"(?:^|[`/])newswatch((?: [a-z][a-z-]*)+)", text, re.M))
+    checked = 0
+    for words in found:
+        command: click.Command = main
+        for word in words.split():
+            if not isinstance(command, click.Group) or word not in command.commands:
+                break
+            command = command.commands[word]
+            checked += 1
+        else:
+            continue
+        if isinstance(command, click.Group):
+            pytest.fail(f"`newswatch{words}`: {word!r} is not a command of {command.name!r}")
+    assert checked >= 5
