@@ -15,11 +15,11 @@ from newswatch.streams.poller.feeds import FeedsFileError
 def poll(ctx: click.Context) -> None:
     """Poll the feeds and publish new articles to Kafka until SIGTERM/SIGINT."""
     settings = settings_from(ctx)
-    from newswatch.streams.poller.service import run_poller
+    from newswatch.streams.poller.service import PollerStartError, run_poller
 
     try:
         asyncio.run(run_poller(settings))
-    except FeedsFileError as exc:
+    except (FeedsFileError, PollerStartError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

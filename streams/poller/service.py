@@ -55,7 +55,7 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
     background: list[asyncio.Task[None]] = []
     try:
         health["producer"] = True
-        health["redis"] = await store.ping()
+        health["redis"] = await _wait_for_redis(store, redis_url)
         await recover_pending(settings, store)
         publisher = KafkaPublisher(producer, settings.topic("articles"))
         poller = Poller(settings.poller, feeds, store, publisher, session, pool.parse)
@@ -76,6 +76,21 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
         pool.close()
         await runner.cleanup()
         log.info("poller stopped")
+
+
+class PollerStartError(RuntimeError):
+    """A dependency (Redis) did not answer at start-up; the message says which."""
+
+
+async def _wait_for_redis(store: StateStore, url: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not await store.ping():
+        if time.monotonic() > deadline:
+            host = url.rsplit("@", 1)[-1]
+            raise PollerStartError(f"Redis at {host} did not answer within {timeout:.0f}s")
+        log.warning("waiting for Redis")
+        await asyncio.sleep(1.0)
+    return True
 
 
 async def start_producer(settings: Settings) -> AIOKafkaProducer:
