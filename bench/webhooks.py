@@ -107,6 +107,7 @@ async def deliveries(redis_url: str, port: int, run: int, count: int) -> tuple[f
 
 
 async def sink_writes(redis_url: str, run: int, count: int, concurrency: int) -> float:
+    """Alerts written per second by `concurrency` writers (0: write_many in batches of 100)."""
     settings = load_settings(redis_url=redis_url)
     redis = make_redis(settings)
     sink = RedisAlertSink(redis, settings)
@@ -117,8 +118,15 @@ async def sink_writes(redis_url: str, run: int, count: int, concurrency: int) ->
         for item in queue:
             await sink.write(item)
 
+    async def batches() -> None:
+        for start in range(0, count, 100):
+            await sink.write_many(alerts[start : start + 100])
+
     started = time.perf_counter()
-    await asyncio.gather(*(writer() for _ in range(concurrency)))
+    if concurrency:
+        await asyncio.gather(*(writer() for _ in range(concurrency)))
+    else:
+        await batches()
     elapsed = time.perf_counter() - started
     await redis.aclose()
     return count / elapsed
@@ -132,16 +140,18 @@ async def main(args: argparse.Namespace) -> None:
         receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port), SECRET])
         try:
             wait_for_port("127.0.0.1", port, 15, receiver)
-            submit_rates, delivery_rates, seq, conc = [], [], [], []
+            submit_rates, delivery_rates, seq, conc, batched = [], [], [], [], []
             for run in range(args.runs):
                 submit, delivered = await deliveries(redis.url, port, run, args.alerts)
                 submit_rates.append(submit)
                 delivery_rates.append(delivered)
                 seq.append(await sink_writes(redis.url, run, args.writes, 1))
                 conc.append(await sink_writes(redis.url, run, args.writes, 32))
+                batched.append(await sink_writes(redis.url, run, args.writes, 0))
                 print(
                     f"run {run + 1}: deliveries {delivered:,.0f}/s  submits {submit:,.0f}/s  "
-                    f"sink writes {seq[-1]:,.0f}/s (1 writer) {conc[-1]:,.0f}/s (32 writers)",
+                    f"sink writes {seq[-1]:,.0f}/s (1 writer) {conc[-1]:,.0f}/s (32 writers)"
+                    f" {batched[-1]:,.0f}/s (write_many x100)",
                     flush=True,
                 )
         finally:
@@ -159,6 +169,10 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"  redis sink writes/s, 32     : {med(conc):,.0f}"
         f"  (x{med(conc) / med(seq):.2f} of 1 writer)"
+    )
+    print(
+        f"  redis sink writes/s, batch  : {med(batched):,.0f}"
+        f"  (x{med(batched) / med(seq):.2f} of 1 writer)"
     )
 
 

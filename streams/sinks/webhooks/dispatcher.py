@@ -128,6 +128,7 @@ class _EndpointWorker:
         self._schedule = list(settings.webhooks.retry_schedule) or [0.0]
         self._scale = settings.webhooks.time_scale
         self._max_in_flight = settings.webhooks.max_in_flight
+        self._claim_batch = max(1, self._max_in_flight // 4)
         self._rng = random.Random()
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}  # requests being sent, by alert id
@@ -237,7 +238,9 @@ class _EndpointWorker:
             await self._sleep(POLL_INTERVAL)
             return
         free = self._max_in_flight - len(self._inflight)
-        if free <= 0:
+        if self._inflight and free < self._claim_batch:
+            # Claim in batches, not one Redis round trip per finished request: wait until
+            # enough slots are free (an idle endpoint claims at once).
             await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
             return
         now = time.time()

@@ -132,3 +132,12 @@ async def test_alert_stats_counts_the_last_24_hours(redis: Redis, sink: RedisAle
     assert stats["severities"] == {"high": 2, "low": 1}
     assert stats["rules"] == {"test_rule": 3}
     assert orjson.dumps(stats)  # JSON-serialisable as is
+
+
+async def test_write_many_is_pipelined_and_idempotent(redis: Redis, sink: RedisAlertSink) -> None:
+    assert await sink.write(alert(3)) is True
+    await redis.script_flush()  # the pipeline must load the script itself
+    results = await sink.write_many([alert(n) for n in range(6)] + [alert(0)])
+    assert results == [True, True, True, False, True, True, False]
+    assert await redis.xlen(keys.STREAM) == 6
+    assert await sink.write_many([]) == []

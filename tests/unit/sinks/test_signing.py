@@ -111,3 +111,20 @@ def test_no_secret_no_signature_header() -> None:
 def test_bad_secrets(bad: str) -> None:
     with pytest.raises(SecretError):
         decode_secret(bad)
+
+
+def test_the_receiver_guide_snippet_verifies() -> None:
+    """The dependency-free snippet in docs/webhooks.md must keep working."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "webhooks.md").read_text()
+    snippet = guide.split("Without newswatch")[1].split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(snippet, namespace)
+    verify = namespace["verify"]
+    headers = signed([SECRET, NEW_SECRET])
+    assert verify(SECRET, headers, BODY)
+    assert verify(NEW_SECRET, headers, BODY)
+    assert not verify(OTHER, headers, BODY)
+    assert not verify(SECRET, headers, BODY + b"x")
+    assert not verify(SECRET, signed([SECRET], ts=int(time.time()) - 600), BODY)
