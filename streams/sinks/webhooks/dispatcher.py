@@ -367,6 +367,7 @@ class _EndpointWorker:
         await retry_forever(
             "webhook_reschedule", lambda: self.outbox.reschedule(job.id, now + delay, attempts)
         )
+        self._wake.set()  # the loop may be sleeping on this job's old lease
         self._m_retry.inc()
 
     async def _post(self, job: Job) -> tuple[int | None, str | None, str | None]:
