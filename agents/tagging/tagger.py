@@ -333,7 +333,7 @@ class Tagger:
     ) -> None:
         ent = self.catalogue.entities[p.owner]
         strong = False
-        if ent.versions:
+        if ent.versions and not text[end - 1].isdigit():  # "step 1" + "7" is not a version
             found = _VERSION.match(text, end)
             if found and found.end() > end:
                 stop = found.end()
