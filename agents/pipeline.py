@@ -22,8 +22,9 @@ from __future__ import annotations
 import base64
 import collections
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,6 @@ import orjson
 
 from newswatch.agents import metrics
 from newswatch.agents.alerting import (
-    EntityInfo,
     EntityLookup,
     RuleEngine,
     RuleSet,
@@ -40,7 +40,15 @@ from newswatch.agents.alerting import (
     load_rules,
     spike_alert,
 )
-from newswatch.streams.records import Alert, Article, RecordError, TaggedArticle
+from newswatch.agents.alerting.processing import (
+    ArticleProcessor,
+    InlineProcessor,
+    Outcome,
+    ProcessorPool,
+    catalogue_lookup,
+    decode_reason,
+)
+from newswatch.streams.records import Alert, RecordError, TaggedArticle
 from newswatch.streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,8 @@ class Deps:
     spikes: SpikeConfig
     topics: dict[str, str]
     counts_topic: str
+    tag_processes: int = 0
+    processor: Any = None  # ProcessorPool or InlineProcessor, made when the tag agent starts
     agents: dict[str, Any] = field(default_factory=dict)
     recent_alerts: collections.OrderedDict[str, None] = field(
         default_factory=collections.OrderedDict
@@ -78,17 +88,23 @@ def register(
     tagger: Any = None,
     rules: RuleSet | None = None,
     hops: str = "merged",
+    tag_processes: int | None = None,
 ) -> Deps:
     """Declare the topics, the spike table and the agents on `app`; returns their shared deps.
 
     `hops="merged"` (default) tags and evaluates the rules in one agent, which still publishes
     every TaggedArticle to the tagged topic; `hops="separate"` runs the alert agent on the
     tagged topic instead (one more Kafka hop per article; see the module docstring).
+    `tag_processes`: child processes that decode, tag and evaluate rules (None: one when the
+    machine has two or more cores and the tagger is the catalogue's; 0: in the event loop).
     """
     if hops not in HOPS:
         raise ValueError(f"hops must be one of {HOPS}, got {hops!r}")
+    injected = tagger is not None
     if tagger is None:
         tagger = load_tagger(settings)
+    if tag_processes is None:
+        tag_processes = 1 if not injected and rules is None and (os.cpu_count() or 1) >= 2 else 0
     rules = rules if rules is not None else load_rules(settings.rules_file)
     lookup = catalogue_lookup(getattr(tagger, "catalogue", None))
     deps = Deps(
@@ -101,6 +117,7 @@ def register(
             name: settings.topic(name) for name in ("articles", "tagged", "alerts", "deadletter")
         },
         counts_topic=f"{settings.app_id}-mention-counts",
+        tag_processes=tag_processes,
     )
     raw = {
         "key_type": bytes,
@@ -155,53 +172,6 @@ def load_tagger(settings: Settings) -> Any:
     return Tagger.load(settings.catalogue_dir)
 
 
-def catalogue_lookup(catalogue: Any) -> EntityLookup:
-    """EntityLookup over the tagging catalogue: kind, and groups of the entity and its parents."""
-    cache: dict[str, EntityInfo | None] = {}
-
-    def get(entity_id: str | None) -> Any:
-        if catalogue is None or not entity_id:
-            return None
-        try:
-            return catalogue.entity(entity_id)
-        except (KeyError, LookupError):
-            return None
-
-    def lookup(entity_id: str) -> EntityInfo | None:
-        if entity_id in cache:
-            return cache[entity_id]
-        entity = get(entity_id)
-        info = None
-        if entity is not None:
-            groups: set[str] = set()
-            node, seen = entity, set()
-            while node is not None and id(node) not in seen:
-                seen.add(id(node))
-                group = getattr(node, "group", None)
-                if isinstance(group, str):
-                    groups.add(group)
-                elif isinstance(group, Iterable):
-                    groups.update(g for g in group if isinstance(g, str))
-                node = get(getattr(node, "parent", None))
-            info = EntityInfo(kind=getattr(entity, "kind", None), groups=frozenset(groups))
-        cache[entity_id] = info
-        return info
-
-    return lookup
-
-
-def tag_article(tagger: Any, article: Article) -> TaggedArticle:
-    """Run the tagging engine over one article."""
-    result = tagger.tag(article.text, title=article.title, lang=article.lang)
-    return TaggedArticle(
-        article=article,
-        entities=list(result.entities),
-        themes=list(result.themes),
-        mentions=list(result.mentions),
-        lang=result.lang or article.lang,
-    )
-
-
 def dead_letter(
     *,
     reason: str,
@@ -226,10 +196,6 @@ def dead_letter(
             "failed_at": time.time(),
         }
     )
-
-
-def decode_reason(exc: RecordError) -> str:
-    return "schema" if "schema_version" in str(exc) else "decode"
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -281,45 +247,14 @@ async def _send_dead_letter(
     metrics.DEADLETTERS.labels(message.topic, reason).inc()
 
 
-class _TagStage:
-    """articles -> TaggedArticle, sent to the tagged topic (the record of what was found)."""
-
-    def __init__(self, app: faust.App, deps: Deps) -> None:
-        self.app, self.deps = app, deps
-        self.topic = deps.topics["tagged"]
-        self.observe = metrics.PROCESSING_LATENCY.labels("tag").observe
-
-    async def __call__(self, event: Any) -> TaggedArticle | None:
-        app, deps = self.app, self.deps
-        try:
-            article = Article.loads(event.value)
-        except RecordError as exc:
-            await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
-            return None
-        try:
-            tagged = tag_article(deps.tagger, article)
-        except Exception as exc:  # a tagger bug must not stop the stream
-            log.exception("tagger failed on article %s", article.id)
-            await _send_dead_letter(app, deps, event, "processing", repr(exc))
-            return None
-        await _send(app, self.topic, article.id.encode(), tagged.dumps())
-        metrics.ARTICLES_TAGGED.labels(metrics.lang_label(tagged.lang)).inc()
-        for entity in set(tagged.entities):
-            metrics.MENTIONS.labels(entity if deps.lookup(entity) is not None else "other").inc()
-        for theme in set(tagged.theme_ids):
-            metrics.THEMES.labels(theme).inc()
-        self.observe(max(0.0, time.time() - article.fetched_at))
-        return tagged
-
-
 class _AlertStage:
-    """TaggedArticle -> Alert records (rules) and per-batch mention counts (for spikes)."""
+    """TaggedArticle -> Alert records (rules) and mention counts (the separate-hops topology)."""
 
     def __init__(self, app: faust.App, deps: Deps) -> None:
         self.app, self.deps = app, deps
         self.topic = deps.topics["alerts"]
         self.observe = metrics.PROCESSING_LATENCY.labels("alert").observe
-        self.counts: collections.Counter[tuple[str, str, float]] = collections.Counter()
+        self.counter = _MentionCounter(app, deps)
 
     async def __call__(self, event: Any, tagged: TaggedArticle) -> None:
         app, deps = self.app, self.deps
@@ -329,46 +264,114 @@ class _AlertStage:
             log.exception("rule evaluation failed on article %s", tagged.article.id)
             await _send_dead_letter(app, deps, event, "processing", repr(exc))
             return
-        recent = deps.recent_alerts
         for item in raised:
-            if item.id in recent:
+            if _seen_recently(deps, item.id):
                 continue  # a throttled rule raised this id already
-            recent[item.id] = None
-            if len(recent) > RECENT_ALERTS:
-                recent.popitem(last=False)
             await _send(app, self.topic, item.id.encode(), item.dumps())
             metrics.ALERTS.labels(item.rule, item.severity).inc()
-        start = window_start(tagged.article.fetched_at, deps.spikes.window)
-        for entity in set(tagged.entities):
-            self.counts["entity", entity, start] += 1
-        for theme in set(tagged.theme_ids):
-            self.counts["theme", theme, start] += 1
+        self.counter.add(tagged.entities, tagged.theme_ids, tagged.article.fetched_at)
         self.observe(max(0.0, time.time() - tagged.article.fetched_at))
 
     async def flush_counts(self) -> None:
-        """One record per (kind, key, window) seen in this batch, keyed by kind:key."""
+        await self.counter.flush()
+
+
+def _make_processor(deps: Deps, *, rules: bool) -> Any:
+    engine = deps.engine if rules else None
+
+    def inline() -> ArticleProcessor:
+        return ArticleProcessor(deps.tagger, engine)
+
+    if deps.tag_processes > 0:
+        settings = deps.settings
+        return ProcessorPool(
+            settings.catalogue_dir,
+            settings.rules_file,
+            rules=rules,
+            inline=inline,
+            processes=deps.tag_processes,
+        )
+    return InlineProcessor(inline())
+
+
+def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[Any], Any]:
+    """articles -> tagged (and, merged, the rules -> alerts): the batch is decoded, tagged and
+    evaluated by the processor (a child process by default), then published from here."""
+    tagged_topic = deps.topics["tagged"]
+    alerts_topic = deps.topics["alerts"]
+    observe_tag = metrics.PROCESSING_LATENCY.labels("tag").observe
+    observe_alert = metrics.PROCESSING_LATENCY.labels("alert").observe
+    counter = _MentionCounter(app, deps)
+
+    async def publish(event: Any, out: Outcome) -> None:
+        if not out.ok:
+            if out.reason == "processing":
+                log.warning("processing failed for article %s: %s", out.article_id, out.error)
+            await _send_dead_letter(app, deps, event, out.reason or "decode", out.error or "")
+            return
+        await _send(app, tagged_topic, out.article_id.encode(), out.tagged)
+        metrics.ARTICLES_TAGGED.labels(metrics.lang_label(out.lang)).inc()
+        for entity in out.entities:
+            metrics.MENTIONS.labels(entity if deps.lookup(entity) is not None else "other").inc()
+        for theme in out.themes:
+            metrics.THEMES.labels(theme).inc()
+        latency = max(0.0, time.time() - out.fetched_at)
+        observe_tag(latency)
+        if not with_alerts:
+            return
+        for alert_id, rule, severity, body in out.alerts:
+            if _seen_recently(deps, alert_id):
+                continue  # a throttled rule raised this id already
+            await _send(app, alerts_topic, alert_id.encode(), body)
+            metrics.ALERTS.labels(rule, severity).inc()
+        counter.add(out.entities, out.themes, out.fetched_at)
+        observe_alert(latency)
+
+    async def tag(stream: Any) -> None:
+        deps.processor = processor = _make_processor(deps, rules=with_alerts)
+        try:
+            async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+                outcomes = await processor.process_batch([event.value for event in events])
+                for event, out in zip(events, outcomes, strict=True):
+                    await publish(event, out)
+                await counter.flush()
+        finally:
+            processor.close()
+
+    return tag
+
+
+def _seen_recently(deps: Deps, alert_id: str) -> bool:
+    recent = deps.recent_alerts
+    if alert_id in recent:
+        return True
+    recent[alert_id] = None
+    if len(recent) > RECENT_ALERTS:
+        recent.popitem(last=False)
+    return False
+
+
+class _MentionCounter:
+    """Counts per (kind, key, window) over a batch; one record each to the counts topic."""
+
+    def __init__(self, app: faust.App, deps: Deps) -> None:
+        self.app, self.deps = app, deps
+        self.counts: collections.Counter[tuple[str, str, float]] = collections.Counter()
+
+    def add(self, entities: Any, themes: Any, fetched_at: float) -> None:
+        start = window_start(fetched_at, self.deps.spikes.window)
+        for entity in set(entities):
+            self.counts["entity", entity, start] += 1
+        for theme in set(themes):
+            self.counts["theme", theme, start] += 1
+
+    async def flush(self) -> None:
         for (kind, key, start), n in self.counts.items():
             body = orjson.dumps({"kind": kind, "key": key, "n": n, "window_start": start})
             await _send(
                 self.app, self.deps.counts_topic, f"{kind}:{key}".encode(), body, timestamp=start
             )
         self.counts.clear()
-
-
-def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[Any], Any]:
-    tag_stage = _TagStage(app, deps)
-    alert_stage = _AlertStage(app, deps) if with_alerts else None
-
-    async def tag(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
-            for event in events:
-                tagged = await tag_stage(event)
-                if tagged is not None and alert_stage is not None:
-                    await alert_stage(event, tagged)
-            if alert_stage is not None:
-                await alert_stage.flush_counts()
-
-    return tag
 
 
 def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:

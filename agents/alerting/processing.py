@@ -1,0 +1,225 @@
+"""Per-article processing, the pure part of the tag agent: decode -> tag -> rules -> encode.
+
+`ArticleProcessor.process_batch(values)` turns raw Kafka values into `Outcome`s: the encoded
+TaggedArticle and Alert records to publish, or the reason a record belongs in the dead-letter
+topic. It imports neither Faust nor Kafka, so `ProcessorPool` can run it in a child process:
+the worker's event loop (Faust's per-record machinery, producers, the Redis sinks) then keeps
+one core while tagging and rule evaluation use the other. The agent awaits the pool for each
+batch and acknowledges the batch only after publishing its outcomes, so the delivery guarantee
+is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from newswatch.agents.alerting.engine import EntityInfo, EntityLookup, RuleEngine
+from newswatch.agents.alerting.rules import load_rules
+from newswatch.streams.records import Article, RecordError, TaggedArticle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one record: published records, or a dead-letter reason."""
+
+    reason: str | None = None  # set: dead letter ("decode", "schema", "processing")
+    error: str | None = None
+    article_id: str = ""
+    tagged: bytes = b""
+    alerts: tuple[tuple[str, str, str, bytes], ...] = ()  # (id, rule, severity, JSON)
+    entities: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    lang: str | None = None
+    fetched_at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def tag_article(tagger: Any, article: Article) -> TaggedArticle:
+    """Run the tagging engine over one article."""
+    result = tagger.tag(article.text, title=article.title, lang=article.lang)
+    return TaggedArticle(
+        article=article,
+        entities=list(result.entities),
+        themes=list(result.themes),
+        mentions=list(result.mentions),
+        lang=result.lang or article.lang,
+    )
+
+
+def decode_reason(exc: RecordError) -> str:
+    return "schema" if "schema_version" in str(exc) else "decode"
+
+
+def catalogue_lookup(catalogue: Any) -> EntityLookup:
+    """EntityLookup over the tagging catalogue: kind, and groups of the entity and its parents."""
+    cache: dict[str, EntityInfo | None] = {}
+
+    def get(entity_id: str | None) -> Any:
+        if catalogue is None or not entity_id:
+            return None
+        try:
+            return catalogue.entity(entity_id)
+        except (KeyError, LookupError):
+            return None
+
+    def lookup(entity_id: str) -> EntityInfo | None:
+        if entity_id in cache:
+            return cache[entity_id]
+        entity = get(entity_id)
+        info = None
+        if entity is not None:
+            groups: set[str] = set()
+            node, seen = entity, set()
+            while node is not None and id(node) not in seen:
+                seen.add(id(node))
+                group = getattr(node, "group", None)
+                if isinstance(group, str):
+                    groups.add(group)
+                elif isinstance(group, list | tuple | set | frozenset):
+                    groups.update(g for g in group if isinstance(g, str))
+                node = get(getattr(node, "parent", None))
+            info = EntityInfo(kind=getattr(entity, "kind", None), groups=frozenset(groups))
+        cache[entity_id] = info
+        return info
+
+    return lookup
+
+
+class ArticleProcessor:
+    """Decode, tag and (when `engine` is given) evaluate the rules for raw article values."""
+
+    def __init__(self, tagger: Any, engine: RuleEngine | None) -> None:
+        self.tagger = tagger
+        self.engine = engine
+
+    def process(self, value: bytes) -> Outcome:
+        try:
+            article = Article.loads(value)
+        except RecordError as exc:
+            return Outcome(reason=decode_reason(exc), error=str(exc))
+        try:
+            tagged = tag_article(self.tagger, article)
+        except Exception as exc:  # a tagger bug must not stop the stream
+            log.exception("tagger failed on article %s", article.id)
+            return Outcome(reason="processing", error=repr(exc), article_id=article.id)
+        alerts: tuple[tuple[str, str, str, bytes], ...] = ()
+        if self.engine is not None:
+            try:
+                raised = self.engine.evaluate(tagged)
+            except Exception as exc:
+                log.exception("rule evaluation failed on article %s", article.id)
+                return Outcome(reason="processing", error=repr(exc), article_id=article.id)
+            alerts = tuple((a.id, a.rule, a.severity, a.dumps()) for a in raised)
+        return Outcome(
+            article_id=article.id,
+            tagged=tagged.dumps(),
+            alerts=alerts,
+            entities=tuple(dict.fromkeys(tagged.entities)),
+            themes=tuple(dict.fromkeys(tagged.theme_ids)),
+            lang=tagged.lang,
+            fetched_at=article.fetched_at,
+        )
+
+    def process_batch(self, values: list[bytes]) -> list[Outcome]:
+        return [self.process(value) for value in values]
+
+
+def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> Any:
+    """An ArticleProcessor over the shipped (or given) catalogue and rules."""
+    try:
+        from newswatch.agents.tagging import Tagger
+    except ImportError:  # the package may not re-export it
+        from newswatch.agents.tagging.tagger import Tagger
+    tagger = Tagger.load(catalogue_dir)
+    engine = None
+    if rules:
+        engine = RuleEngine(load_rules(rules_file), catalogue_lookup(tagger.catalogue))
+    return ArticleProcessor(tagger, engine)
+
+
+# ---- the child-process side ---------------------------------------------------------------
+
+_CHILD: ArticleProcessor | None = None
+
+
+def _init_child(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> None:
+    global _CHILD
+    _CHILD = load_processor(catalogue_dir, rules_file, rules)
+    _CHILD.process(b"{}")  # warm up imports and lazy tables before the first batch
+
+
+def _process_in_child(values: list[bytes]) -> list[Outcome]:
+    assert _CHILD is not None, "processor pool not initialised"
+    return _CHILD.process_batch(values)
+
+
+class ProcessorPool:
+    """`await pool.process_batch(values)` in a child process; falls back to `inline` when the
+    child dies (a crash is logged, the pool restarted, and that batch processed in-process)."""
+
+    def __init__(
+        self,
+        catalogue_dir: Path | None,
+        rules_file: Path | None,
+        *,
+        rules: bool,
+        inline: Callable[[], ArticleProcessor],
+        processes: int = 1,
+    ) -> None:
+        self._args = (catalogue_dir, rules_file, rules)
+        self._processes = processes
+        self._inline_factory = inline
+        self._inline: ArticleProcessor | None = None
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        # spawn, not fork: the worker has threads (Faust's consumer) that fork would copy badly.
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=self._processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_child,
+            initargs=self._args,
+        )
+        pool.submit(_process_in_child, [])  # start and warm the child now, not on batch one
+        return pool
+
+    async def process_batch(self, values: list[bytes]) -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, _process_in_child, values)
+        except BrokenProcessPool as exc:
+            log.error("tagging process died (%r); restarting it, this batch runs in-process", exc)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            if self._inline is None:
+                self._inline = self._inline_factory()
+            return self._inline.process_batch(values)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class InlineProcessor:
+    """The same interface as ProcessorPool, in the event loop's thread."""
+
+    def __init__(self, processor: ArticleProcessor) -> None:
+        self._processor = processor
+
+    async def process_batch(self, values: list[bytes]) -> list[Outcome]:
+        return self._processor.process_batch(values)
+
+    def close(self) -> None:
+        pass
