@@ -13,6 +13,7 @@ from typing import TypeVar
 import click
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from newswatch.streams.cli import settings_from
 from newswatch.streams.settings import Settings
@@ -30,7 +31,10 @@ def _run(settings: Settings, action: Callable[[Redis], Awaitable[T]]) -> T:
         finally:
             await redis.aclose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except RedisError as exc:
+        raise click.ClickException(f"redis: {exc}") from None
 
 
 def _outbox(redis: Redis, settings: Settings, name: str) -> Outbox:

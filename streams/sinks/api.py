@@ -133,6 +133,20 @@ def parse_alert_query(params: Mapping[str, str]) -> dict[str, Any]:
     return kwargs
 
 
+async def alerts_response(redis: Redis, params: Mapping[str, str]) -> tuple[int, Any]:
+    """`GET /api/alerts` for any web framework: (HTTP status, JSON-ready body)."""
+    try:
+        alerts = await query_alerts(redis, **parse_alert_query(params))
+    except QueryError as exc:
+        return 400, {"error": str(exc)}
+    return 200, {"alerts": alerts, "count": len(alerts)}
+
+
+async def stats_response(redis: Redis, now: float | None = None) -> tuple[int, Any]:
+    """`GET /api/stats`: (HTTP status, JSON-ready body)."""
+    return 200, await alert_stats(redis, now=now)
+
+
 def _check_id(name: str, value: str | None) -> None:
     if value is not None and not _ID.match(value):
         raise QueryError(f"{name}: must be a lowercase catalogue id (a-z, 0-9, _)")

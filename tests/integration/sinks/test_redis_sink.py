@@ -12,7 +12,13 @@ from sinks_support import alert
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks import keys
-from newswatch.streams.sinks.api import QueryError, alert_stats, query_alerts
+from newswatch.streams.sinks.api import (
+    QueryError,
+    alert_stats,
+    alerts_response,
+    query_alerts,
+    stats_response,
+)
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
 
 pytestmark = pytest.mark.redis
@@ -141,3 +147,13 @@ async def test_write_many_is_pipelined_and_idempotent(redis: Redis, sink: RedisA
     assert results == [True, True, True, False, True, True, False]
     assert await redis.xlen(keys.STREAM) == 6
     assert await sink.write_many([]) == []
+
+
+async def test_http_responses(redis: Redis, sink: RedisAlertSink) -> None:
+    await sink.write(alert(1))
+    status, body = await alerts_response(redis, {"entity": "deepseek", "limit": "5"})
+    assert status == 200 and body["count"] == 1 and body["alerts"][0]["id"] == alert(1).id
+    status, body = await alerts_response(redis, {"severity": "urgent"})
+    assert status == 400 and "severity" in body["error"]
+    status, body = await stats_response(redis)
+    assert status == 200 and body["entities"] == {"deepseek": 1}
