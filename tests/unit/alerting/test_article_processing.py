@@ -1,0 +1,109 @@
+"""The tag agent's pure batch step: decode -> tag -> rules -> encode, inline and in a child."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+import pytest
+
+from newswatch.agents.alerting import EntityInfo, RuleEngine, parse_rules
+from newswatch.agents.alerting.processing import ArticleProcessor, ProcessorPool
+from newswatch.streams.records import Alert, Article, TaggedArticle, ThemeHit
+
+RULES = parse_rules(
+    "- {id: cn, severity: high, when: {entity_groups: [chinese_ai], themes: [export_controls]}}"
+)
+
+
+@dataclass
+class Result:
+    entities: list[str]
+    themes: list[ThemeHit]
+    mentions: list = field(default_factory=list)
+    lang: str | None = "en"
+
+
+class KeywordTagger:
+    def tag(self, text: str, title: str | None = None, lang: str | None = None) -> Result:
+        if "boom" in text:
+            raise RuntimeError("tagger bug")
+        entities = ["qwen", "qwen"] if "Qwen" in text else []
+        themes = [ThemeHit("export_controls", 3.0)] if "export" in text else []
+        return Result(entities, themes)
+
+
+def processor() -> ArticleProcessor:
+    lookup = {"qwen": EntityInfo("model", frozenset({"chinese_ai"}))}.get
+    return ArticleProcessor(KeywordTagger(), RuleEngine(RULES, lookup))
+
+
+def article(article_id: str, text: str) -> bytes:
+    return Article(id=article_id, feed_id="f", title="t", content=text, fetched_at=5.0).dumps()
+
+
+def test_outcomes_carry_the_records_to_publish() -> None:
+    hit, quiet = processor().process_batch(
+        [article("a", "Qwen and export rules"), article("b", "weather")]
+    )
+    assert hit.ok and hit.article_id == "a" and hit.fetched_at == 5.0
+    assert TaggedArticle.loads(hit.tagged).entities == ["qwen", "qwen"]
+    assert hit.entities == ("qwen",)  # distinct, for metrics and spike counts
+    ((alert_id, rule, severity, body),) = hit.alerts
+    alert = Alert.loads(body)
+    assert (
+        (alert.id, alert.rule, alert.severity)
+        == (alert_id, rule, severity)
+        == (
+            alert_id,
+            "cn",
+            "high",
+        )
+    )
+    assert quiet.ok and quiet.alerts == () and quiet.entities == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\xff not json", "decode"),
+        (orjson.dumps({"schema_version": 7}), "schema"),
+        (orjson.dumps({"schema_version": 1, "id": "x"}), "decode"),  # missing fields
+        (article("c", "boom"), "processing"),
+    ],
+)
+def test_bad_records_become_dead_letter_outcomes(value: bytes, reason: str) -> None:
+    (out,) = processor().process_batch([value])
+    assert not out.ok and out.reason == reason and out.error
+
+
+def test_without_rules_no_alerts_are_raised() -> None:
+    (out,) = ArticleProcessor(KeywordTagger(), None).process_batch(
+        [article("a", "Qwen and export rules")]
+    )
+    assert out.ok and out.alerts == ()
+
+
+@pytest.mark.slow
+async def test_pool_gives_the_same_outcomes_as_inline() -> None:
+    """The child process loads the shipped catalogue and rules."""
+    from newswatch.agents.alerting.processing import load_processor
+
+    inline = load_processor(None, None, rules=True)
+    values = [
+        article("p1", "DeepSeek and Alibaba hit by new US export controls on AI chips."),
+        article("p2", "The weather will be fine."),
+        b"garbage",
+    ]
+    pool = ProcessorPool(None, None, rules=True, inline=lambda: inline)
+    try:
+        from_pool = await pool.process_batch(values)
+    finally:
+        pool.close()
+    expected = inline.process_batch(values)
+
+    def summary(outcomes: list) -> list:
+        return [(o.reason, [a[:3] for a in o.alerts], o.entities, o.tagged[:0]) for o in outcomes]
+
+    assert summary(from_pool) == summary(expected)
+    assert from_pool[0].alerts  # the export-controls article alerts
