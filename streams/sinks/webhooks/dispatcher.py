@@ -22,7 +22,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from newswatch.streams.records import Alert
-from newswatch.streams.settings import Settings, WebhookEndpoint
+from newswatch.streams.settings import ConfigError, Settings, WebhookEndpoint
 from newswatch.streams.sinks.metrics import (
     REDIS_ERRORS,
     WEBHOOK_DEAD_LETTERS,
@@ -34,7 +34,7 @@ from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
 from newswatch.streams.sinks.webhooks.filters import wants
 from newswatch.streams.sinks.webhooks.formats import render
 from newswatch.streams.sinks.webhooks.outbox import Job, Outbox
-from newswatch.streams.sinks.webhooks.signing import decode_secret, webhook_headers
+from newswatch.streams.sinks.webhooks.signing import SecretError, decode_secret, webhook_headers
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,10 @@ class _EndpointWorker:
     def __init__(self, endpoint: WebhookEndpoint, settings: Settings, outbox: Outbox) -> None:
         self.endpoint = endpoint
         self.outbox = outbox
-        self._keys = [decode_secret(s.get_secret_value()) for s in endpoint.secrets]
+        try:
+            self._keys = [decode_secret(s.get_secret_value()) for s in endpoint.secrets]
+        except SecretError as exc:
+            raise ConfigError(f"webhooks.endpoints[{endpoint.name}].secrets: {exc}") from None
         self._schedule = list(settings.webhooks.retry_schedule) or [0.0]
         self._scale = settings.webhooks.time_scale
         self._max_in_flight = settings.webhooks.max_in_flight

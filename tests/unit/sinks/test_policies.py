@@ -73,3 +73,18 @@ def test_parse_alert_query() -> None:
 def test_parse_alert_query_errors(params: dict[str, str], message: str) -> None:
     with pytest.raises(QueryError, match=message):
         parse_alert_query(params)
+
+
+def test_a_bad_secret_names_the_endpoint() -> None:
+    from redis.asyncio import Redis
+
+    from newswatch.streams.settings import ConfigError, load_settings
+    from newswatch.streams.sinks.webhooks import WebhookDispatcher
+
+    settings = load_settings(
+        webhooks={
+            "endpoints": [{"name": "soc", "url": "http://127.0.0.1:1/", "secrets": ["whsec_!!"]}]
+        }
+    )
+    with pytest.raises(ConfigError, match=r"webhooks.endpoints\[soc\].secrets"):
+        WebhookDispatcher(settings, Redis())  # a client object; it never connects here
