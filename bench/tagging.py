@@ -28,6 +28,7 @@ import os
 import re
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import unicodedata
@@ -208,6 +209,13 @@ def main() -> None:
         dense = results["tag (dev set only)"] / results["nfkc (dev set only)"]
         print(f"  tag / nfkc, dev set only {dense:8.2f}")
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    probe = (
+        "import resource; from newswatch.agents.tagging import Tagger; t = Tagger.load();"
+        "t.tag('DeepSeek Qwen 深度求索 export controls ' * 250_000);"  # ~9 MB of text
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    print(f"tagging process peak RSS (catalogue + one 9 MB text): {alone.stdout.strip()} MB")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process: {rss:.0f} MB (corpus held in memory included)")
 

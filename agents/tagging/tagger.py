@@ -33,6 +33,11 @@ from newswatch.streams.records import Mention, ThemeHit
 MAX_CHARS = 20_000_000  # refuse larger texts with a clear error rather than stall a worker
 WINDOW = 300  # characters around an ambiguous alias searched for context
 MAX_EVIDENCE = 6
+# Memory bounds for huge inputs (a 10 MB text full of aliases): matches are collected one
+# segment at a time, and only so many spans are kept per term and mentions per entity.
+SEGMENT = 1_000_000
+MAX_SPANS = 200
+MAX_MENTIONS_PER_ENTITY = 2_000
 _REPEAT = (0.0, 1.0, 1.5, 2.0)  # a term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches
 
 # payload kinds
@@ -120,6 +125,7 @@ class _Scan:
     theme_stops: list[tuple[int, int, str]] = field(default_factory=list)
     context_full: bool = False
     themes: set[str] = field(default_factory=set)  # themes with any evidence found
+    per_entity: dict[str, int] = field(default_factory=dict)  # candidates kept per entity
 
 
 class Tagger:
@@ -256,13 +262,16 @@ class Tagger:
         payloads = self._payloads
         inner = self._inner
         needs_left = self._needs_left
-        for index, start, end in self._automaton.find_matches_as_indexes(text):
-            # Most matches of a Latin word are inside a longer word: reject them cheaply.
-            before = text[start - 1] if start else " "
-            if not (needs_left[index] and before.isalnum() and before < "\u2e80"):
-                self._hit(scan, text, n, payloads[index], start, end)
-            for sub, a, b in inner[index]:
-                self._hit(scan, text, n, payloads[sub], start + a, start + b)
+        for lo, hi in _segments(text):
+            segment = text[lo:hi] if (lo, hi) != (0, n) else text
+            for index, a, b in self._automaton.find_matches_as_indexes(segment):
+                start, end = lo + a, lo + b
+                # Most matches of a Latin word are inside a longer word: reject them cheaply.
+                before = text[start - 1] if start else " "
+                if not (needs_left[index] and before.isalnum() and before < "\u2e80"):
+                    self._hit(scan, text, n, payloads[index], start, end)
+                for sub, x, y in inner[index]:
+                    self._hit(scan, text, n, payloads[sub], start + x, start + y)
         return scan
 
     def _hit(
@@ -281,15 +290,21 @@ class Tagger:
             elif p.right and not right_ok:
                 continue
             elif kind == _TERM:
-                scan.terms[p.owner][p.term].append((start, end))
+                spans = scan.terms[p.owner][p.term]
+                if len(spans) < MAX_SPANS:
+                    spans.append((start, end))
                 scan.themes.add(p.owner)
             elif kind == _PHRASE:
                 found = self._phrases[p.term].match(text, start)
                 if found:
-                    scan.terms[p.owner][p.term].append((start, found.end()))
+                    spans = scan.terms[p.owner][p.term]
+                    if len(spans) < MAX_SPANS:
+                        spans.append((start, found.end()))
                     scan.themes.add(p.owner)
             elif kind == _NEAR:
-                scan.near[(p.owner, p.rule, p.side)].append((start, end))
+                spans = scan.near[(p.owner, p.rule, p.side)]
+                if len(spans) < MAX_SPANS:
+                    spans.append((start, end))
                 scan.themes.add(p.owner)
             elif kind == _STOP:
                 scan.stops.append((start, end, p.owner))
@@ -351,7 +366,10 @@ class Tagger:
             run = _WORD_RUN.match(text, end)
             if not _inflection(text[end - 1], run.group() if run else ""):
                 return
-        scan.aliases.append(_Candidate(start, end, p.owner, p.kind == _AMBIG, strong))
+        seen = scan.per_entity.get(p.owner, 0)
+        if seen < MAX_MENTIONS_PER_ENTITY:
+            scan.per_entity[p.owner] = seen + 1
+            scan.aliases.append(_Candidate(start, end, p.owner, p.kind == _AMBIG, strong))
 
     def _entities(self, scan: _Scan, norm: Normalised) -> list[Mention]:
         cands = [c for c in scan.aliases if not _covered(c, scan.stops)]
@@ -490,6 +508,25 @@ def _longest(
     for group in groups:
         a, b, term = max(group, key=lambda s: (weights.get(s[2], 0.0), s[1] - s[0]))
         out.setdefault(term, []).append((a, b))
+    return out
+
+
+def _segments(text: str) -> list[Span]:
+    """Cut a long text into about SEGMENT-sized pieces at line breaks (else spaces)."""
+    n = len(text)
+    if n <= SEGMENT:
+        return [(0, n)]
+    out = []
+    lo = 0
+    while lo < n:
+        hi = min(n, lo + SEGMENT)
+        if hi < n:
+            cut = text.rfind("\n", lo + SEGMENT // 2, hi)
+            if cut < 0:
+                cut = text.rfind(" ", lo + SEGMENT // 2, hi)
+            hi = cut + 1 if cut >= 0 else hi
+        out.append((lo, hi))
+        lo = hi
     return out
 
 

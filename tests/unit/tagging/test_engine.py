@@ -148,3 +148,11 @@ def test_import_pulls_no_faust_kafka_or_redis() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_ten_megabytes_dense_with_aliases_stays_bounded(tagger: Tagger) -> None:
+    result = tagger.tag("DeepSeek Qwen 深度求索 export controls " * 250_000)
+    assert result.entities == ["deepseek", "qwen"]
+    assert len(result.mentions) <= 4_000  # kept per entity, not one per occurrence
+    assert "export_controls" in result.theme_ids
