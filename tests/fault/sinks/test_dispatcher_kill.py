@@ -11,10 +11,19 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import orjson
 import pytest
-from sinks_support import Receiver, alert, endpoint, make_settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "sinks"))
+from sinks_support import (
+    Receiver,
+    alert,
+    endpoint,
+    make_settings,
+    receiver_fixture,  # noqa: F401 (fixtures)
+)
 
 from newswatch.streams.sinks.redis_client import make_redis
 from newswatch.streams.sinks.webhooks import Outbox, WebhookDispatcher
@@ -94,6 +103,7 @@ async def test_kill_9_mid_flight_then_restart(redis_url: str, receiver: Receiver
     assert await outbox.counts() == {"pending": 0, "dead": 0}
     counts = receiver.delivered("hook")
     duplicates = sum(c - 1 for c in counts.values())
+    print(f"kill -9 after {at_kill} requests: {duplicates} duplicate deliveries")
     assert duplicates <= IN_FLIGHT
     assert len(receiver.requests) == ALERTS + duplicates  # no request was lost or failed
     await redis.aclose()

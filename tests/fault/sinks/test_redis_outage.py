@@ -7,12 +7,21 @@ Uses a redis-server of its own, never the shared session one.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sinks_support import Receiver, alert, endpoint, make_settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "sinks"))
+from sinks_support import (
+    Receiver,
+    alert,
+    endpoint,
+    make_settings,
+    receiver_fixture,  # noqa: F401 (fixtures)
+)
 
 from newswatch.streams.embedded import EmbeddedError, RedisServer
 from newswatch.streams.sinks import keys

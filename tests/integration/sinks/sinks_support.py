@@ -1,5 +1,8 @@
 """Test helpers for the sinks: a local webhook receiver, settings and alerts.
 
+Test modules import the `redis` and `receiver` fixtures from here (no conftest.py in these
+folders: it would shadow tests/conftest.py for `from conftest import ...`).
+
 The receiver is a real aiohttp server on 127.0.0.1 (free port). Each endpoint name has a
 script: a callable (attempt number for this webhook-id, request) -> (status, headers, delay).
 """
@@ -9,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 
 from newswatch.streams.embedded import free_port
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import Settings, load_settings
+from newswatch.streams.sinks.redis_client import make_redis
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD_SECRET = "whsec_dGhlIG9sZCBzZWNyZXQgb2YgdGhlIHJvdGF0aW9u"
@@ -115,3 +121,18 @@ def alert(n: int, **extra: Any) -> Alert:
     }
     fields.update(extra)
     return Alert(**fields)
+
+
+@pytest.fixture(name="redis")
+async def redis_fixture(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the session redis-server (flushed per test by `redis_url`)."""
+    client = make_redis(load_settings(redis_url=redis_url))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(name="receiver")
+async def receiver_fixture() -> AsyncIterator[Receiver]:
+    server = await Receiver().start()
+    yield server
+    await server.stop()

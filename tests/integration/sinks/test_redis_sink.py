@@ -7,7 +7,10 @@ import asyncio
 import orjson
 import pytest
 from redis.asyncio import Redis
-from sinks_support import alert
+from sinks_support import (
+    alert,
+    redis_fixture,  # noqa: F401 (fixtures)
+)
 
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import load_settings

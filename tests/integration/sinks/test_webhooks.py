@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from sinks_support import (
+from sinks_support import (  # noqa: F401 (fixtures)
     OLD_SECRET,
     SECRET,
     Received,
@@ -21,6 +21,8 @@ from sinks_support import (
     alert,
     endpoint,
     make_settings,
+    receiver_fixture,
+    redis_fixture,
 )
 
 from newswatch.streams.cli import main as cli
