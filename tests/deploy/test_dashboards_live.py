@@ -1,7 +1,7 @@
 """Every dashboard panel returns data from a real Prometheus scraping a real newswatch.
 
-`newswatch up --demo` runs as a subprocess on the session's Tansu broker and redis-server,
-with the bundled demo feeds and two local webhook receivers (one answers 204, the other 500,
+`newswatch up --demo` runs as a subprocess (embedded Tansu broker and redis-server, the
+bundled demo feeds) with two local webhook receivers (one answers 204, the other 500,
 so its deliveries retry and end as dead letters). Debian's `prometheus` scrapes the worker,
 the poller and the supervisor every second and loads the project's alerting rules. Once the
 demo has raised its first alerts, every panel's PromQL is evaluated through Prometheus' HTTP
@@ -24,7 +24,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +42,7 @@ from deploy_support import (
     which,
 )
 
-from newswatch.streams.embedded import RedisServer, TansuBroker, free_port
+from newswatch.streams.embedded import EmbeddedError, free_port, redis_binary, tansu_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
 
@@ -235,19 +234,19 @@ class Newswatch:
 def newswatch(
     tmp_path_factory: pytest.TempPathFactory,
     webhook_receiver: str,
-    tansu: TansuBroker,
-    redis_server: RedisServer,
     web_port: int,
     prometheus: Prometheus,
 ) -> Iterator[Newswatch]:
-    """`newswatch up --demo` on the session's Tansu and redis-server (the same embedded
-    servers `up` would start itself; sharing them keeps the 2-core test machine unloaded),
-    isolated by its own topic prefix, consumer group and Redis database. Prometheus is
-    already scraping its ports when it starts, as it would be in production."""
+    """`newswatch up --demo` as a newcomer runs it: embedded Tansu and redis-server, the
+    bundled demo feeds, state in a temporary directory. Prometheus is already scraping its
+    ports when it starts, as it would be in production."""
     if "up" not in cli_commands():
         unavailable("`newswatch up` is not registered in the CLI yet")
+    try:
+        tansu_binary(), redis_binary()
+    except EmbeddedError as exc:
+        unavailable(str(exc))
     tmp = tmp_path_factory.mktemp("newswatch-up")
-    run_id = uuid.uuid4().hex[:8]
     secret = "whsec_" + base64.b64encode(b"newswatch-deploy-test-secret-32b").decode()
     endpoints = [
         {"name": "receiver-ok", "url": f"{webhook_receiver}/ok", "secrets": [secret]},
@@ -258,10 +257,6 @@ def newswatch(
     env.update(
         NEWSWATCH_STATE_DIR=str(tmp / "state"),
         NEWSWATCH_WEB_PORT=str(port),
-        NEWSWATCH_KAFKA_SERVERS=tansu.bootstrap,
-        NEWSWATCH_REDIS_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
-        NEWSWATCH_TOPIC_PREFIX=f"deploy-{run_id}",
-        NEWSWATCH_APP_ID=f"deploy-{run_id}",
         NEWSWATCH_WEBHOOKS__ENDPOINTS=json.dumps(endpoints),
         # The retry schedule (about 2 days) compressed to about 20 s, so the broken
         # receiver's deliveries end as dead letters during the test.
