@@ -9,8 +9,8 @@ from __future__ import annotations
 import bisect
 import re
 
-SAMPLE = 400  # characters looked at; the start of an article says enough
-LATIN_SAMPLE = 200  # ~30 words: enough stopwords to tell Latin-script languages apart
+SAMPLE = 300  # characters looked at; the start of an article says enough
+LATIN_SAMPLE = 160  # ~25 words: enough stopwords to tell Latin-script languages apart
 _WORD = re.compile(r"[^\W\d_]+")
 
 _STOPWORDS: dict[str, frozenset[str]] = {

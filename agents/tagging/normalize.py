@@ -69,15 +69,12 @@ def clean(text: str) -> str:
 def normalise(text: str) -> Normalised:
     """NFKC + lower case, with an offset map only where the length changed.
 
-    Lone surrogates are replaced by U+FFFD first (the original keeps them; offsets hold).
+    Lone surrogates pass through; the matcher's caller replaces them (see `clean`) only
+    when the automaton refuses the text, which keeps the common case free of a check.
     """
     if text.isascii():
         return Normalised(text.lower(), text)
     original = text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = _SURROGATES.sub("\ufffd", text)
     if unicodedata.is_normalized("NFKC", text):
         low = text.lower()
         if len(low) == len(text):

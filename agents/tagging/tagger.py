@@ -22,6 +22,7 @@ from newswatch.agents.tagging import langdetect
 from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
 from newswatch.agents.tagging.normalize import (
     Normalised,
+    clean,
     is_phrase,
     normalise,
     pattern_variants,
@@ -250,7 +251,12 @@ class Tagger:
         if not full or full.isspace():
             return TagResult([], [], [], detected)
         norm = normalise(full)
-        scan = self._scan(norm.text)
+        try:
+            scan = self._scan(norm.text)
+        except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset in place
+            norm = normalise(clean(full))
+            norm = _with_original(norm, full)
+            scan = self._scan(norm.text)
         mentions = self._entities(scan, norm)
         entities = sorted({m.entity for m in mentions})
         themes = self._themes(scan, norm, set(entities))
@@ -509,6 +515,13 @@ def _longest(
         a, b, term = max(group, key=lambda s: (weights.get(s[2], 0.0), s[1] - s[0]))
         out.setdefault(term, []).append((a, b))
     return out
+
+
+def _with_original(norm: Normalised, original: str) -> Normalised:
+    """The same normalised text and map, pointing back at `original` (same length)."""
+    return Normalised(
+        norm.text, original, norm.norm_starts, norm.norm_ends, norm.orig_starts, norm.orig_ends
+    )
 
 
 def _segments(text: str) -> list[Span]:
