@@ -76,7 +76,10 @@ def detect(text: str) -> str:
     if not counts:
         return _latin(sample[:LATIN_SAMPLE])
     han, kana, hangul = counts.get("han", 0), counts.get("kana", 0), counts.get("hangul", 0)
-    if han + kana + hangul >= 4 or (han + kana + hangul and _latin(sample[:LATIN_SAMPLE]) == "und"):
+    cjk = 0
+    if han + kana + hangul >= 4:  # mostly CJK, or a few CJK words in Latin text?
+        cjk = sum(1 for ch in sample if ch >= "\u3040")
+    if cjk * 6 >= len(sample) or (han + kana + hangul and _latin(sample[:LATIN_SAMPLE]) == "und"):
         if hangul >= max(han, kana) * 0.5:
             return "ko"
         if kana >= 3 or (kana and not han):
