@@ -2,9 +2,11 @@
 
 The text side does only what is cheap: NFKC (skipped when the text already is NFKC, a fast C
 check) and `str.lower()`. When both keep the length, offsets map 1:1 and no map is built (the
-fast path, nearly every real article). Otherwise a slower path normalises only the clusters NFKC or
-lower() can change (a compatibility character, a base plus combining marks, Hangul jamo) and
-records where a cluster changed length; everything else is copied and maps 1:1.
+fast path: ASCII and NFKC text, most real articles). NFC text that NFKC changes (no-break
+spaces, full-width punctuation, "…") is normalised in 256-character chunks: a chunk that kept
+its length maps 1:1, one that grew is bisected down to the expanding characters. Decomposed
+(non-NFC) text is normalised cluster by cluster (a base with its combining marks, jamo runs).
+Only clusters that changed length are recorded, so mapping an offset is one bisect.
 
 Diacritic folding is done on the *pattern* side instead (see `pattern_variants`): every alias
 and term is compiled with and without diacritics, so "Lương Văn Phong" and "Luong Van Phong"
