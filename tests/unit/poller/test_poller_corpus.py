@@ -8,7 +8,7 @@ import json
 
 import feedparser
 import pytest
-from conftest import shared_path
+from testsupport import shared_path
 
 from newswatch.streams.poller.parser import FeedParseError, parse_feed
 

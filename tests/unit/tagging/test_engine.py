@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import shared_path
+from testsupport import shared_path
 
 from newswatch.agents.tagging import Tagger, TaggingError
 from newswatch.streams.records import Mention, ThemeHit
