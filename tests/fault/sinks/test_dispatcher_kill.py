@@ -104,6 +104,8 @@ async def test_kill_9_mid_flight_then_restart(redis_url: str, receiver: Receiver
     counts = receiver.delivered("hook")
     duplicates = sum(c - 1 for c in counts.values())
     print(f"kill -9 after {at_kill} requests: {duplicates} duplicate deliveries")
-    assert duplicates <= IN_FLIGHT
+    # At most the requests in flight at the kill, plus successes whose batched completion
+    # had not reached Redis yet (one batch of at most IN_FLIGHT).
+    assert duplicates <= 2 * IN_FLIGHT
     assert len(receiver.requests) == ALERTS + duplicates  # no request was lost or failed
     await redis.aclose()
