@@ -177,4 +177,22 @@ def replay(
         ctx.exit(1)
 
 
+@dead_letters.command("purge")
+@click.option("--endpoint", help="Only this endpoint (default: every endpoint with dead letters).")
+@click.option("--id", "alert_ids", multiple=True, help="Only this alert id (repeatable).")
+@click.confirmation_option(prompt="Delete these dead letters for good?")
+@click.pass_context
+def purge(ctx: click.Context, endpoint: str | None, alert_ids: tuple[str, ...]) -> None:
+    """Delete dead letters for good."""
+    settings = settings_from(ctx)
+
+    async def action(redis: Redis) -> list[tuple[str, int]]:
+        names = [endpoint] if endpoint else await _known_endpoints(redis, settings)
+        ids = list(alert_ids) if alert_ids else None
+        return [(name, await _outbox(redis, settings, name).purge(ids)) for name in names]
+
+    for name, removed in _run(settings, action):
+        click.echo(f"{name}: {removed} dead letter(s) deleted")
+
+
 COMMANDS = (webhooks,)

@@ -294,6 +294,22 @@ class Outbox:
             )
         )
 
+    async def purge(self, alert_ids: list[str] | None = None) -> int:
+        """Delete dead letters (all, or these ids) for good."""
+        if alert_ids is None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hlen(self.dead)
+                pipe.delete(self.dead, self.dead_info)
+                count, _ = await pipe.execute()
+            return int(count)
+        if not alert_ids:
+            return 0
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.dead, *alert_ids)
+            pipe.hdel(self.dead_info, *alert_ids)
+            count, _ = await pipe.execute()
+        return int(count)
+
     async def dead_letters(self) -> list[DeadLetter]:
         jobs = await self.redis.hgetall(self.dead)
         infos = await self.redis.hgetall(self.dead_info)

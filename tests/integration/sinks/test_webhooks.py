@@ -222,6 +222,14 @@ async def test_exhausted_schedule_dead_letters_then_cli_replays(
         await asyncio.sleep(0.2)
     assert dict(receiver.delivered("down")) == {alert(2).id: 1}
     assert [x.id for x in await outbox(redis, "down").dead_letters()] == [alert(1).id]
+    with runner.isolated_filesystem():
+        with open("c.yaml", "wb") as out:
+            out.write(orjson.dumps({"webhooks": config["webhooks"]}))
+        purged = await asyncio.to_thread(
+            runner.invoke, cli, ["--config", "c.yaml", "webhooks", "dead-letters", "purge", "--yes"]
+        )
+    assert "down: 1 dead letter(s) deleted" in purged.stdout, purged.output
+    assert await outbox(redis, "down").dead_letters() == []
 
 
 async def test_stop_mid_flight_and_restart_delivers_once(
