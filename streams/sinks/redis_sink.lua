@@ -12,10 +12,14 @@ local maxlen = tonumber(ARGV[4])
 local keep = tonumber(ARGV[7])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'id', ARGV[1], 'data', ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(maxlen + 1))
+if redis.call('ZCARD', KEYS[3]) > maxlen then
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(maxlen + 1))
+end
 for i = 5, #KEYS do
   redis.call('ZADD', KEYS[i], ARGV[6], ARGV[1])
-  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(keep + 1))
+  if redis.call('ZCARD', KEYS[i]) > keep then
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(keep + 1))
+  end
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
 local stats_ttl = tonumber(ARGV[8])
