@@ -283,8 +283,12 @@ async def test_cli_status_enable_and_replay_of_a_disabled_endpoint(
     async with running(settings, redis) as dispatcher:
         await dispatcher.submit(alert(1))
         await receiver.wait_until(lambda: receiver.of("back"))
-        await dispatcher.submit(alert(2))  # endpoint disabled: straight to the dead letters
-        await asyncio.sleep(0.2)
+        await dispatcher.submit(alert(2))  # disabled (or about to be): to the dead letters
+        box = outbox(redis, "back")
+        for _ in range(500):
+            if (await box.counts())["dead"] == 2:
+                break
+            await asyncio.sleep(0.01)
 
         status = await asyncio.to_thread(run, "status")
         assert "back\tDISABLED (HTTP 410 Gone)\tpending=0\tdead=2" in status.stdout
