@@ -152,7 +152,10 @@ def run(scenario: str, workdir: Path) -> dict[str, float]:
                 new = metric(web_port, "newswatch_poll_articles_total", 'outcome="new"')
                 finished = new >= feeds * items
             if os.environ.get("BENCH_VERBOSE"):
-                print(f"  t={time.monotonic() - started:5.1f}s polled={metric(web_port, 'newswatch_poll_fetch_duration_seconds_count'):.0f} lag={metric(web_port, 'newswatch_poll_scheduler_lag_seconds'):.1f}", flush=True)  # noqa: E501
+                polled = metric(web_port, "newswatch_poll_fetch_duration_seconds_count")
+                lag = metric(web_port, "newswatch_poll_scheduler_lag_seconds")
+                elapsed = time.monotonic() - started
+                print(f"  t={elapsed:5.1f}s polled={polled:.0f} lag={lag:.1f}", flush=True)
             if finished:
                 done_at = time.monotonic()
                 break
