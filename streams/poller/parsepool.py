@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def _warm_up() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import feedparser  # noqa: F401  (imported once per worker, not per document)
 
 
