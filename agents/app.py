@@ -16,7 +16,6 @@ import logging
 from typing import Any
 
 import faust
-from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
@@ -158,20 +157,9 @@ def _credentials(settings: Settings) -> Any:
 #    80 % full, and when no partition is left it does `await self.sleep(1)` before looking
 #    again (`Consumer._wait_next_records`). `Consumer` waits for the buffer-drop signal
 #    instead (bounded by the same second), so fetching resumes as soon as there is room.
-#
-# 3. Per-record futures. Faust's fetch loop (`Consumer._drain_messages`) hands every record to
-#    the conductor with `await self.wait_first(callback(message), self.suspend_flow.wait())`,
-#    which creates four futures per record so that a delivery blocked on a full buffer can be
-#    abandoned when a rebalance suspends the flow: 12.7 % of the worker's event-loop CPU in a
-#    py-spy profile. `Consumer._drain_messages` below awaits the callback directly when it
-#    cannot block (flow active, not suspended, no conductor lock held, producer buffer below
-#    its limit, no full queue among the record's channels) and keeps Faust's path otherwise.
-#    It is Faust 0.15.3's loop with that one change; other Faust versions use their own.
 
 #: aiokafka `fetch_max_wait_ms` for the worker's consumer (Faust's fixed value is 1500).
 FETCH_MAX_WAIT_MS = 50
-#: The Faust version whose fetch loop `Consumer._drain_messages` reproduces.
-VERIFIED_FAUST = "0.15.3"
 
 
 class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -220,76 +208,6 @@ class Consumer(aiokafka_driver.Consumer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained_event().wait(), timeout=1.0)
         return await super()._wait_next_records(timeout)
-
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - hot loop
-        if faust.__version__ != VERIFIED_FAUST:
-            return await super()._drain_messages(fetcher)
-        callback = self.callback
-        getmany = self.getmany
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        set_flag = self.diag.set_flag
-        unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        can_deliver_now = self._delivery_cannot_block
-        yield_every = 100
-        num_since_yield = 0
-        sleep = asyncio.sleep
-        try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                set_flag(CONSUMER_FETCHING)
-                ait = getmany(timeout=1.0)
-                await self.sleep(0)
-                if not self.should_stop:
-                    async for tp, message in ait:
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
-                            await sleep(0)
-                            num_since_yield = 0
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
-                            gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                                await self._add_gap(tp, r_offset + 1, offset)
-                            if commit_every is not None and self._n_acked >= commit_every:
-                                self._n_acked = 0
-                                await self.commit()
-                            if can_deliver_now(tp):
-                                await callback(message)
-                            else:
-                                await self.wait_first(callback(message), self.suspend_flow.wait())
-                            set_read_offset(tp, offset)
-                    unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                return
-            raise
-        except Exception as exc:
-            self.log.exception("Drain messages raised: %r", exc)
-            raise
-        finally:
-            unset_flag(CONSUMER_FETCHING)
-
-    def _delivery_cannot_block(self, tp: TP) -> bool:
-        """True when handing a record of `tp` to the conductor cannot wait on anything."""
-        app = self.app
-        if self.suspend_flow.is_set() or not app.flow_control.is_active():
-            return False
-        conductor = app.topics
-        if conductor._tp_to_callback_lock.locked():
-            return False
-        buffer = app.producer.buffer
-        if buffer.size > buffer.max_messages:
-            return False
-        return not any(channel.queue.full() for channel in conductor._tp_index.get(tp, ()))
 
 
 class Transport(aiokafka_driver.Transport):
