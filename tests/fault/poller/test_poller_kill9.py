@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -118,7 +119,15 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
     try:
         proc = start_poller(env, log)
         await wait_ready(web_port, proc, log)
-        await asyncio.sleep(2.5)  # mid-ingest: items are still appearing
+        # Mid-ingest (items keep appearing until ITEMS * GROWTH s): once some feed state is
+        # saved, kill at a moment the poller is busy publishing and committing.
+        probe = redis.Redis.from_url(redis_url)
+        for _ in range(200):
+            if probe.exists(*(f"newswatch:poll:feed:f{i}" for i in range(FEEDS))) >= FEEDS // 2:
+                break
+            await asyncio.sleep(0.1)
+        probe.close()
+        await asyncio.sleep(random.uniform(0.0, 0.5))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         killed_at = len(server.requests)
