@@ -13,7 +13,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick_rs
@@ -109,24 +109,41 @@ class _Candidate:
 Span = tuple[int, int]
 
 
-@dataclass
 class _Scan:
-    """Everything one automaton pass found, after word-boundary checks."""
+    """Everything one automaton pass found, after word-boundary checks.
 
-    aliases: list[_Candidate] = field(default_factory=list)
-    stops: list[tuple[int, int, str]] = field(default_factory=list)
-    support: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    block: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    generic: list[int] = field(default_factory=list)
-    terms: dict[str, dict[str, list[Span]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(list))
-    )
-    near: dict[tuple[str, int, int], list[Span]] = field(default_factory=lambda: defaultdict(list))
-    required: set[str] = field(default_factory=set)
-    theme_stops: list[tuple[int, int, str]] = field(default_factory=list)
-    context_full: bool = False
-    themes: set[str] = field(default_factory=set)  # themes with any evidence found
-    per_entity: dict[str, int] = field(default_factory=dict)  # candidates kept per entity
+    A plain slotted class (not a dataclass with default factories): one is built per text,
+    and most texts fill few of its fields.
+    """
+
+    __slots__ = (
+        "aliases",
+        "block",
+        "context_full",
+        "generic",
+        "near",
+        "per_entity",
+        "required",
+        "stops",
+        "support",
+        "terms",
+        "theme_stops",
+        "themes",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.aliases: list[_Candidate] = []
+        self.stops: list[tuple[int, int, str]] = []
+        self.support: dict[str, list[int]] = {}
+        self.block: dict[str, list[int]] = {}
+        self.generic: list[int] = []
+        self.terms: dict[str, dict[str, list[Span]]] = {}
+        self.near: dict[tuple[str, int, int], list[Span]] = {}
+        self.required: set[str] = set()
+        self.theme_stops: list[tuple[int, int, str]] = []
+        self.context_full = False
+        self.themes: set[str] = set()  # themes with any evidence found
+        self.per_entity: dict[str, int] = {}  # candidates kept per entity
 
 
 class Tagger:
@@ -193,7 +210,17 @@ class Tagger:
         # table computed once here ("open-source-modell" also holds "open-source", "modell").
         self._patterns = list(main)
         self._payloads = [tuple(main[p]) for p in self._patterns]
-        self._needs_left = [all(p.left for p in ps) for ps in self._payloads]
+        # Per pattern: whether every payload needs a word boundary on the left, and whether
+        # a missing right boundary rules them all out (aliases handle it themselves:
+        # inflections, version suffixes).
+        self._plans = [
+            (
+                all(p.left for p in ps),
+                all(p.right and p.kind > _AMBIG for p in ps),
+                ps,
+            )
+            for ps in self._payloads
+        ]
         self._automaton = ahocorasick_rs.AhoCorasick(
             self._patterns,
             matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST,
@@ -265,50 +292,56 @@ class Tagger:
     def _scan(self, text: str) -> _Scan:
         scan = _Scan()
         n = len(text)
-        payloads = self._payloads
+        plans = self._plans
         inner = self._inner
-        needs_left = self._needs_left
+        hit = self._hit
         for lo, hi in _segments(text):
-            segment = text[lo:hi] if (lo, hi) != (0, n) else text
+            segment = text[lo:hi] if hi - lo != n else text
             for index, a, b in self._automaton.find_matches_as_indexes(segment):
                 start, end = lo + a, lo + b
-                # Most matches of a Latin word are inside a longer word: reject them cheaply.
+                # Most matches of a Latin word are inside a longer word ("data" in "database"
+                # is its own pattern): reject them here, before any call.
+                needs_left, needs_right, payloads = plans[index]
                 before = text[start - 1] if start else " "
-                if not (needs_left[index] and before.isalnum() and before < "\u2e80"):
-                    self._hit(scan, text, n, payloads[index], start, end)
+                left_ok = not (before.isalnum() and before < "\u2e80")
+                if left_ok or not needs_left:
+                    after = text[end] if end < n else " "
+                    right_ok = not (after.isalnum() and after < "\u2e80")
+                    if right_ok or not needs_right:
+                        hit(scan, text, payloads, start, end, left_ok, right_ok)
                 for sub, x, y in inner[index]:
-                    self._hit(scan, text, n, payloads[sub], start + x, start + y)
+                    self._inner_hit(scan, text, n, self._payloads[sub], start + x, start + y)
         return scan
 
-    def _hit(
+    def _inner_hit(
         self, scan: _Scan, text: str, n: int, payloads: tuple[_Payload, ...], start: int, end: int
     ) -> None:
         before = text[start - 1] if start else " "
         left_ok = not (before.isalnum() and before < "\u2e80")
         after = text[end] if end < n else " "
         right_ok = not (after.isalnum() and after < "\u2e80")
+        self._hit(scan, text, payloads, start, end, left_ok, right_ok)
+
+    def _hit(
+        self, scan: _Scan, text: str, payloads: tuple[_Payload, ...], start: int, end: int,
+        left_ok: bool, right_ok: bool,
+    ) -> None:  # fmt: skip
         for p in payloads:
             if p.left and not left_ok:
                 continue
             kind = p.kind
-            if kind in (_ALIAS, _AMBIG):
+            if kind <= _AMBIG:  # _ALIAS, _AMBIG
                 self._alias(scan, text, p, start, end, right_ok)
             elif p.right and not right_ok:
                 continue
             elif kind == _TERM:
-                spans = scan.terms[p.owner][p.term]
-                if len(spans) < MAX_SPANS:
-                    spans.append((start, end))
-                scan.themes.add(p.owner)
+                _add_span(scan, p, start, end)
             elif kind == _PHRASE:
                 found = self._phrases[p.term].match(text, start)
                 if found:
-                    spans = scan.terms[p.owner][p.term]
-                    if len(spans) < MAX_SPANS:
-                        spans.append((start, found.end()))
-                    scan.themes.add(p.owner)
+                    _add_span(scan, p, start, found.end())
             elif kind == _NEAR:
-                spans = scan.near[(p.owner, p.rule, p.side)]
+                spans = scan.near.setdefault((p.owner, p.rule, p.side), [])
                 if len(spans) < MAX_SPANS:
                     spans.append((start, end))
                 scan.themes.add(p.owner)
@@ -343,9 +376,9 @@ class Tagger:
                     if p.kind == _GENERIC:
                         scan.generic.append(start)
                     elif p.kind == _SUPPORT:
-                        scan.support[p.owner].append(start)
+                        scan.support.setdefault(p.owner, []).append(start)
                     elif p.kind == _BLOCK:
-                        scan.block[p.owner].append(start)
+                        scan.block.setdefault(p.owner, []).append(start)
                     elif p.kind == _REQ:
                         scan.required.add(p.owner)
 
@@ -488,6 +521,19 @@ class Tagger:
             hits.append(ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE]))
         hits.sort(key=lambda h: h.id)
         return hits
+
+
+def _add_span(scan: _Scan, p: _Payload, start: int, end: int) -> None:
+    """Record a theme term's match (at most MAX_SPANS per term)."""
+    by_term = scan.terms.get(p.owner)
+    if by_term is None:
+        by_term = scan.terms[p.owner] = {}
+    spans = by_term.get(p.term)
+    if spans is None:
+        by_term[p.term] = [(start, end)]
+    elif len(spans) < MAX_SPANS:
+        spans.append((start, end))
+    scan.themes.add(p.owner)
 
 
 def _longest(
