@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 STATUS_CLASSES = ("2xx", "304", "3xx", "4xx", "5xx")
@@ -86,6 +88,15 @@ for _outcome in ("new", "duplicate"):
     ARTICLES.labels(_outcome)
 for _state in FEED_STATES:
     FEEDS.labels(_state)
+# Series exist from the start at 0, so the first burst shows in rate()/increase().
+for _lang in (*KNOWN_LANGS, "other"):
+    ARTICLES_BY_LANG.labels(_lang)
+
+
+def init_feed_series(feed_ids: Iterable[str]) -> None:
+    """Create the per-feed series at 0 for every configured feed (see above)."""
+    for feed_id in feed_ids:
+        FEED_ARTICLES.labels(feed_id)
 
 
 def status_class(status: int) -> str:

@@ -86,6 +86,7 @@ class Poller:
         self.parse = parse
         self.rng = rng or random.Random()
         self.feeds: dict[str, FeedSpec] = {spec.id: spec for spec in feeds}
+        metrics.init_feed_series(self.feeds)
         self.states: dict[str, FeedState] = {}
         self._heap: list[tuple[float, str]] = []
         self._wake = asyncio.Event()
@@ -120,6 +121,7 @@ class Poller:
         new = {spec.id: spec for spec in feeds}
         added = [feed_id for feed_id in new if feed_id not in self.feeds]
         self.feeds = new
+        metrics.init_feed_series(new)
         if added:
             loaded = await self.store.load(added)
             now = time.time()
