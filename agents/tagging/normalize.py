@@ -81,11 +81,10 @@ def normalise(text: str) -> Normalised:
         low = text.lower()
         if len(low) == len(text):
             return Normalised(low, original)
-    if not unicodedata.is_normalized("NFC", text):
-        return _slow(text, original)  # decomposed text: compose cluster by cluster
     # The characters that keep most real text from being NFKC get their NFKC form (or, for
     # the usual expanders, a one-character stand-in no pattern contains) by C-speed
-    # replace(); most texts are NFKC afterwards and take the 1:1 path (no map).
+    # replace(), one character for one; most texts are NFKC afterwards and take the 1:1
+    # path (no map).
     for char, replacement in _REPLACEMENTS:
         if char in text:
             text = text.replace(char, replacement)
@@ -93,6 +92,8 @@ def normalise(text: str) -> Normalised:
         low = text.lower()
         if len(low) == len(text):
             return Normalised(low, original)
+    if not unicodedata.is_normalized("NFC", text):
+        return _slow(text, original)  # decomposed text: compose cluster by cluster
     return _chunked(text, original)
 
 

@@ -218,6 +218,7 @@ class Tagger:
                 all(p.left for p in ps),
                 all(p.right and p.kind > _AMBIG for p in ps),
                 ps,
+                ps[0] if len(ps) == 1 and ps[0].kind == _TERM else None,
             )
             for ps in self._payloads
         ]
@@ -295,19 +296,31 @@ class Tagger:
         plans = self._plans
         inner = self._inner
         hit = self._hit
+        terms, themes = scan.terms, scan.themes
         for lo, hi in _segments(text):
             segment = text[lo:hi] if hi - lo != n else text
             for index, a, b in self._automaton.find_matches_as_indexes(segment):
                 start, end = lo + a, lo + b
                 # Most matches of a Latin word are inside a longer word ("data" in "database"
                 # is its own pattern): reject them here, before any call.
-                needs_left, needs_right, payloads = plans[index]
+                needs_left, needs_right, payloads, term = plans[index]
                 before = text[start - 1] if start else " "
                 left_ok = not (before.isalnum() and before < "\u2e80")
                 if left_ok or not needs_left:
                     after = text[end] if end < n else " "
                     right_ok = not (after.isalnum() and after < "\u2e80")
-                    if right_ok or not needs_right:
+                    if term is not None and right_ok:
+                        # the common case, a plain theme term ("data", "export"): inline
+                        by_term = terms.get(term.owner)
+                        if by_term is None:
+                            by_term = terms[term.owner] = {}
+                            themes.add(term.owner)
+                        spans = by_term.get(term.term)
+                        if spans is None:
+                            by_term[term.term] = [(start, end)]
+                        elif len(spans) < MAX_SPANS:
+                            spans.append((start, end))
+                    elif right_ok or not needs_right:
                         hit(scan, text, payloads, start, end, left_ok, right_ok)
                 for sub, x, y in inner[index]:
                     self._inner_hit(scan, text, n, self._payloads[sub], start + x, start + y)
@@ -411,6 +424,8 @@ class Tagger:
             scan.aliases.append(_Candidate(start, end, p.owner, p.kind == _AMBIG, strong))
 
     def _entities(self, scan: _Scan, norm: Normalised) -> list[Mention]:
+        if not scan.aliases:
+            return []
         cands = [c for c in scan.aliases if not _covered(c, scan.stops)]
         cands.sort(key=lambda c: (c.start, c.start - c.end, c.ambiguous))
         kept: list[_Candidate] = []
@@ -455,6 +470,8 @@ class Tagger:
         return bool(self._related[ent.id] & found)
 
     def _themes(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
+        if not scan.themes and not entities:
+            return []
         hits = []
         touched = set(scan.themes)
         for entity in entities:
