@@ -60,6 +60,7 @@ for _lang, _words in _STOPWORDS.items():
     for _w in _words:
         _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
 _STOPWORD_SET = frozenset(_LANGS_OF)
+_SHARES = {w: tuple((lang, 1.0 / len(langs)) for lang in langs) for w, langs in _LANGS_OF.items()}
 
 
 def detect(text: str) -> str:
@@ -119,9 +120,8 @@ def _latin(sample: str) -> str:
     low = sample.lower().replace("'", " ").replace("’", " ")  # l'île -> l île
     counts: dict[str, float] = {}
     # Distinct words that are stopwords; words glued to punctuation are skipped.
-    for langs in map(_LANGS_OF.get, _STOPWORD_SET.intersection(low.split())):
-        share = 1.0 / len(langs)  # "de" says little, "della" a lot
-        for lang in langs:
+    for word in _STOPWORD_SET.intersection(low.split()):
+        for lang, share in _SHARES[word]:  # "de" says little, "della" a lot
             counts[lang] = counts.get(lang, 0.0) + share
     if not low.isascii():
         present = set(low)  # letters some languages use and others do not

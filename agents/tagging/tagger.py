@@ -216,9 +216,13 @@ class Tagger:
         self._plans = [
             (
                 all(p.left for p in ps),
-                all(p.right and p.kind > _AMBIG for p in ps),
+                True
+                if all(p.right and p.kind > _AMBIG for p in ps)
+                else _ALIAS_TAIL
+                if all(p.right and p.kind <= _AMBIG for p in ps)
+                else False,
                 ps,
-                ps[0] if len(ps) == 1 and ps[0].kind == _TERM else None,
+                ps[0] if len(ps) == 1 and ps[0].kind in (_TERM, _NEAR) else None,
             )
             for ps in self._payloads
         ]
@@ -245,6 +249,10 @@ class Tagger:
         )
         self._related = {e: catalogue.related(e) for e in catalogue.entities}
         self._weights = {t.id: dict(t.terms) for t in catalogue.themes.values()}
+        self._near_keys = {
+            t.id: [(rule, (t.id, i, 0), (t.id, i, 1)) for i, rule in enumerate(t.near)]
+            for t in catalogue.themes.values()
+        }
         self._entity_themes: dict[str, list[str]] = defaultdict(list)
         for theme in catalogue.themes.values():
             for entity, _weight in theme.entities:
@@ -296,31 +304,48 @@ class Tagger:
         plans = self._plans
         inner = self._inner
         hit = self._hit
-        terms, themes = scan.terms, scan.themes
+        terms, near, themes = scan.terms, scan.near, scan.themes
         for lo, hi in _segments(text):
             segment = text[lo:hi] if hi - lo != n else text
             for index, a, b in self._automaton.find_matches_as_indexes(segment):
                 start, end = lo + a, lo + b
                 # Most matches of a Latin word are inside a longer word ("data" in "database"
                 # is its own pattern): reject them here, before any call.
-                needs_left, needs_right, payloads, term = plans[index]
+                needs_left, needs_right, payloads, simple = plans[index]
                 before = text[start - 1] if start else " "
                 left_ok = not (before.isalnum() and before < "\u2e80")
                 if left_ok or not needs_left:
                     after = text[end] if end < n else " "
                     right_ok = not (after.isalnum() and after < "\u2e80")
-                    if term is not None and right_ok:
-                        # the common case, a plain theme term ("data", "export"): inline
-                        by_term = terms.get(term.owner)
-                        if by_term is None:
-                            by_term = terms[term.owner] = {}
-                            themes.add(term.owner)
-                        spans = by_term.get(term.term)
-                        if spans is None:
-                            by_term[term.term] = [(start, end)]
-                        elif len(spans) < MAX_SPANS:
-                            spans.append((start, end))
-                    elif right_ok or not needs_right:
+                    if simple is not None and (right_ok or not simple.right):
+                        # The common cases, one plain theme term or one side of a proximity
+                        # rule ("data", "export"): recorded inline, no call.
+                        if simple.kind == _TERM:
+                            by_term = terms.get(simple.owner)
+                            if by_term is None:
+                                by_term = terms[simple.owner] = {}
+                                themes.add(simple.owner)
+                            spans = by_term.get(simple.term)
+                            if spans is None:
+                                by_term[simple.term] = [(start, end)]
+                            elif len(spans) < MAX_SPANS:
+                                spans.append((start, end))
+                        else:
+                            key = (simple.owner, simple.rule, simple.side)
+                            spans = near.get(key)
+                            if spans is None:
+                                near[key] = [(start, end)]
+                                themes.add(simple.owner)
+                            elif len(spans) < MAX_SPANS:
+                                spans.append((start, end))
+                    elif (
+                        right_ok
+                        or not needs_right
+                        # An alias glued to a following letter ("yi" in "yield") survives
+                        # only as a version ("Qwen2.5") or an inflection ("Alibabas",
+                        # "Дипсика"): rule the rest out without a call.
+                        or (needs_right is _ALIAS_TAIL and _may_extend(text, end))
+                    ):
                         hit(scan, text, payloads, start, end, left_ok, right_ok)
                 for sub, x, y in inner[index]:
                     self._inner_hit(scan, text, n, self._payloads[sub], start + x, start + y)
@@ -477,6 +502,7 @@ class Tagger:
         for entity in entities:
             touched.update(self._entity_themes.get(entity, ()))
         themes = self.catalogue.themes
+        near = scan.near
         for theme_id in sorted(touched):
             theme = themes[theme_id]
             terms = scan.terms.get(theme_id) or {}
@@ -485,33 +511,25 @@ class Tagger:
             bound = 0.0
             for term, spans in terms.items():
                 bound += weights[term] * _REPEAT[min(len(spans), 3)]
-            near = []
-            for index, rule in enumerate(theme.near):
-                left = scan.near.get((theme_id, index, 0)) if scan.near else None
-                near.append(left)
-                if left and (theme_id, index, 1) in scan.near:
-                    bound += rule.weight
+            # Proximity rules with both sides found (only those can add to the score).
+            pairs = [r for r in self._near_keys[theme_id] if r[1] in near and r[2] in near]
+            for rule, _, _ in pairs:
+                bound += rule.weight
             for entity, weight in theme.entities:
                 if entity in entities:
                     bound += weight
             if bound < theme.threshold or bound <= 0:
                 continue
-            stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme.id]
+            stops = [(a, b) for a, b, owner in scan.theme_stops if owner == theme_id]
             score = 0.0
             evidence: list[tuple[float, int, int]] = []
             for term, spans in _longest(terms, stops, weights).items():
                 weight = weights[term]
                 score += weight * _REPEAT[min(len(spans), 3)]
                 evidence.append((weight, *spans[0]))
-            for index, rule in enumerate(theme.near):
-                if not near[index]:
-                    continue
-                pair = _near_pair(
-                    norm.text,
-                    _free(near[index], stops),
-                    _free(scan.near.get((theme.id, index, 1), ()), stops),
-                    rule.within,
-                )
+            for rule, left_key, right_key in pairs:
+                left, right = _free(near[left_key], stops), _free(near[right_key], stops)
+                pair = _near_pair(norm.text, left, right, rule.within)
                 if pair:
                     score += rule.weight
                     evidence.append((rule.weight, *pair))
@@ -540,6 +558,17 @@ class Tagger:
         return hits
 
 
+_ALIAS_TAIL = 2  # a plan's needs_right for aliases: they check what follows them themselves
+_TAIL_STARTS = frozenset("0123456789vrkmtxzs")
+
+
+def _may_extend(text: str, end: int) -> bool:
+    """Whether the letter or digit after an alias may start a version suffix ("2.5", "v3",
+    "k1.5") or an inflection ("s", Cyrillic case endings); see `Tagger._alias`."""
+    after = text[end]
+    return after in _TAIL_STARTS or "\u0400" <= after <= "\u052f" or after.isdigit()
+
+
 def _add_span(scan: _Scan, p: _Payload, start: int, end: int) -> None:
     """Record a theme term's match (at most MAX_SPANS per term)."""
     by_term = scan.terms.get(p.owner)
@@ -565,7 +594,7 @@ def _longest(
     groups: list[list[tuple[int, int, str]]] = []
     group_end = -1
     for a, b, term in spans:
-        if _overlaps((a, b), stops):
+        if stops and _overlaps((a, b), stops):
             continue
         if a < group_end:
             groups[-1].append((a, b, term))
@@ -617,6 +646,8 @@ def _merge(windows: list[Span]) -> list[Span]:
 
 
 def _free(spans: Iterable[Span], stops: list[Span]) -> list[Span]:
+    if not stops:
+        return list(spans)
     return [s for s in spans if not _overlaps(s, stops)]
 
 
