@@ -102,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--re-bytes", type=int, default=200_000)
+    parser.add_argument("--catalogue", type=Path, default=None, help="catalogue folder")
     parser.add_argument("--cpu", type=int, default=None, help="core to pin to (default: last)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -111,7 +112,7 @@ def main() -> None:
         print(f"pinned to core {cpu} of {len(allowed)}")
 
     started = time.perf_counter()
-    tagger = Tagger.load()
+    tagger = Tagger.load(args.catalogue)
     load_s = time.perf_counter() - started
     feeds = feed_texts()
     dev = devset_texts()

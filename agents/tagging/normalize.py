@@ -78,7 +78,7 @@ def normalise(text: str) -> Normalised:
         return Normalised(text.lower(), text)
     original = text
     if unicodedata.is_normalized("NFKC", text):
-        low = text.lower()
+        low = _lower(text)
         if len(low) == len(text):
             return Normalised(low, original)
     # The characters that keep most real text from being NFKC get their NFKC form (or, for
@@ -89,12 +89,32 @@ def normalise(text: str) -> Normalised:
         if char in text:
             text = text.replace(char, replacement)
     if unicodedata.is_normalized("NFKC", text):
-        low = text.lower()
+        low = _lower(text)
         if len(low) == len(text):
             return Normalised(low, original)
     if not unicodedata.is_normalized("NFC", text):
         return _slow(text, original)  # decomposed text: compose cluster by cluster
     return _chunked(text, original)
+
+
+_ASCII = bytes(range(128))
+
+
+def _lower(text: str) -> str:
+    """`text.lower()`, faster for text that is mostly ASCII (English with curly quotes).
+
+    `str.lower()` takes its slow path over the whole string once any character is not
+    ASCII; `bytes.lower()` is a C loop over ASCII letters. When the few non-ASCII characters
+    (cut out by `bytes.translate`) have no lower case of their own, lowering the UTF-8 bytes
+    is the same as `str.lower()`, about twice as fast on such text.
+    """
+    encoded = text.encode("utf-8", "surrogatepass")
+    rest = encoded.translate(None, _ASCII)
+    if len(rest) * 8 < len(encoded):
+        others = rest.decode("utf-8", "surrogatepass")
+        if others.lower() == others:
+            return encoded.lower().decode("utf-8", "surrogatepass")
+    return text.lower()
 
 
 # Characters NFKC expands that real text is full of ("…" in half the non-ASCII feed entries
