@@ -107,6 +107,10 @@ class _Candidate:
 
 
 Span = tuple[int, int]
+# Per pattern: every payload needs a left word boundary; what a missing right boundary means
+# (True: rules all out, _ALIAS_TAIL: aliases check it, False: per payload); the payloads;
+# the single plain theme term or proximity-rule side handled inline (else None).
+_Plan = tuple[bool, "bool | int", tuple["_Payload", ...], "_Payload | None"]
 
 
 class _Scan:
@@ -344,21 +348,27 @@ class Tagger:
                         # An alias glued to a following letter ("yi" in "yield") survives
                         # only as a version ("Qwen2.5") or an inflection ("Alibabas",
                         # "Дипсика"): rule the rest out without a call.
-                        or (needs_right is _ALIAS_TAIL and _may_extend(text, end))
+                        or (needs_right == _ALIAS_TAIL and _may_extend(text, end))
                     ):
                         hit(scan, text, payloads, start, end, left_ok, right_ok)
                 for sub, x, y in inner[index]:
-                    self._inner_hit(scan, text, n, self._payloads[sub], start + x, start + y)
+                    self._inner_hit(scan, text, n, plans[sub], start + x, start + y)
         return scan
 
-    def _inner_hit(
-        self, scan: _Scan, text: str, n: int, payloads: tuple[_Payload, ...], start: int, end: int
-    ) -> None:
+    def _inner_hit(self, scan: _Scan, text: str, n: int, plan: _Plan, start: int, end: int) -> None:
+        """A shorter pattern inside a longer match ("open-source" in "open-source-modell");
+        the same checks as the main loop of `_scan`."""
+        needs_left, needs_right, payloads, simple = plan
         before = text[start - 1] if start else " "
         left_ok = not (before.isalnum() and before < "\u2e80")
+        if needs_left and not left_ok:
+            return
         after = text[end] if end < n else " "
         right_ok = not (after.isalnum() and after < "\u2e80")
-        self._hit(scan, text, payloads, start, end, left_ok, right_ok)
+        if simple is not None and (right_ok or not simple.right):
+            _record(scan, simple, start, end)
+        elif right_ok or not needs_right or (needs_right == _ALIAS_TAIL and _may_extend(text, end)):
+            self._hit(scan, text, payloads, start, end, left_ok, right_ok)
 
     def _hit(
         self, scan: _Scan, text: str, payloads: tuple[_Payload, ...], start: int, end: int,
@@ -567,6 +577,17 @@ def _may_extend(text: str, end: int) -> bool:
     "k1.5") or an inflection ("s", Cyrillic case endings); see `Tagger._alias`."""
     after = text[end]
     return after in _TAIL_STARTS or "\u0400" <= after <= "\u052f" or after.isdigit()
+
+
+def _record(scan: _Scan, p: _Payload, start: int, end: int) -> None:
+    """Record a plain theme term or one side of a proximity rule (see `_scan`)."""
+    if p.kind == _TERM:
+        _add_span(scan, p, start, end)
+        return
+    spans = scan.near.setdefault((p.owner, p.rule, p.side), [])
+    if len(spans) < MAX_SPANS:
+        spans.append((start, end))
+    scan.themes.add(p.owner)
 
 
 def _add_span(scan: _Scan, p: _Payload, start: int, end: int) -> None:
