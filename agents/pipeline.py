@@ -1,20 +1,31 @@
 """The worker's agents: thin loops that decode, call a pure function, and send.
 
-    articles --tag--> tagged --alert--> alerts --redis--> Redis stream (SET NX + XADD + PUBLISH)
-                        |                  `--webhooks--> durable webhook outbox in Redis
-                        `--(mention counts per batch)--> <app>-mention-counts --spikes--> alerts
+    articles --tag--> tagged topic (TaggedArticle, the record of what was found)
+        |      `----> alerts --redis-sink----> Redis stream (SET NX + XADD + PUBLISH)
+        |                  `--webhook-sink--> durable webhook outbox in Redis
+        `--(mention counts per batch)--> <app>-mention-counts --spikes--> alerts
 
-Every agent runs with concurrency 1 (a `kill -9` with concurrency > 1 can lose an event:
-faust-streaming #606) and processes events in batches (`noack_take`), acknowledging a batch
+Hops. By default ("merged") the tag agent also evaluates the rules: it still publishes every
+TaggedArticle, but no agent consumes the tagged topic, which saves one Kafka hop per article
+(Faust's per-record consume path costs ~0.3-0.5 ms of event-loop CPU per hop). `hops="separate"`
+restores an alert agent on the tagged topic; bench/worker.py measures both.
+
+Work split. Decoding, tagging, rule evaluation and encoding run in a child process
+(`alerting.processing.ProcessorPool`, spawned; in-process when a tagger is injected or the
+machine has one core); the event loop keeps Faust's machinery, the producers and the Redis
+sinks. One worker thus uses both cores of a 2-core machine.
+
+Delivery. Every agent runs with concurrency 1 (a `kill -9` with concurrency > 1 can lose an
+event: faust-streaming #606) and handles events in batches (`noack_take`), acknowledging a batch
 only after everything in it was sent or written. A record that cannot be decoded, carries an
-unknown schema version or makes the tagger fail goes to the dead-letter topic with the error and
-is acknowledged, so it never stops an agent.
+unknown schema version or makes the tagger fail goes to the dead-letter topic with the error
+and is acknowledged, so it never stops an agent.
 
-Spike counting goes through its own small topic keyed by entity/theme: a Faust table writes its
-changelog to the partition of the event being processed, so counting entities inside the alert
-agent (whose events are keyed by article id) would spread one entity's count over partitions and
-restore it wrongly. The alert agent pre-aggregates counts per batch, so that hop carries one
-record per (entity or theme, window) per batch, not one per article.
+Spikes. Counting goes through its own small topic keyed by entity/theme: a Faust table writes
+its changelog to the partition of the event being processed, so counting entities inside the
+tag agent (whose events are keyed by article id) would spread one entity's count over
+partitions and restore it wrongly. The tag agent pre-aggregates counts per batch, so that hop
+carries one record per (entity or theme, window) per batch, not one per article.
 """
 
 from __future__ import annotations
