@@ -73,8 +73,10 @@ def detect(text: str) -> str:
     codes = sorted(map(ord, set(sample)))
     first = bisect.bisect_left(codes, 0x0370)
     if first == len(codes) or (codes[first] >= 0x2000 and codes[-1] < 0x2070):
-        # ASCII, Latin and punctuation ("’", "…") only: left to the stopword step
-        return _latin(sample[:LATIN_SAMPLE])
+        # ASCII, Latin and punctuation ("’", "…") only: left to the stopword step, which
+        # skips its letter check when the only non-ASCII characters are punctuation.
+        letters = codes[bisect.bisect_left(codes, 0x80)] < 0x2000
+        return _latin(sample[:LATIN_SAMPLE], letters)
     counts: dict[str, int] = {}
     cuts = [bisect.bisect_left(codes, start, first) for start in _SCRIPT_STARTS]
     cuts.append(len(codes))
@@ -116,14 +118,14 @@ _BELOW_CJK = re.compile("[^\u3040-\U0010ffff]")
 _UKRAINIAN = re.compile("[іїєґІЇЄҐ]")
 
 
-def _latin(sample: str) -> str:
+def _latin(sample: str, letters: bool = True) -> str:
     low = sample.lower().replace("'", " ").replace("’", " ")  # l'île -> l île
     counts: dict[str, float] = {}
     # Distinct words that are stopwords; words glued to punctuation are skipped.
     for word in _STOPWORD_SET.intersection(low.split()):
         for lang, share in _SHARES[word]:  # "de" says little, "della" a lot
             counts[lang] = counts.get(lang, 0.0) + share
-    if not low.isascii():
+    if letters and not low.isascii():
         present = set(low)  # letters some languages use and others do not
         for lang, letters in _LETTER_SETS:
             common = present & letters
