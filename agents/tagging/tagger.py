@@ -133,7 +133,7 @@ class _Scan:
         "terms",
         "theme_stops",
         "themes",
-    )  # fmt: skip
+    )
 
     def __init__(self) -> None:
         self.aliases: list[_Candidate] = []
