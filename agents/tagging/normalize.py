@@ -273,6 +273,7 @@ def key(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+@functools.lru_cache(maxsize=65536)  # catalogue compile folds the same words many times
 def fold(text: str) -> str:
     """Strip diacritics from Latin letters (đ -> d, ø -> o, ß -> ss); other scripts unchanged."""
     out = []
