@@ -15,6 +15,9 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -157,8 +160,21 @@ _CHILD: ArticleProcessor | None = None
 
 def _init_child(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> None:
     global _CHILD
+    _exit_with_parent()
     _CHILD = load_processor(catalogue_dir, rules_file, rules)
     _CHILD.process(b"{}")  # warm up imports and lazy tables before the first batch
+
+
+def _exit_with_parent(interval: float = 1.0) -> None:
+    """A worker killed with SIGKILL cannot stop its pool: the child leaves when orphaned."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _process_in_child(values: list[bytes]) -> list[Outcome]:
