@@ -15,10 +15,24 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 
 @pytest.fixture
-def harness(tansu, redis_url: str, tmp_path: Path) -> Iterator[WorkerHarness]:
-    h = WorkerHarness(tansu.bootstrap, redis_url, tmp_path / "state")
+def harness(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path: Path
+) -> Iterator[WorkerHarness]:
+    """A worker on Tansu, or on the broker named by indirect parametrisation."""
+    broker = request.getfixturevalue(getattr(request, "param", "tansu"))
+    h = WorkerHarness(broker.bootstrap, redis_url, tmp_path / "state")
     yield h
     h.stop()
+
+
+TANSU_RESTART_BUG = pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "Tansu only: the restarted worker's Faust fetch loop logs 'DROPPED MESSAGE ROFF' and "
+        "skips part of the alerts backlog although the committed offsets were right. Passes "
+        "on Apache Kafka (the parametrisation below); Tansu is the demo/dev broker."
+    ),
+)
 
 
 async def test_articles_become_alerts_in_redis_exactly_once(harness: WorkerHarness) -> None:
@@ -77,13 +91,10 @@ async def test_bad_records_go_to_the_dead_letter_topic(harness: WorkerHarness) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "open bug: on Tansu the restarted worker's Faust fetch loop logs 'DROPPED MESSAGE ROFF' "
-        "and skips part of the alerts backlog (committed offsets were right); see the worker "
-        "report. The kill -9 variant in tests/fault/worker usually passes."
-    ),
+@pytest.mark.parametrize(
+    "harness",
+    [pytest.param("tansu", marks=TANSU_RESTART_BUG), pytest.param("apache_kafka")],
+    indirect=True,
 )
 async def test_sigterm_mid_stream_exits_0_and_a_restart_loses_nothing(
     harness: WorkerHarness,
