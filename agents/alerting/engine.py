@@ -55,13 +55,18 @@ class RuleEngine:
         self._lookup = lookup
 
     def evaluate(self, tagged: TaggedArticle, *, now: float | None = None) -> list[Alert]:
-        alerts = []
+        matches = {}
         for rule in self.rules:
             match = self.match(rule, tagged)
             if match is not None:
-                entities, themes = match
-                alerts.append(build_alert(rule, tagged, entities, themes, now=now))
-        return alerts
+                matches[rule.id] = (rule, match)
+        # A firing rule that supersedes another takes its place: one story, one alert.
+        replaced = {other for rule, _ in matches.values() for other in rule.supersedes}
+        return [
+            build_alert(rule, tagged, entities, themes, now=now)
+            for rule_id, (rule, (entities, themes)) in matches.items()
+            if rule_id not in replaced
+        ]
 
     def match(self, rule: Rule, tagged: TaggedArticle) -> tuple[list[str], list[str]] | None:
         """(matching entities, matching themes) when the rule fires, else None."""

@@ -51,7 +51,16 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LIST_FIELDS = ("entities", "entity_groups", "entity_kinds", "themes", "all_themes", "languages")
 _CONDITION_FIELDS = (*_LIST_FIELDS, "feeds", "min_theme_score")
-_RULE_FIELDS = ("id", "description", "severity", "when", "throttle", "title", "enabled")
+_RULE_FIELDS = (
+    "id",
+    "description",
+    "severity",
+    "when",
+    "throttle",
+    "title",
+    "enabled",
+    "supersedes",
+)
 
 
 class RuleError(ValueError):
@@ -87,6 +96,8 @@ class Rule:
     description: str = ""
     throttle: float = 0.0  # seconds; 0 = one alert per matching article
     enabled: bool = True
+    # Rules this one replaces when both fire on the same article (one story, one alert).
+    supersedes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +174,12 @@ def parse_rules(text: str, *, source: str = "<rules>") -> RuleSet:
             raise RuleError(f"{source}: rule {rule.id!r}: id: duplicate rule id")
         seen.add(rule.id)
         rules.append(rule)
+    for rule in rules:
+        for other in sorted(rule.supersedes):
+            if other not in seen or other == rule.id:
+                raise RuleError(
+                    f"{source}: rule {rule.id!r}: supersedes: {other!r} is not another rule"
+                )
     return RuleSet(tuple(rules), source)
 
 
@@ -219,6 +236,7 @@ def _parse_rule(raw: Any, index: int, source: str) -> Rule:
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
         raise fail("enabled", "must be true or false")
+    supersedes = _id_list(raw.get("supersedes"), "supersedes", fail)
     return Rule(
         id=rule_id,
         severity=severity,
@@ -227,6 +245,7 @@ def _parse_rule(raw: Any, index: int, source: str) -> Rule:
         description=description.strip(),
         throttle=throttle,
         enabled=enabled,
+        supersedes=supersedes,
     )
 
 

@@ -230,3 +230,29 @@ def test_throttle_collapses_a_burst_into_one_id_per_window() -> None:
     hour = 3600 * 1000
     assert alert_id("a", hour + 10) == alert_id("b", hour + 3000)
     assert alert_id("a", hour + 10) != alert_id("c", hour + 3600 + 10)
+
+
+SUPERSEDING = """
+- id: cn_export
+  severity: high
+  when: {entity_groups: [chinese_ai], themes: [export_controls]}
+- id: cn_chip_export
+  severity: critical
+  supersedes: [cn_export]
+  when: {entity_groups: [chinese_ai], all_themes: [export_controls, chips]}
+"""
+
+
+def test_a_superseding_rule_replaces_the_other_for_the_same_article() -> None:
+    engine = RuleEngine(rules(SUPERSEDING), lookup)
+    both = engine.evaluate(tagged(["deepseek"], {"export_controls": 2, "chips": 2}))
+    assert [a.rule for a in both] == ["cn_chip_export"]
+    only_export = engine.evaluate(tagged(["deepseek"], {"export_controls": 2}))
+    assert [a.rule for a in only_export] == ["cn_export"]
+
+
+def test_supersedes_must_name_another_rule() -> None:
+    with pytest.raises(RuleError, match=r"rule 'r1': supersedes: 'nope' is not another rule"):
+        rules("- {id: r1, severity: low, supersedes: [nope], when: {themes: [x]}}")
+    with pytest.raises(RuleError, match=r"rule 'r1': supersedes: 'r1' is not another rule"):
+        rules("- {id: r1, severity: low, supersedes: [r1], when: {themes: [x]}}")
