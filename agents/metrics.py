@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 STAGES = ("tag", "alert", "redis", "webhook")
@@ -87,6 +89,29 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
 )
 SPIKES = Counter("newswatch_spikes_total", "Spikes detected, by kind.", ["kind"])
+
+
+def init_series(
+    entities: Iterable[str], themes: Iterable[str], rules: Iterable[tuple[str, str]]
+) -> None:
+    """Create the labelled series at 0 for every known label value.
+
+    A series that appears only at its first increment is invisible to rate()/increase() for
+    that first burst (the demo's whole traffic); dashboards and alert rules need it from the
+    start. `rules` are (rule id, severity) pairs.
+    """
+    for lang in (*KNOWN_LANGS, "other", "unknown"):
+        ARTICLES_TAGGED.labels(lang)
+    for entity in entities:
+        MENTIONS.labels(entity)
+    for theme in themes:
+        THEMES.labels(theme)
+    for rule, severity in rules:
+        ALERTS.labels(rule, severity)
+    for stage in STAGES:
+        PROCESSING_LATENCY.labels(stage)
+    for kind in ("entity", "theme"):
+        SPIKES.labels(kind)
 
 
 def lang_label(lang: str | None) -> str:

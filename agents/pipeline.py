@@ -131,6 +131,13 @@ def register(
         counts_topic=f"{settings.app_id}-mention-counts",
         tag_processes=tag_processes,
     )
+    catalogue = getattr(tagger, "catalogue", None)
+    metrics.init_series(
+        entities=getattr(catalogue, "entity_ids", ()),
+        themes=getattr(catalogue, "theme_ids", ()),
+        rules=[(rule.id, rule.severity) for rule in rules if rule.enabled]
+        + [(f"spike_{kind}", deps.spikes.severity) for kind in ("entity", "theme")],
+    )
     raw = {
         "key_type": bytes,
         "value_type": bytes,

@@ -130,10 +130,13 @@ class Supervisor:
             feeds_file = self.feed_server.write_feeds_file(settings.state_dir / "demo-feeds.yaml")
             updates["feeds_file"] = feeds_file
             log.warning(
-                "demo: serving %d sample feeds at %s/feeds/ (list in %s)",
-                len(self.feed_server._bodies),
+                "demo: serving %d sample feeds at %s/feeds/ (list in %s); one more of their %d "
+                "items appears every %.0fs",
+                len(self.feed_server._feeds),
                 self.feed_server.base_url,
                 feeds_file,
+                self.feed_server.item_count,
+                self.feed_server.reveal_every,
             )
         if updates:
             # model_copy does not validate: every value above already has its field's type.

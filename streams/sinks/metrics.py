@@ -36,3 +36,7 @@ WEBHOOK_ENDPOINT_ENABLED = Gauge(
     "1 while the endpoint receives deliveries, 0 once disabled (HTTP 410).",
     ["endpoint"],
 )
+
+# Series exist at 0 from the start, so the first writes show in rate()/increase().
+for _outcome in ("new", "duplicate"):
+    REDIS_ALERTS_WRITTEN.labels(_outcome)

@@ -453,13 +453,6 @@ def test_every_panel_query_returns_series(evaluations: Run, newswatch: Newswatch
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending: agents/metrics.py (mentions, themes, alerts, articles_tagged) and "
-    "streams/poller/metrics.py (feed_articles, articles_by_lang) create label children at the "
-    "first inc(), so the demo's single burst never shows in rate()/increase(). Remove this "
-    "marker once they pre-initialise known label values (strict: an XPASS fails the run).",
-)
 def test_activity_panels_show_the_demo_traffic(evaluations: Run) -> None:
     """Stricter: a panel about traffic (articles, mentions, alerts, deliveries) shows a non-zero
     value during the demo, not only series stuck at 0. rate()/increase() cannot see the first

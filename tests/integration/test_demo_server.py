@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +24,7 @@ def test_bundled_feeds_parse_in_several_languages() -> None:
 
 
 async def test_server_answers_304_to_a_conditional_get(tmp_path: Path) -> None:
-    server = await DemoFeedServer().start()
+    server = await DemoFeedServer(reveal_every=3600).start()
     try:
         feeds_file = server.write_feeds_file(tmp_path / "feeds.yaml")
         feeds = yaml.safe_load(feeds_file.read_text())["feeds"]
@@ -38,5 +39,31 @@ async def test_server_answers_304_to_a_conditional_get(tmp_path: Path) -> None:
                     assert response.status == 304
             async with http.get(f"{server.base_url}/feeds/missing.xml") as response:
                 assert response.status == 404
+    finally:
+        await server.stop()
+
+
+async def test_items_appear_over_time_round_robin() -> None:
+    server = DemoFeedServer(reveal_every=0.3)
+    await server.start()
+    try:
+        names = [path.name for path in demo_feed_files()]
+        assert all(server.visible(name) == 1 for name in names)
+        first = names[0]
+        url = f"{server.base_url}/feeds/{first}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as response:
+                initial = feedparser.parse(await response.read())
+                etag = response.headers["ETag"]
+            assert len(initial.entries) == 1
+            # After one full round every feed with a second item has shown it.
+            await asyncio.sleep(0.3 * len(names) + 0.2)
+            async with http.get(url, headers={"If-None-Match": etag}) as response:
+                assert response.status == 200
+                later = feedparser.parse(await response.read())
+        assert len(later.entries) == 2
+        assert later.entries[0].id == initial.entries[0].id
+        total = sum(server.visible(name, now=10**9) for name in names)
+        assert total == server.item_count
     finally:
         await server.stop()
