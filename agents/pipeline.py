@@ -486,15 +486,19 @@ def _redis_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
         sink = RedisAlertSink(client, deps.settings)
         try:
             async for events in batches(stream):
+                alerts = []
                 for event in events:
                     try:
-                        alert = Alert.loads(event.value)
+                        alerts.append(Alert.loads(event.value))
                     except RecordError as exc:
                         await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
-                        continue
-                    await sink.write(alert)  # retries until Redis accepts; ack only after
+                # One pipelined round trip per batch; retries until Redis accepts, and the
+                # batch is acknowledged only after.
+                await sink.write_many(alerts)
+                now = time.time()
+                for alert in alerts:
                     if alert.source_time:
-                        observe(max(0.0, time.time() - alert.source_time))
+                        observe(max(0.0, now - alert.source_time))
                 await ack_all(stream, events)
         finally:
             await _bounded("redis sink close", client.aclose())
