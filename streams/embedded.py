@@ -56,6 +56,17 @@ class _Service:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     log_path: Path | None = None
 
+    def _launch(
+        self, argv: list[str], log_path: Path, timeout: float, env: dict[str, str] | None = None
+    ) -> None:
+        """Spawn and wait until the port accepts connections; on failure stop and explain."""
+        self._spawn(argv, log_path, env)
+        try:
+            wait_for_port(self.host, self.port, timeout, self.proc)
+        except EmbeddedError as exc:
+            self.stop()
+            raise EmbeddedError(f"{self.name} did not start: {exc}\n{self.tail_log()}") from None
+
     def _spawn(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
@@ -130,12 +141,7 @@ class TansuBroker(_Service):
             "--storage-engine",
             "memory://tansu/",
         ]
-        self._spawn(argv, log_dir / f"tansu-{self.port}.log", env={"RUST_LOG": "warn"})
-        try:
-            wait_for_port(self.host, self.port, timeout, self.proc)
-        except EmbeddedError as exc:
-            self.stop()
-            raise EmbeddedError(f"tansu did not start: {exc}\n{self.tail_log()}") from None
+        self._launch(argv, log_dir / f"tansu-{self.port}.log", timeout, env={"RUST_LOG": "warn"})
         return self
 
 
@@ -184,10 +190,5 @@ class RedisServer(_Service):
             "--appenddirname",
             "appendonlydir",
         ]
-        self._spawn(argv, data_dir / "redis-server.log")
-        try:
-            wait_for_port(self.host, self.port, timeout, self.proc)
-        except EmbeddedError as exc:
-            self.stop()
-            raise EmbeddedError(f"redis-server did not start: {exc}\n{self.tail_log()}") from None
+        self._launch(argv, data_dir / "redis-server.log", timeout)
         return self
