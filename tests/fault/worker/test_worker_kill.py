@@ -1,20 +1,59 @@
-"""kill -9 of the worker in the middle of a stream: after a restart each alert is in Redis once."""
+"""kill -9 of the worker in the middle of a stream: after a restart each alert is in Redis once
+and delivered to the webhook endpoint under its own `webhook-id`, none missing."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from worker_harness import WorkerHarness, expected_alert_ids, make_articles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
 
+SECRET = "whsec_" + base64.b64encode(b"kill-test-secret-0123456789abcdef").decode()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
+    """A webhook receiver recording the `webhook-id` of every delivery it accepts."""
+    ids: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        ids.append(request.headers["webhook-id"])
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/hook", ids
+    await runner.cleanup()
+
 
 async def test_kill_9_mid_stream_then_restart_each_alert_once(
-    tansu, redis_url: str, tmp_path: Path
+    tansu, redis_url: str, tmp_path: Path, receiver: tuple[str, list[str]]
 ) -> None:
-    harness = WorkerHarness(tansu.bootstrap, redis_url, tmp_path / "state")
+    url, delivered = receiver
+    endpoint = {"name": "kill-test", "url": url, "format": "json", "secrets": [SECRET]}
+    harness = WorkerHarness(
+        tansu.bootstrap,
+        redis_url,
+        tmp_path / "state",
+        extra_env={
+            "NEWSWATCH_WEBHOOKS__ENDPOINTS": json.dumps([endpoint]),
+            "NEWSWATCH_WEBHOOKS__TIME_SCALE": "1000",
+        },
+    )
     try:
         await harness.create_topics()
         harness.start()
@@ -33,6 +72,16 @@ async def test_kill_9_mid_stream_then_restart_each_alert_once(
         await harness.wait_for_alerts(len(expected) + 1, timeout=3)
         ids = harness.stream_ids()
         assert Counter(ids) == Counter(expected)
+
+        # Webhooks: every alert reaches the endpoint. A delivery in flight at the kill may be
+        # repeated, always under the same webhook-id, which receivers deduplicate on.
+        for _ in range(120):
+            if set(delivered) >= expected:
+                break
+            await asyncio.sleep(0.5)
+        assert set(delivered) == expected
+        repeats = len(delivered) - len(set(delivered))
+        assert repeats <= 2 * 64, repeats  # bounded by 2 x max_in_flight
         assert harness.terminate() == 0
     finally:
         harness.stop()
