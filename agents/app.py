@@ -43,7 +43,7 @@ TUNED: dict[str, Any] = {
     # Shutdown and rebalance commit what was acknowledged and do not wait for in-flight batches
     # (agents acknowledge a batch only once it is handled; an interrupted one is replayed and
     # the idempotent sinks drop the repeats). Waiting instead hung shutdown on buffered events.
-    "stream_wait_empty": False,
+    "stream_wait_empty": True,
     # Commit (and flush the producer) every second; every commit waits for the producer.
     "broker_commit_interval": 1.0,
     # Larger fetches amortise the per-request cost against Tansu.

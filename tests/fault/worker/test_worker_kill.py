@@ -40,13 +40,28 @@ async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
     await runner.cleanup()
 
 
+TANSU_RESTART_BUG = pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "Tansu is the demo broker: restarts skipped records on it (and on Apache Kafka) until "
+        "stream_wait_empty was turned back on; 4 of 4 runs pass since, but too few to promise. "
+        "The Apache Kafka run below must pass."
+    ),
+)
+
+
+@pytest.mark.parametrize("broker", [pytest.param("tansu", marks=TANSU_RESTART_BUG), "apache_kafka"])
 async def test_kill_9_mid_stream_then_restart_each_alert_once(
-    tansu, redis_url: str, tmp_path: Path, receiver: tuple[str, list[str]]
+    broker: str,
+    request: pytest.FixtureRequest,
+    redis_url: str,
+    tmp_path: Path,
+    receiver: tuple[str, list[str]],
 ) -> None:
     url, delivered = receiver
     endpoint = {"name": "kill-test", "url": url, "format": "json", "secrets": [SECRET]}
     harness = WorkerHarness(
-        tansu.bootstrap,
+        request.getfixturevalue(broker).bootstrap,
         redis_url,
         tmp_path / "state",
         extra_env={
@@ -71,6 +86,14 @@ async def test_kill_9_mid_stream_then_restart_each_alert_once(
         ids = await harness.wait_for_alerts(len(expected), timeout=120)
         await harness.wait_for_alerts(len(expected) + 1, timeout=3)
         ids = harness.stream_ids()
+        missing = expected - set(ids)
+        if missing:  # say at which stage they were lost
+            in_topic = {r.key.decode() for r in await harness.read_topic("alerts", 10**6, 10)}
+            pytest.fail(
+                f"{len(missing)} alerts missing from Redis, {len(missing & in_topic)} of them "
+                f"are in the alerts topic; duplicates: {len(ids) - len(set(ids))}\n"
+                + harness.log()[-3000:]
+            )
         assert Counter(ids) == Counter(expected)
 
         # Webhooks: every alert reaches the endpoint. A delivery in flight at the kill may be
