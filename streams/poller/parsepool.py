@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -29,6 +30,23 @@ def _warm_up() -> None:
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import feedparser  # noqa: F401  (imported once per worker, not per document)
+
+
+def bound_parse(
+    target: Callable[..., ParsedFeed], body: bytes, spec: FeedSpec, result: FetchResult, now: float
+) -> Callable[[], ParsedFeed]:
+    """`target` (parse_feed or a stand-in) bound to one fetched document of feed `spec`."""
+    return functools.partial(
+        target,
+        body,
+        feed_id=spec.id,
+        feed_name=spec.display_name,
+        declared_lang=spec.lang,
+        unicity=spec.unicity,
+        content_type=result.content_type,
+        base_url=result.url,
+        fetched_at=now,
+    )
 
 
 class ParsePool:
@@ -47,17 +65,7 @@ class ParsePool:
         self, body: bytes, spec: FeedSpec, result: FetchResult, now: float
     ) -> ParsedFeed:
         """Parse in a worker; raises FeedParseError (also for timeouts and dead workers)."""
-        call = functools.partial(
-            self.target,
-            body,
-            feed_id=spec.id,
-            feed_name=spec.display_name,
-            declared_lang=spec.lang,
-            unicity=spec.unicity,
-            content_type=result.content_type,
-            base_url=result.url,
-            fetched_at=now,
-        )
+        call = bound_parse(self.target, body, spec, result, now)
         pool = self._pool
         try:
             future = asyncio.get_running_loop().run_in_executor(pool, call)

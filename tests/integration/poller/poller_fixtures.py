@@ -16,6 +16,7 @@ from aiohttp import web
 from newswatch.streams.embedded import free_port
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.fetcher import FetchResult, make_session
+from newswatch.streams.poller.parsepool import bound_parse
 from newswatch.streams.poller.parser import ParsedFeed, parse_feed
 from newswatch.streams.poller.scheduler import Poller
 from newswatch.streams.poller.state import StateStore, connect
@@ -129,17 +130,7 @@ class RecordingPublisher:
 
 
 async def inline_parse(body: bytes, spec: FeedSpec, result: FetchResult, now: float) -> ParsedFeed:
-    return await asyncio.to_thread(
-        parse_feed,
-        body,
-        feed_id=spec.id,
-        feed_name=spec.display_name,
-        declared_lang=spec.lang,
-        unicity=spec.unicity,
-        content_type=result.content_type,
-        base_url=result.url,
-        fetched_at=now,
-    )
+    return await asyncio.to_thread(bound_parse(parse_feed, body, spec, result, now))
 
 
 @pytest.fixture
