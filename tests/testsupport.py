@@ -30,3 +30,14 @@ def shared_path(*parts: str) -> Path:
             f"{path} not present (../shared/ is beside the project root only in dev and CI)"
         )
     return path
+
+
+#: Worker restart tests on Tansu: expected to pass, not yet proven stable (see README).
+TANSU_RESTART_BUG = pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "Tansu is the demo broker: restarts skipped records on it (and on Apache Kafka) until "
+        "stream_wait_empty was turned back on; 4 of 4 runs pass since, but too few to promise. "
+        "The Apache Kafka run must pass."
+    ),
+)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from testsupport import TANSU_RESTART_BUG
 from worker_harness import WorkerHarness, expected_alert_ids, make_articles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
@@ -38,16 +39,6 @@ async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield f"http://127.0.0.1:{port}/hook", ids
     await runner.cleanup()
-
-
-TANSU_RESTART_BUG = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "Tansu is the demo broker: restarts skipped records on it (and on Apache Kafka) until "
-        "stream_wait_empty was turned back on; 4 of 4 runs pass since, but too few to promise. "
-        "The Apache Kafka run below must pass."
-    ),
-)
 
 
 @pytest.mark.parametrize("broker", [pytest.param("tansu", marks=TANSU_RESTART_BUG), "apache_kafka"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from testsupport import TANSU_RESTART_BUG
 from worker_harness import WorkerHarness, expected_alert_ids, make_articles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -23,16 +24,6 @@ def harness(
     h = WorkerHarness(broker.bootstrap, redis_url, tmp_path / "state")
     yield h
     h.stop()
-
-
-TANSU_RESTART_BUG = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "Tansu is the demo broker: restarts skipped records on it (and on Apache Kafka) until "
-        "stream_wait_empty was turned back on; 4 of 4 runs pass since, but too few to promise. "
-        "The Apache Kafka run below must pass."
-    ),
-)
 
 
 async def test_articles_become_alerts_in_redis_exactly_once(harness: WorkerHarness) -> None:
