@@ -96,7 +96,14 @@ async def test_redis_outage_mid_stream(
     entries = await redis.xrange(keys.STREAM)
     stream_ids = [fields[b"id"].decode() for _, fields in entries]
     assert sorted(stream_ids) == sorted(ids)  # nothing lost, nothing duplicated
-    assert set(receiver.delivered("hook").values()) == {1}
+    # Every alert reached the endpoint under its own webhook-id. A delivery answered 2xx while
+    # Redis was down cannot be recorded; when the outage outlasts its lease it may be sent once
+    # more, with the same webhook-id, which receivers deduplicate on (docs/webhooks.md).
+    delivered = receiver.delivered("hook")
+    assert set(delivered) == ids
+    assert max(delivered.values()) <= 2, delivered.most_common(3)
+    if outage < 10:  # within the lease nothing is ever repeated
+        assert set(delivered.values()) == {1}
     # Replaying the whole stream after the outage changes nothing.
     assert not any([await sink.write(alert(n)) for n in range(ALERTS)])
     assert await redis.xlen(keys.STREAM) == ALERTS
