@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from testsupport import TANSU_RESTART_BUG
+from testsupport import RESTART_BUG
 from worker_harness import WorkerHarness, expected_alert_ids, make_articles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
@@ -41,7 +41,10 @@ async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
     await runner.cleanup()
 
 
-@pytest.mark.parametrize("broker", [pytest.param("tansu", marks=TANSU_RESTART_BUG), "apache_kafka"])
+@pytest.mark.parametrize(
+    "broker",
+    [pytest.param("tansu", marks=RESTART_BUG), pytest.param("apache_kafka", marks=RESTART_BUG)],
+)
 async def test_kill_9_mid_stream_then_restart_each_alert_once(
     broker: str,
     request: pytest.FixtureRequest,
