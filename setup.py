@@ -5,7 +5,19 @@ trees are listed here as `newswatch.streams.*` and `newswatch.agents.*` (see pac
 """
 
 from setuptools import find_packages, setup
+from setuptools_rust import Binding, RustExtension, Strip
 
 _TREES = ("streams", "agents")
 packages = [f"newswatch.{name}" for name in find_packages(include=[f"{tree}*" for tree in _TREES])]
-setup(packages=packages)
+# The compiled core of the tagging engine (agents/tagging/native, Rust + PyO3; see the tagging
+# README). Optional: without cargo the install goes on and the pure-Python engine is used.
+native = RustExtension(
+    "newswatch.agents.tagging._native",
+    path="agents/tagging/native/Cargo.toml",
+    binding=Binding.PyO3,
+    debug=False,  # editable installs would otherwise build unoptimised
+    strip=Strip.All,
+    py_limited_api=True,
+    optional=True,
+)
+setup(packages=packages, rust_extensions=[native], zip_safe=False)

@@ -10,6 +10,7 @@ rules for ambiguous aliases and the weighted theme rules.
 from __future__ import annotations
 
 import re
+import struct
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import ahocorasick_rs
 
-from newswatch.agents.tagging import langdetect
+from newswatch.agents.tagging import fastpath, langdetect
 from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
 from newswatch.agents.tagging.normalize import (
     Normalised,
@@ -151,9 +152,14 @@ class _Scan:
 
 
 class Tagger:
-    """A compiled catalogue. `tag()` keeps no state between calls (safe to share)."""
+    """A compiled catalogue. `tag()` keeps no state between calls (safe to share).
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    `native`: use the compiled core (`_native`, see fastpath.py) when it is built (None, the
+    default), never (False: the pure-Python reference), or insist (True: ImportError without
+    it). Both give the same results.
+    """
+
+    def __init__(self, catalogue: Catalogue, native: bool | None = None) -> None:
         started = time.perf_counter()
         self.catalogue = catalogue
         main: dict[str, list[_Payload]] = defaultdict(list)
@@ -262,12 +268,55 @@ class Tagger:
             for entity, _weight in theme.entities:
                 self._entity_themes[entity].append(theme.id)
         warm_up()
+        self._engine = self._native_engine() if native is not False else None
+        if native and self._engine is None:
+            raise ImportError("the compiled tagging core (tagging._native) is not built")
         self.compile_seconds = time.perf_counter() - started
 
     @classmethod
-    def load(cls, catalogue_dir: Path | None = None) -> Tagger:
+    def load(cls, catalogue_dir: Path | None = None, native: bool | None = None) -> Tagger:
         """Load and compile a catalogue folder (None: the shipped catalogue)."""
-        return cls(load_catalogue(catalogue_dir))
+        return cls(load_catalogue(catalogue_dir), native=native)
+
+    @property
+    def engine(self) -> str:
+        """Which engine tags: "native" (the compiled core) or "python"."""
+        return "native" if self._engine is not None else "python"
+
+    def _native_engine(self) -> object | None:
+        """The compiled core loaded with this catalogue's patterns, payloads and plans."""
+        module = fastpath.load_native()
+        if module is None:
+            return None
+        flat: list[_Payload] = []
+        plans = []
+        for needs_left, needs_right, payloads, simple in self._plans:
+            first = len(flat)
+            flat.extend(payloads)
+            simple_at = first + payloads.index(simple) if simple is not None else -1
+            right = 1 if needs_right is True else 2 if needs_right == _ALIAS_TAIL else 0
+            plans.append((needs_left, right, first, len(flat), simple_at))
+        owners = sorted({p.owner for p in flat})
+        terms = sorted({p.term for p in flat})
+        phrases = sorted(self._phrases)
+        owner_at = {o: i for i, o in enumerate(owners)}
+        term_at = {t: i for i, t in enumerate(terms)}
+        phrase_at = {t: i for i, t in enumerate(phrases)}
+        payloads = [
+            (p.kind, p.left, p.right, owner_at[p.owner], term_at[p.term], max(p.rule, 0),
+             p.side, phrase_at.get(p.term, 0) if p.kind == _PHRASE else 0)
+            for p in flat
+        ]  # fmt: skip
+        inner = [
+            [(q, len(pattern[:a].encode()), a, b) for q, a, b in self._inner[index]]
+            for index, pattern in enumerate(self._patterns)
+        ]
+        table, astral_base, astral = fastpath.char_tables()
+        self._flat_payloads = flat
+        return module.Engine(
+            self._patterns, plans, payloads, inner, table, astral_base, astral, owners, terms,
+            [self._phrases[t] for t in phrases], MAX_SPANS, SEGMENT,
+        )  # fmt: skip
 
     @property
     def pattern_count(self) -> int:
@@ -290,6 +339,17 @@ class Tagger:
         detected = langdetect.primary(lang) if lang else langdetect.detect(full)
         if not full or full.isspace():
             return TagResult([], [], [], detected)
+        if self._engine is not None:
+            norm, scan = self._scan_native(full)
+        else:
+            norm, scan = self._scan_python(full)
+        mentions = self._entities(scan, norm)
+        entities = sorted({m.entity for m in mentions})
+        themes = self._themes(scan, norm, set(entities))
+        return TagResult(entities, themes, mentions, detected)
+
+    def _scan_python(self, full: str) -> tuple[Normalised, _Scan]:
+        """The reference: normalise and scan in Python."""
         norm = normalise(full)
         try:
             scan = self._scan(norm.text)
@@ -297,10 +357,38 @@ class Tagger:
             norm = normalise(clean(full))
             norm = _with_original(norm, full)
             scan = self._scan(norm.text)
-        mentions = self._entities(scan, norm)
-        entities = sorted({m.entity for m in mentions})
-        themes = self._themes(scan, norm, set(entities))
-        return TagResult(entities, themes, mentions, detected)
+        return norm, scan
+
+    def _scan_native(self, full: str) -> tuple[Normalised, _Scan]:
+        """The same as `_scan_python`, by the compiled core: it normalises the text when
+        every character maps to one (else Python's `normalise()` does), matches, checks word
+        boundaries and records theme terms; aliases and stop phrases come back as events for
+        the rules here, in the order the reference meets them."""
+        engine = self._engine
+        norm: Normalised | None = None
+        try:
+            out = engine.scan(full)  # type: ignore[attr-defined]
+            if out is None:
+                norm = normalise(full)
+                out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
+        except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset in place
+            norm = _with_original(normalise(clean(full)), full)
+            out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
+        text, terms, near, themes, events = out
+        if norm is None:  # normalised one character for one: offsets map 1:1
+            norm = Normalised(text or "", full)
+        scan = _Scan()
+        scan.terms, scan.near, scan.themes = terms, near, themes
+        payloads = self._flat_payloads
+        for index, start, end, right_ok in struct.iter_unpack("4I", events):
+            p = payloads[index]
+            if p.kind <= _AMBIG:
+                self._alias(scan, norm.text, p, start, end, bool(right_ok))
+            elif p.kind == _STOP:
+                scan.stops.append((start, end, p.owner))
+            else:
+                scan.theme_stops.append((start, end, p.owner))
+        return norm, scan
 
     def _scan(self, text: str) -> _Scan:
         scan = _Scan()

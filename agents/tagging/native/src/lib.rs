@@ -1,0 +1,573 @@
+//! The hot path of newswatch's tagging engine, compiled (see ../../README.md, "Native core").
+//!
+//! Python (`tagger.py`) stays the reference: it loads the catalogue, compiles every pattern's
+//! payloads and plans, and applies the rules that run on few hits (ambiguous aliases, version
+//! suffixes, theme scores). This module takes over what runs once per character or per raw
+//! match, where Python's per-call cost dominated:
+//!
+//! 1. normalisation (NFKC + lower case) for texts whose every character maps to exactly one
+//!    character — the case where Python's `normalise()` keeps offsets 1:1. The per-character
+//!    mapping is a table *computed by Python* (`unicodedata`, `str.lower`) so the result is the
+//!    same by construction; any other character makes `scan` return `None` and Python
+//!    normalises (then calls `scan` again with `normalised=True`).
+//! 2. the leftmost-longest Aho-Corasick pass (the `aho-corasick` crate, as ahocorasick-rs
+//!    wraps it), with the same segmenting of huge texts, the same shorter patterns recovered
+//!    inside a longer match, and the same word-boundary tests (`str.isalnum()` flags, again
+//!    from Python's table);
+//! 3. the per-match bookkeeping: theme terms and proximity-rule sides are recorded here, in
+//!    the order Python records them; aliases and stop phrases are handed back as compact
+//!    events for Python's rules; multi-word wildcard phrases call Python's regex.
+//!
+//! All offsets handed back are character offsets into the normalised text, like Python's.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
+use rustc_hash::FxHashMap;
+
+// Payload kinds: the same numbers as `_ALIAS ... _PHRASE` in tagger.py.
+const ALIAS: u8 = 0;
+const AMBIG: u8 = 1;
+const STOP: u8 = 2;
+const TERM: u8 = 6;
+const NEAR: u8 = 7;
+const TSTOP: u8 = 9;
+const PHRASE: u8 = 10;
+
+// Character table entries: the mapped (normalised) code point in the low 21 bits, flags above.
+const MAPPED_MASK: u32 = 0x1F_FFFF;
+const MAPPABLE: u32 = 1 << 21; // normalises to exactly the mapped character
+const WORD: u32 = 1 << 22; // `ch.isalnum() and ch < "\u2e80"` (a word of a spaced script)
+const DIGIT: u32 = 1 << 23; // `ch.isdigit()`
+
+/// A pattern's payload, as Python's `_Payload` (owner and term are indexes into Python lists).
+#[derive(Clone, Copy)]
+struct Payload {
+    kind: u8,
+    left: bool,
+    right: bool,
+    owner: u32,
+    term: u32,
+    rule: u32,
+    side: u32,
+    phrase: u32, // index of the phrase regex (PHRASE only)
+}
+
+/// Python's `_Plan`: what a pattern's payloads need, decided once at compile time.
+#[derive(Clone, Copy)]
+struct Plan {
+    needs_left: bool,
+    needs_right: u8, // 0: per payload, 1: every payload rules out a glued right, 2: aliases
+    first: u32,      // payloads[first..last]
+    last: u32,
+    simple: i32, // the single plain theme term / proximity side handled inline, else -1
+    chars: u32,  // the pattern's length in characters
+}
+
+/// A shorter pattern inside a longer one, at byte and character offsets within it.
+#[derive(Clone, Copy)]
+struct Inner {
+    sub: u32,
+    x_byte: u32,
+    x_char: u32,
+    y_char: u32,
+}
+
+#[pyclass(frozen, module = "newswatch.agents.tagging._native")]
+struct Engine {
+    automaton: AhoCorasick,
+    plans: Vec<Plan>,
+    payloads: Vec<Payload>,
+    inner: Vec<Vec<Inner>>,
+    pattern_lens: Vec<usize>, // bytes
+    table: Vec<u32>,   // code points 0..0x10000
+    astral_base: u32,  // extra table for one astral range (emoji)
+    astral: Vec<u32>,
+    owners: Vec<Py<PyString>>, // theme ids
+    terms: Vec<Py<PyString>>,  // catalogue spellings of theme terms
+    phrases: Vec<PyObject>,    // compiled Python regexes of wildcard phrases
+    max_spans: usize,
+    segment: usize,
+}
+
+const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzs";
+
+/// What one scan found; turned into Python objects at the end.
+#[derive(Default)]
+struct Found {
+    // theme terms: (owner, term) -> index into term_spans, in first-seen order per owner
+    term_index: FxHashMap<(u32, u32), usize>,
+    term_spans: Vec<(u32, u32, Vec<(u32, u32)>)>,
+    near_index: FxHashMap<(u32, u32, u32), usize>,
+    near_spans: Vec<((u32, u32, u32), Vec<(u32, u32)>)>,
+    themes: Vec<u32>,
+    events: Vec<u32>, // (payload, start, end, right_ok) per alias / stop event
+    text: Option<Py<PyString>>,
+}
+
+impl Found {
+    fn theme(&mut self, owner: u32) {
+        if !self.themes.contains(&owner) {
+            self.themes.push(owner);
+        }
+    }
+
+    fn term(&mut self, p: &Payload, start: u32, end: u32, max: usize) {
+        match self.term_index.get(&(p.owner, p.term)) {
+            Some(&i) => {
+                let spans = &mut self.term_spans[i].2;
+                if spans.len() < max {
+                    spans.push((start, end));
+                }
+            }
+            None => {
+                self.term_index.insert((p.owner, p.term), self.term_spans.len());
+                self.term_spans.push((p.owner, p.term, vec![(start, end)]));
+            }
+        }
+        self.theme(p.owner);
+    }
+
+    fn near(&mut self, p: &Payload, start: u32, end: u32, max: usize) {
+        let key = (p.owner, p.rule, p.side);
+        match self.near_index.get(&key) {
+            Some(&i) => {
+                let spans = &mut self.near_spans[i].1;
+                if spans.len() < max {
+                    spans.push((start, end));
+                }
+            }
+            None => {
+                self.near_index.insert(key, self.near_spans.len());
+                self.near_spans.push((key, vec![(start, end)]));
+            }
+        }
+        self.theme(p.owner);
+    }
+}
+
+/// The character that ends just before byte `pos` (UTF-8), or None at the start.
+#[inline]
+fn char_before(bytes: &[u8], pos: usize) -> Option<u32> {
+    if pos == 0 {
+        return None;
+    }
+    let mut i = pos - 1;
+    while i > 0 && (bytes[i] & 0xC0) == 0x80 {
+        i -= 1;
+    }
+    Some(decode(bytes, i))
+}
+
+/// The character starting at byte `pos`, or None at the end.
+#[inline]
+fn char_at(bytes: &[u8], pos: usize) -> Option<u32> {
+    if pos >= bytes.len() {
+        None
+    } else {
+        Some(decode(bytes, pos))
+    }
+}
+
+#[inline]
+fn decode(bytes: &[u8], i: usize) -> u32 {
+    let b0 = bytes[i] as u32;
+    if b0 < 0x80 {
+        b0
+    } else if b0 < 0xE0 {
+        ((b0 & 0x1F) << 6) | (bytes[i + 1] as u32 & 0x3F)
+    } else if b0 < 0xF0 {
+        ((b0 & 0x0F) << 12) | ((bytes[i + 1] as u32 & 0x3F) << 6) | (bytes[i + 2] as u32 & 0x3F)
+    } else {
+        ((b0 & 0x07) << 18)
+            | ((bytes[i + 1] as u32 & 0x3F) << 12)
+            | ((bytes[i + 2] as u32 & 0x3F) << 6)
+            | (bytes[i + 3] as u32 & 0x3F)
+    }
+}
+
+/// Counts characters (non-continuation bytes) of `bytes[from..to]`.
+#[inline]
+fn count_chars(bytes: &[u8], from: usize, to: usize) -> usize {
+    bytes[from..to].iter().filter(|&&b| (b & 0xC0) != 0x80).count()
+}
+
+impl Engine {
+    #[inline]
+    fn entry(&self, cp: u32) -> u32 {
+        if cp < 0x10000 {
+            self.table[cp as usize]
+        } else if cp >= self.astral_base && ((cp - self.astral_base) as usize) < self.astral.len() {
+            self.astral[(cp - self.astral_base) as usize]
+        } else {
+            0
+        }
+    }
+
+    /// `not (ch.isalnum() and ch < "\u2e80")`: a word boundary next to this character.
+    #[inline]
+    fn boundary(&self, ch: Option<u32>) -> bool {
+        match ch {
+            None => true,
+            Some(cp) => cp >= 0x2E80 || self.table[cp as usize] & WORD == 0,
+        }
+    }
+
+    /// Python's `_may_extend`: may the character after an alias start a version or an
+    /// inflection?
+    fn may_extend(&self, py: Python<'_>, cp: u32) -> bool {
+        if cp < 0x80 && ALIAS_TAIL.contains(&(cp as u8)) {
+            return true;
+        }
+        if (0x0400..=0x052F).contains(&cp) {
+            return true;
+        }
+        if cp < 0x10000 {
+            return self.table[cp as usize] & DIGIT != 0;
+        }
+        // Astral digits are rare enough to ask Python.
+        let Some(ch) = char::from_u32(cp) else { return false };
+        let s = PyString::new(py, ch.encode_utf8(&mut [0u8; 4]));
+        s.call_method0("isdigit").and_then(|r| r.extract::<bool>()).unwrap_or(false)
+    }
+
+    /// NFKC + lower case by table, when every character maps to exactly one character.
+    fn fold(&self, text: &str) -> Option<String> {
+        if text.is_ascii() {
+            return Some(text.to_ascii_lowercase());
+        }
+        let mut out = String::with_capacity(text.len());
+        for ch in text.chars() {
+            let e = self.entry(ch as u32);
+            if e & MAPPABLE == 0 {
+                return None;
+            }
+            out.push(char::from_u32(e & MAPPED_MASK)?);
+        }
+        Some(out)
+    }
+
+    /// Python's `_segments`: pieces of about `segment` characters cut after a line break (else
+    /// a space) in their second half; as (byte_lo, byte_hi, char_lo).
+    fn segments(&self, text: &str, nchars: usize) -> Vec<(usize, usize, usize)> {
+        if nchars <= self.segment {
+            return vec![(0, text.len(), 0)];
+        }
+        let mut out = Vec::new();
+        let half = self.segment / 2;
+        let (mut lo_char, mut lo_byte) = (0usize, 0usize);
+        while lo_char < nchars {
+            let hi_char = (lo_char + self.segment).min(nchars);
+            // Walk [lo, hi): the last "\n" and " " at or after lo + half, and hi's byte.
+            let (mut newline, mut space) = (None, None);
+            let mut c = lo_char;
+            let mut byte_hi = text.len();
+            for (b, ch) in text[lo_byte..].char_indices() {
+                if c == hi_char {
+                    byte_hi = lo_byte + b;
+                    break;
+                }
+                if c >= lo_char + half {
+                    if ch == '\n' {
+                        newline = Some((c, lo_byte + b));
+                    } else if ch == ' ' {
+                        space = Some((c, lo_byte + b));
+                    }
+                }
+                c += 1;
+            }
+            let (mut hi_c, mut hi_b) = (hi_char, byte_hi);
+            if hi_char < nchars {
+                if let Some((cc, bb)) = newline.or(space) {
+                    hi_c = cc + 1;
+                    hi_b = bb + 1;
+                }
+            }
+            out.push((lo_byte, hi_b, lo_char));
+            lo_char = hi_c;
+            lo_byte = hi_b;
+        }
+        out
+    }
+
+    /// The text as a Python string, made once per scan and only when a rule needs it.
+    fn py_text<'py>(&self, py: Python<'py>, found: &mut Found, text: &str) -> Bound<'py, PyString> {
+        found.text.get_or_insert_with(|| PyString::new(py, text).unbind()).bind(py).clone()
+    }
+
+    fn scan_text(&self, py: Python<'_>, text: &str) -> PyResult<Found> {
+        let bytes = text.as_bytes();
+        let ascii = text.is_ascii();
+        let nchars = if ascii { bytes.len() } else { count_chars(bytes, 0, bytes.len()) };
+        if nchars > u32::MAX as usize / 2 {
+            return Err(PyValueError::new_err("text too large"));
+        }
+        let mut found = Found::default();
+        for (byte_lo, byte_hi, char_lo) in self.segments(text, nchars) {
+            // byte -> char offsets: a cursor that only moves forward (matches come in order).
+            let (mut cur_byte, mut cur_char) = (byte_lo, char_lo);
+            for m in self.automaton.find_iter(&bytes[byte_lo..byte_hi]) {
+                let (bs, be) = (byte_lo + m.start(), byte_lo + m.end());
+                let start = if ascii {
+                    bs
+                } else {
+                    cur_char += count_chars(bytes, cur_byte, bs);
+                    cur_byte = bs;
+                    cur_char
+                };
+                let index = m.pattern().as_usize();
+                let plan = self.plans[index];
+                let end = start + plan.chars as usize;
+                let left_ok = self.boundary(char_before(bytes, bs));
+                if left_ok || !plan.needs_left {
+                    let after = char_at(bytes, be);
+                    let right_ok = self.boundary(after);
+                    let simple = (plan.simple >= 0).then(|| self.payloads[plan.simple as usize]);
+                    match simple {
+                        Some(p) if right_ok || !p.right => {
+                            self.record(&p, start as u32, end as u32, &mut found)
+                        }
+                        _ => {
+                            if right_ok
+                                || plan.needs_right == 0
+                                || (plan.needs_right == 2 && self.may_extend(py, after.unwrap_or(32)))
+                            {
+                                self.hit(py, text, &plan, bs, start, end, left_ok, right_ok, &mut found)?;
+                            }
+                        }
+                    }
+                }
+                for inner in &self.inner[index] {
+                    self.inner_hit(py, text, inner, bs, start, &mut found)?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn record(&self, p: &Payload, start: u32, end: u32, found: &mut Found) {
+        if p.kind == TERM {
+            found.term(p, start, end, self.max_spans);
+        } else {
+            found.near(p, start, end, self.max_spans);
+        }
+    }
+
+    /// Python's `_inner_hit`: a shorter pattern inside a longer match.
+    fn inner_hit(
+        &self, py: Python<'_>, text: &str, inner: &Inner, outer_byte: usize, outer_char: usize,
+        found: &mut Found,
+    ) -> PyResult<()> {
+        let bytes = text.as_bytes();
+        let plan = self.plans[inner.sub as usize];
+        let bs = outer_byte + inner.x_byte as usize;
+        let start = outer_char + inner.x_char as usize;
+        let end = outer_char + inner.y_char as usize;
+        let left_ok = self.boundary(char_before(bytes, bs));
+        if plan.needs_left && !left_ok {
+            return Ok(());
+        }
+        // The pattern's own byte length: its end in bytes.
+        let be = bs + self.pattern_bytes(inner.sub as usize);
+        let after = char_at(bytes, be);
+        let right_ok = self.boundary(after);
+        let simple = (plan.simple >= 0).then(|| self.payloads[plan.simple as usize]);
+        match simple {
+            Some(p) if right_ok || !p.right => self.record(&p, start as u32, end as u32, found),
+            _ => {
+                if right_ok
+                    || plan.needs_right == 0
+                    || (plan.needs_right == 2 && self.may_extend(py, after.unwrap_or(32)))
+                {
+                    self.hit(py, text, &plan, bs, start, end, left_ok, right_ok, found)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pattern_bytes(&self, index: usize) -> usize {
+        self.pattern_lens[index]
+    }
+
+    /// Python's `_hit`: every payload of a pattern that matched.
+    #[allow(clippy::too_many_arguments)]
+    fn hit(
+        &self, py: Python<'_>, text: &str, plan: &Plan, _bs: usize, start: usize, end: usize,
+        left_ok: bool, right_ok: bool, found: &mut Found,
+    ) -> PyResult<()> {
+        for i in plan.first..plan.last {
+            let p = self.payloads[i as usize];
+            if p.left && !left_ok {
+                continue;
+            }
+            if p.kind == ALIAS || p.kind == AMBIG {
+                found.events.extend([i, start as u32, end as u32, right_ok as u32]);
+            } else if p.right && !right_ok {
+                continue;
+            } else if p.kind == TERM {
+                found.term(&p, start as u32, end as u32, self.max_spans);
+            } else if p.kind == PHRASE {
+                let s = self.py_text(py, found, text);
+                let m = self.phrases[p.phrase as usize].bind(py).call_method1("match", (s, start))?;
+                if !m.is_none() {
+                    let stop: usize = m.call_method0("end")?.extract()?;
+                    found.term(&p, start as u32, stop as u32, self.max_spans);
+                }
+            } else if p.kind == NEAR {
+                found.near(&p, start as u32, end as u32, self.max_spans);
+            } else if p.kind == STOP || p.kind == TSTOP {
+                found.events.extend([i, start as u32, end as u32, 0]);
+            }
+        }
+        Ok(())
+    }
+}
+
+type PlanArgs = (bool, u8, u32, u32, i32);
+type PayloadArgs = (u8, bool, bool, u32, u32, u32, u32, u32);
+
+#[pymethods]
+impl Engine {
+    /// Built by `tagger.py` from its compiled catalogue; see `_native_engine` there.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        patterns: Vec<String>,
+        plans: Vec<PlanArgs>,
+        payloads: Vec<PayloadArgs>,
+        inner: Vec<Vec<(u32, u32, u32, u32)>>,
+        table: Vec<u32>,
+        astral_base: u32,
+        astral: Vec<u32>,
+        owners: Vec<Py<PyString>>,
+        terms: Vec<Py<PyString>>,
+        phrases: Vec<PyObject>,
+        max_spans: usize,
+        segment: usize,
+    ) -> PyResult<Self> {
+        if plans.len() != patterns.len() || inner.len() != patterns.len() || table.len() != 0x10000
+        {
+            return Err(PyValueError::new_err("inconsistent engine tables"));
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let plans = plans
+            .into_iter()
+            .zip(&patterns)
+            .map(|((needs_left, needs_right, first, last, simple), pattern)| Plan {
+                needs_left,
+                needs_right,
+                first,
+                last,
+                simple,
+                chars: pattern.chars().count() as u32,
+            })
+            .collect();
+        let payloads = payloads
+            .into_iter()
+            .map(|(kind, left, right, owner, term, rule, side, phrase)| Payload {
+                kind, left, right, owner, term, rule, side, phrase,
+            })
+            .collect();
+        let inner = inner
+            .into_iter()
+            .map(|list| {
+                list.into_iter()
+                    .map(|(sub, x_byte, x_char, y_char)| Inner { sub, x_byte, x_char, y_char })
+                    .collect()
+            })
+            .collect();
+        Ok(Engine {
+            automaton,
+            plans,
+            payloads,
+            inner,
+            pattern_lens: patterns.iter().map(String::len).collect(),
+            table,
+            astral_base,
+            astral,
+            owners,
+            terms,
+            phrases,
+            max_spans,
+            segment,
+        })
+    }
+
+    /// The normalised text (NFKC + lower case), or None when a character needs Python's
+    /// `normalise()` (one that does not map to exactly one character by the table).
+    fn normalise(&self, text: &str) -> Option<String> {
+        self.fold(text)
+    }
+
+    /// Scan `text` (normalised first unless `normalised`). Returns None when Python must
+    /// normalise, else `(text, terms, near, themes, events)`: the normalised text as a str
+    /// (None when nothing needs it), `{theme: {term: [(start, end)]}}`,
+    /// `{(theme, rule, side): [(start, end)]}`, the set of themes with evidence, and the
+    /// alias / stop events as native-endian u32 quadruples `(payload, start, end, right_ok)`.
+    /// Raises UnicodeEncodeError for lone surrogates (Python cleans them and retries).
+    #[pyo3(signature = (text, normalised = false))]
+    fn scan<'py>(
+        &self, py: Python<'py>, text: &Bound<'py, PyString>, normalised: bool,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let raw = text.to_str()?;
+        let owned: String;
+        let norm: &str = if normalised {
+            raw
+        } else {
+            match self.fold(raw) {
+                Some(s) => {
+                    owned = s;
+                    &owned
+                }
+                None => return Ok(None),
+            }
+        };
+        let mut found = self.scan_text(py, norm)?;
+        if normalised {
+            found.text = Some(text.clone().unbind());
+        }
+        let needs_text = !found.events.is_empty() || !found.themes.is_empty();
+        let text_out: Option<Bound<'py, PyString>> =
+            if needs_text { Some(self.py_text(py, &mut found, norm)) } else { None };
+        let terms = PyDict::new(py);
+        for (owner, term, spans) in &found.term_spans {
+            let owner = self.owners[*owner as usize].bind(py);
+            let by_term = match terms.get_item(owner)? {
+                Some(d) => d.downcast_into::<PyDict>()?,
+                None => {
+                    let d = PyDict::new(py);
+                    terms.set_item(owner, &d)?;
+                    d
+                }
+            };
+            by_term.set_item(self.terms[*term as usize].bind(py), PyList::new(py, spans)?)?;
+        }
+        let near = PyDict::new(py);
+        for ((owner, rule, side), spans) in &found.near_spans {
+            let key = (self.owners[*owner as usize].bind(py), *rule, *side);
+            near.set_item(key, PyList::new(py, spans)?)?;
+        }
+        let themes = PySet::new(py, found.themes.iter().map(|&o| self.owners[o as usize].bind(py)))?;
+        let events: Vec<u8> = found.events.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let events = PyBytes::new(py, &events);
+        Ok(Some(PyTuple::new(py, [
+            text_out.map_or_else(|| py.None().into_bound(py), |t| t.into_any()),
+            terms.into_any(),
+            near.into_any(),
+            themes.into_any(),
+            events.into_any(),
+        ])?))
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    Ok(())
+}
