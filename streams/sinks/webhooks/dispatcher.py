@@ -1,12 +1,19 @@
 """Signed webhook deliveries: a durable outbox in Redis and one worker per endpoint.
 
-`submit(alert)` renders the body for each endpoint that wants the alert and queues it in Redis
-(idempotent per alert id x endpoint), then returns. Each endpoint's worker claims due
-deliveries with a lease, posts them with at most `max_in_flight` in flight, and records the
-outcome: delivered (marker with TTL, never sent again), retry (Standard Webhooks schedule
-divided by `time_scale`, full jitter, at least `Retry-After` on 429), dead letter (schedule
-exhausted), or endpoint disabled (410). A worker killed mid-flight leaves leases that expire,
-so the next worker resumes its deliveries; a receiver dedups on `webhook-id`.
+`submit_many(alerts)` (or `submit(alert)`) renders the body for each endpoint that wants an
+alert and queues it in Redis (idempotent per alert id x endpoint; one round trip per batch),
+then returns. Each endpoint's worker claims due deliveries with a lease, posts them with at
+most `max_in_flight` in flight, and records the outcome: delivered (marker with TTL, never
+sent again), retry (Standard Webhooks schedule divided by `time_scale`, full jitter, at least
+`Retry-After` on 429), dead letter (schedule exhausted), or endpoint disabled (410).
+
+An outcome that cannot be recorded because Redis is down stays in memory until it can be:
+the worker records those outcomes before it claims anything again, and never sends a claimed
+delivery whose outcome it knows but has not recorded yet (or recorded while the claim was in
+flight). So a delivery answered 2xx during an outage longer than its lease is not sent again
+when Redis returns. A worker killed mid-flight (or during an outage) loses that memory: its
+leases expire and the next worker sends those deliveries again, under the same `webhook-id`,
+which receivers dedup on.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import aiohttp
 from redis.asyncio import Redis
@@ -33,14 +42,19 @@ from newswatch.streams.sinks.metrics import (
 from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
 from newswatch.streams.sinks.webhooks.filters import wants
 from newswatch.streams.sinks.webhooks.formats import render
-from newswatch.streams.sinks.webhooks.outbox import Job, Outbox
+from newswatch.streams.sinks.webhooks.outbox import Delivery, Job, Outbox, enqueue_many
 from newswatch.streams.sinks.webhooks.signing import SecretError, decode_secret, webhook_headers
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "newswatch-webhooks/0.1"
 POLL_INTERVAL = 1.0  # seconds between outbox checks when idle (other processes may add work)
 MAX_RETRY_AFTER = 86_400.0
+# Outcomes kept in memory while Redis cannot take them, per endpoint, as a multiple of
+# max_in_flight: past it the worker claims nothing more until they are recorded.
+UNRECORDED_PER_SLOT = 4
 
 
 async def _finish(task: asyncio.Task[None], timeout: float) -> None:
@@ -103,17 +117,37 @@ class WebhookDispatcher:
 
         Retries through a Redis outage (the caller must not acknowledge before this returns).
         """
-        bodies: dict[str, tuple[bytes, str]] = {}
-        pending = []
-        for worker in self._workers:
-            if not wants(worker.endpoint, alert):
-                continue
-            fmt = worker.endpoint.format
-            if fmt not in bodies:
-                bodies[fmt] = render(alert, fmt)
-            pending.append(worker.enqueue(alert.id, *bodies[fmt]))
-        results = await asyncio.gather(*pending)
-        return sum(1 for queued in results if queued)
+        return await self.submit_many([alert])
+
+    async def submit_many(self, alerts: Sequence[Alert]) -> int:
+        """Queue each alert for every endpoint that wants it, in one Redis round trip (one Lua
+        call per 1,000 deliveries); returns how many deliveries were newly queued.
+
+        Same filters and idempotence (per alert id x endpoint) as `submit`. Retries through a
+        Redis outage: the caller must not acknowledge the alerts before this returns.
+        """
+        batches: dict[_EndpointWorker, list[Delivery]] = {worker: [] for worker in self._workers}
+        for alert in alerts:
+            bodies: dict[str, tuple[bytes, str]] = {}
+            for worker in self._workers:
+                if not wants(worker.endpoint, alert):
+                    continue
+                fmt = worker.endpoint.format
+                if fmt not in bodies:
+                    bodies[fmt] = render(alert, fmt)
+                batches[worker].append((alert.id, *bodies[fmt]))
+        todo = [(worker, items) for worker, items in batches.items() if items]
+        if not todo:
+            return 0
+        now = time.time()
+        codes = await retry_forever(
+            "webhook_enqueue",
+            lambda: enqueue_many([(worker.outbox, items) for worker, items in todo], now),
+        )
+        return sum(
+            worker.enqueued(worker_codes)
+            for (worker, _), worker_codes in zip(todo, codes, strict=True)
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let in-flight deliveries finish (up to `grace` s), release the rest."""
@@ -136,6 +170,16 @@ class _EndpointWorker:
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}  # requests being sent, by alert id
         self._tasks: set[asyncio.Task[None]] = set()  # delivery tasks, until fully recorded
+        # Outcomes known here but not (yet) in Redis, by alert id: the due time of a retry, or
+        # None when the delivery is over (delivered, dead-lettered, endpoint disabled).
+        self._unrecorded: dict[str, float | None] = {}
+        # Outcomes recorded while a claim was in flight: the claim may predate them in Redis.
+        self._claiming = False
+        self._recorded_in_claim: dict[str, float | None] = {}
+        # Retries a claim returned before their reschedule was recorded: the claim's lease may
+        # have overwritten the retry's due time; it is written again once recorded.
+        self._recheck: set[str] = set()
+        self._max_unrecorded = UNRECORDED_PER_SLOT * self._max_in_flight
         self._loop_task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._enabled: bool | None = None
@@ -154,16 +198,15 @@ class _EndpointWorker:
 
     # ---- pipeline side ------------------------------------------------------------------------
 
-    async def enqueue(self, alert_id: str, body: bytes, content_type: str) -> bool:
-        outcome = await retry_forever(
-            "webhook_enqueue",
-            lambda: self.outbox.enqueue(alert_id, body, content_type, time.time()),
-        )
-        if outcome == 1:
+    def enqueued(self, codes: list[int]) -> int:
+        """Account for enqueue results (see `Outbox.enqueue`); returns how many were queued."""
+        queued = codes.count(1)
+        if queued:
             self._wake.set()
-        elif outcome == 2:
-            self._m_disabled.inc()
-        return outcome == 1
+        disabled = codes.count(2)
+        if disabled:
+            self._m_disabled.inc(disabled)
+        return queued
 
     # ---- worker side ------------------------------------------------------------------------
 
@@ -237,6 +280,10 @@ class _EndpointWorker:
                 await asyncio.sleep(min(0.05 * 2**failures, 2.0))
 
     async def _step(self) -> None:
+        if self._completed:
+            # Record deliveries already made before claiming anything: after an outage this
+            # is the first write, before another worker can take their expired leases.
+            await self._flush_completed()
         if not await self._check_enabled():
             await self._sleep(POLL_INTERVAL)
             return
@@ -246,21 +293,80 @@ class _EndpointWorker:
             # enough slots are free (an idle endpoint claims at once).
             await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
             return
+        if len(self._unrecorded) >= self._max_unrecorded:
+            await self._sleep(POLL_INTERVAL)  # Redis is not taking outcomes: claim no more
+            return
         now = time.time()
-        jobs = await self.outbox.claim(now, now + lease_seconds(self.endpoint), free)
-        busy = []
+        self._claiming = True
+        try:
+            jobs = await self.outbox.claim(now, now + lease_seconds(self.endpoint), free)
+            recorded, self._recorded_in_claim = self._recorded_in_claim, {}
+        finally:
+            self._claiming = False
+            self._recorded_in_claim = {}
+        again: dict[float, list[str]] = {}
         for job in jobs:
-            if job.id in self._inflight:  # still being sent by us: look again shortly
-                busy.append(job.id)
+            if not self._sendable(job.id, recorded, again):
                 continue
             task = asyncio.create_task(self._deliver(job))
             self._inflight[job.id] = task
             self._tasks.add(task)
             task.add_done_callback(lambda t, job_id=job.id: self._finished(job_id, t))
-        await self.outbox.release(busy, now + 0.05)
+        for due, ids in again.items():
+            await self.outbox.release(ids, due)
         if jobs:
             return
         await self._sleep(await self._until_next_due(now))
+
+    def _sendable(
+        self, job_id: str, recorded: dict[str, float | None], again: dict[float, list[str]]
+    ) -> bool:
+        """Whether a claimed delivery may be sent now. Not when this worker is sending it
+        (its outcome, recorded later, sets its next state) or knows its outcome: recorded
+        while the claim was in flight (the claim may have run first in Redis) or not recorded
+        yet (Redis was down). A retry's due time, which the claim's lease may have replaced,
+        is written again (`again`, by due time) now or once its reschedule is recorded."""
+        if job_id in self._inflight:
+            return False
+        if job_id in self._unrecorded:
+            if self._unrecorded[job_id] is not None:
+                self._recheck.add(job_id)
+            return False
+        if job_id in recorded:
+            due = recorded[job_id]
+            if due is not None:
+                again.setdefault(due, []).append(job_id)
+            return False
+        return True
+
+    async def _record(
+        self,
+        job_id: str,
+        due: float | None,
+        operation: str,
+        write: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Write an outcome that `_unrecorded` already holds, retrying through an outage.
+
+        Cancelled (worker stop) before it is written, the outcome is forgotten: the lease
+        expires and the delivery is tried again, as after a crash.
+        """
+        try:
+            result = await retry_forever(operation, write)
+        except BaseException:
+            self._unrecorded.pop(job_id, None)
+            self._recheck.discard(job_id)
+            raise
+        self._recorded(job_id, due)
+        if due is not None and job_id in self._recheck:
+            self._recheck.discard(job_id)
+            await retry_forever("webhook_reschedule", lambda: self.outbox.release([job_id], due))
+        return result
+
+    def _recorded(self, job_id: str, due: float | None) -> None:
+        self._unrecorded.pop(job_id, None)
+        if self._claiming:
+            self._recorded_in_claim[job_id] = due
 
     async def _complete_batches(self) -> None:
         while not self._stopping:
@@ -276,6 +382,8 @@ class _EndpointWorker:
         except BaseException:
             self._completed[:0] = batch  # keep them for the next try
             raise
+        for job_id in batch:
+            self._recorded(job_id, None)
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -319,21 +427,27 @@ class _EndpointWorker:
 
     async def _deliver(self, job: Job) -> None:
         status, retry_after, error = await self._post(job)
-        # The request is over: free the slot before recording the outcome, so a retry that
-        # comes due at once is claimed and sent, not skipped as still in flight.
-        self._free_slot(job.id, asyncio.current_task())
         attempts = job.attempts + 1
         now = time.time()
         name = self.endpoint.name
+        # The request is over: free the slot before recording the outcome, so a retry that
+        # comes due at once is claimed and sent, not skipped as still in flight. No await
+        # from here to `_unrecorded`: the claim loop must see the delivery in one or the other.
+        self._free_slot(job.id, asyncio.current_task())
         if status is not None and 200 <= status < 300:
+            self._unrecorded[job.id] = None
             self._completed.append(job.id)
             self._completed_ready.set()
             self._m_success.inc()
             self._m_latency.observe(max(0.0, now - job.queued))
             return
         if status == 410:
-            moved = await retry_forever(
-                "webhook_disable", lambda: self.outbox.disable("HTTP 410 Gone", status, now)
+            self._unrecorded[job.id] = None
+            moved = await self._record(
+                job.id,
+                None,
+                "webhook_disable",
+                lambda: self.outbox.disable("HTTP 410 Gone", status, now),
             )
             self._enabled = False
             WEBHOOK_ENDPOINT_ENABLED.labels(name).set(0)
@@ -344,9 +458,13 @@ class _EndpointWorker:
             return
         delay = retry_delay(self._schedule, attempts, self._scale, self._rng)
         if delay is None:
+            self._unrecorded[job.id] = None
             reason = f"HTTP {status}" if status is not None else (error or "error")
-            await retry_forever(
-                "webhook_bury", lambda: self.outbox.bury(job.id, reason, status, attempts, now)
+            await self._record(
+                job.id,
+                None,
+                "webhook_bury",
+                lambda: self.outbox.bury(job.id, reason, status, attempts, now),
             )
             self._m_failed.inc()
             log.warning(
@@ -359,6 +477,8 @@ class _EndpointWorker:
             return
         if status == 429:
             delay = max(delay, parse_retry_after(retry_after, now) or 0.0)
+        due = now + delay
+        self._unrecorded[job.id] = due
         log.info(
             "webhooks %s: attempt %d for %s failed (%s); retry in %.3fs",
             name,
@@ -367,8 +487,11 @@ class _EndpointWorker:
             f"HTTP {status}" if status is not None else error,
             delay,
         )
-        await retry_forever(
-            "webhook_reschedule", lambda: self.outbox.reschedule(job.id, now + delay, attempts)
+        await self._record(
+            job.id,
+            due,
+            "webhook_reschedule",
+            lambda: self.outbox.reschedule(job.id, due, attempts),
         )
         self._wake.set()  # the loop may be sleeping on this job's old lease
         self._m_retry.inc()
