@@ -1,0 +1,152 @@
+"""The compiled core (`_native`) gives exactly the pure-Python engine's results.
+
+The pure-Python engine is the reference; both run over the labelled sets, hostile input and
+random mixes of scripts, and every field of every result must be equal: entities, mentions
+with offsets into the original text, themes with score and evidence, language.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+
+import orjson
+import pytest
+from testsupport import ROOT, shared_path, unavailable
+
+from newswatch.agents.tagging import Tagger, fastpath
+
+DATA = ROOT / "tests" / "data" / "tagging"
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[Tagger, Tagger]:
+    if fastpath.load_native() is None:
+        unavailable("the compiled tagging core is not built (needs cargo at install time)")
+    return Tagger.load(native=False), Tagger.load(native=True)
+
+
+def assert_same(engines: tuple[Tagger, Tagger], text: str, **kwargs: object) -> None:
+    python, native = engines
+    expected = python.tag(text, **kwargs).to_dict()  # type: ignore[arg-type]
+    assert native.tag(text, **kwargs).to_dict() == expected, text[:200]  # type: ignore[arg-type]
+
+
+def test_engines_report_themselves(engines: tuple[Tagger, Tagger]) -> None:
+    assert [t.engine for t in engines] == ["python", "native"]
+
+
+def labelled_rows() -> list[dict[str, object]]:
+    rows = []
+    for path in sorted(DATA.glob("*.jsonl")):
+        rows += [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    return rows
+
+
+def test_labelled_sets(engines: tuple[Tagger, Tagger]) -> None:
+    rows = labelled_rows()
+    assert len(rows) > 300
+    for row in rows:
+        assert_same(engines, str(row["text"]))
+        assert_same(engines, str(row["text"]), title=str(row["id"]), lang=str(row["lang"]))
+
+
+BAD = [
+    "",
+    " \n\t ",
+    "lone \ud800 surrogate \udfff DeepSeek and Qwen2.5 export controls",
+    "\ud83d",
+    "control\x00chars\x07 DeepSeek\x1b[31m Kimi\x7f K2 \x0c chip export ban\u200b\u200d",
+    "mixed 深度求索DeepSeek Дипсик딥시크ディープシーク Lương Văn Phong 阿里巴巴Qwen3-Max",
+    "İstanbul ΟΔΟΣ Σ final sigma ǅ ﬁ ㎏ ½ Ⅻ ＤｅｅｐＳｅｅｋ full width … ™ №",
+    "decomposed Lu\u031bo\u031b\u0300ng Va\u0306n Phong and Hangul \u1100\u1161\u11a8 jamo",
+    "emoji 🚀 DeepSeek 🇨🇳 and 𝐃𝐞𝐞𝐩𝐒𝐞𝐞𝐤 maths letters 𠀀 ext-B 🧠 Qwen",
+    "Qwen𝟐.5 astral digit after an alias, Kimi\U000104a0",
+    "export restrictions à l'exportation des puces contrôles à l'exportation",
+    "Exportkontrollen für KI-Chips: Nvidia H20, Ausfuhrbeschränkungen, 出口管制 半导体",
+]
+
+
+@pytest.mark.parametrize("text", BAD)
+def test_hostile_input(engines: tuple[Tagger, Tagger], text: str) -> None:
+    assert_same(engines, text)
+    assert_same(engines, text, title="DeepSeek\u00a0R1…")
+
+
+@pytest.mark.slow
+def test_ten_megabytes(engines: tuple[Tagger, Tagger]) -> None:
+    """Huge texts are scanned in segments cut at the same places by both engines."""
+    chunk = "DeepSeek Qwen 深度求索 export controls on chips, Nvidia H20… Kimi K2\n"
+    text = chunk * (10_000_000 // len(chunk))
+    assert_same(engines, text)
+    assert_same(engines, text.replace("\n", " ")[: 3_000_000] + "x" * 1_500_000)
+
+
+# Characters from every path of normalise(): ASCII, Latin with diacritics, the one-for-one
+# replacements, NFKC expanders, marks, jamo, Cyrillic, Greek, CJK, emoji, astral letters.
+POOL = (
+    "aAbBkKsSyYiI0123456789 .-_'’\n\t,;:!?()"
+    "äöüßÄÖÜéèêçñãõìòđĐơưạảấầẩẫậắằẳẵặẹẻẽếềểễệ"
+    "\u00a0\u202f\u2009\u200a\u2011\uff0c\uff08\uff09\uff1a\uff1b\uff1f\uff01…″‴™℠№"
+    "ﬁ㎏½Ⅻ\u0301\u0300\u0306\u031b\u1100\u1161\u11a8\u3131ﾞﾟｶ"
+    "дипсикДИПСИКёЁіїΣσςΟΔİı深度求索阿里巴巴通义千问豆包月之暗面한국어ディープシーク"
+    "🚀🧠🇨🇳𝐃𝟐𠀀\u200b\u200d\x00\x07"
+)
+_WORDS = (
+    "deepseek qwen qwen2.5-max kimi k2 doubao ernie glm-4.5 yi minimax manus moonshot spark "
+    "alibaba bytedance export controls chip ban entity list open-source open source weights "
+    "nvidia h20 data security privacy market stocks restrictions contrôle à l'export "
+    "exportkontrollen ausfuhr 出口管制 芯片 开源 数据安全 экспортный контроль чипы "
+    "kiểm soát xuất khẩu lương văn phong"
+)
+WORDS = _WORDS.split()
+
+
+# Only characters the compiled core normalises itself (no expanders, marks or jamo).
+SIMPLE_POOL = "".join(
+    ch
+    for ch in POOL
+    if ord(ch) < 0x10000 and fastpath.char_tables()[0][ord(ch)] & fastpath.MAPPABLE
+)
+
+
+@pytest.mark.parametrize("pool", [POOL, SIMPLE_POOL], ids=["any", "one-for-one"])
+def test_random_mixes(engines: tuple[Tagger, Tagger], pool: str) -> None:
+    rng = random.Random(20261128)
+    native = engines[1]._engine
+    by_table = 0
+    for _ in range(300):
+        parts = []
+        for _ in range(rng.randint(1, 60)):
+            if rng.random() < 0.6:
+                word = rng.choice(WORDS)
+                parts.append(word.upper() if rng.random() < 0.2 else word)
+            else:
+                parts.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 6))))
+            parts.append(rng.choice(" \n-'’…\u00a0"))
+        text = "".join(parts)
+        assert_same(engines, text)
+        by_table += native.normalise(text) is not None  # type: ignore[attr-defined]
+    if pool is SIMPLE_POOL:
+        assert by_table == 300  # these exercise the compiled normalisation
+
+
+@pytest.mark.slow
+def test_real_feed_entries(engines: tuple[Tagger, Tagger]) -> None:
+    """The ~5,000 entries of the shared real-world feeds (loaded as bench/tagging.py does)."""
+    shared_path("feeds")
+    spec = importlib.util.spec_from_file_location("bench_tagging", ROOT / "bench" / "tagging.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    texts = bench.feed_texts()
+    assert len(texts) > 1000
+    for text in texts:
+        assert_same(engines, text)
+
+
+def test_char_table_shortcuts_are_exact() -> None:
+    """The ranges `char_tables` fills without computing hold what computing gives."""
+    table, base, astral = fastpath.char_tables()
+    assert table == fastpath._entries(0, 0x10000)
+    assert astral == fastpath._entries(base, base + len(astral))
