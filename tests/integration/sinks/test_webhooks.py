@@ -29,6 +29,7 @@ from newswatch.streams.cli import main as cli
 from newswatch.streams.settings import Settings
 from newswatch.streams.sinks.verify import verify_signature
 from newswatch.streams.sinks.webhooks import Outbox, WebhookDispatcher
+from newswatch.streams.sinks.webhooks.outbox import ENQUEUE_CHUNK
 
 pytestmark = pytest.mark.redis
 
@@ -304,3 +305,57 @@ async def test_cli_status_enable_and_replay_of_a_disabled_endpoint(
         unknown = await asyncio.to_thread(run, "enable", "nobody")
         assert unknown.exit_code == 2
     assert len(receiver.of("back")) == 3
+
+
+async def test_submit_many_queues_a_batch_once_with_the_same_filters(
+    redis: Redis, redis_url: str, receiver: Receiver
+) -> None:
+    settings = make_settings(
+        redis_url,
+        [
+            endpoint(receiver, "all"),
+            endpoint(receiver, "crit", format="slack", min_severity="critical"),
+            endpoint(receiver, "qwen", format="json", entities=["qwen"]),
+        ],
+    )
+    # More deliveries than one Lua call takes (ENQUEUE_CHUNK): several calls, one round trip.
+    alerts = [alert(n) for n in range(1_200)]
+    alerts += [alert(n, severity="critical", entities=["qwen"]) for n in range(1_200, 1_210)]
+    dispatcher = WebhookDispatcher(settings, redis)  # not started: nothing is sent
+    assert ENQUEUE_CHUNK < 1_230 < 2 * ENQUEUE_CHUNK
+    await redis.config_resetstat()
+    # A repeat inside the batch is queued once.
+    assert await dispatcher.submit_many([*alerts, alerts[0], alerts[-1]]) == 1_230
+    calls = await redis.info("commandstats")
+    scripts = sum(calls.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+    assert scripts == 2  # one Lua call per ENQUEUE_CHUNK deliveries, not one per alert
+    assert await dispatcher.submit_many(alerts) == 0  # idempotent per alert x endpoint
+    assert await dispatcher.submit(alerts[5]) == 0  # the same keys as submit
+    assert await dispatcher.submit_many([]) == 0
+    expected = {"all": 1_210, "crit": 10, "qwen": 10}
+    for name, pending in expected.items():
+        assert await outbox(redis, name).counts() == {"pending": pending, "dead": 0}
+    jobs = await redis.hgetall(outbox(redis, "qwen").jobs)
+    assert {key.decode() for key in jobs} == {alert(n).id for n in range(1_200, 1_210)}
+    job = orjson.loads(jobs[alert(1_205).id.encode()])
+    assert job["content_type"] == "application/json"
+    assert orjson.loads(job["body"])["id"] == alert(1_205).id
+
+    # Delivered, dead-lettered, or for a disabled endpoint: the same outcomes as submit.
+    await outbox(redis, "all").complete([alert(0).id])
+    await outbox(redis, "crit").disable("HTTP 410 Gone", 410, time.time())
+    more = [alert(0), alert(2_000, severity="critical")]
+    assert await dispatcher.submit_many(more) == 1  # alert 2000 to "all"; "crit" is disabled
+    assert (await outbox(redis, "crit").counts())["dead"] == 11
+    assert await dispatcher.submit_many(more) == 0
+
+
+async def test_submit_many_then_deliver(redis: Redis, redis_url: str, receiver: Receiver) -> None:
+    settings = make_settings(redis_url, [endpoint(receiver, "a"), endpoint(receiver, "b")])
+    async with running(settings, redis) as dispatcher:
+        assert await dispatcher.submit_many([alert(n) for n in range(50)]) == 100
+        for name in ("a", "b"):
+            await receiver.wait_until(lambda n=name: len(receiver.delivered(n)) == 50)
+        await asyncio.sleep(0.2)
+    assert len(receiver.requests) == 100
+    assert {r.id for r in receiver.requests} == {alert(n).id for n in range(50)}
