@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import unicodedata
 from collections.abc import Callable
 from types import ModuleType
@@ -112,3 +113,30 @@ def char_tables() -> tuple[list[int], int, list[int]]:
         at = stop
     bmp += _entries(at, 0x10000)
     return bmp, ASTRAL[0], _entries(*ASTRAL)
+
+
+@functools.cache
+def lang_detector() -> object | None:
+    """`langdetect.detect()` for Latin-script samples, compiled (None without the module).
+    Its tables come from langdetect.py; see `LangDetector` in native/src/lib.rs."""
+    module = load_native()
+    if module is None:
+        return None
+    from newswatch.agents.tagging import langdetect
+
+    langs = sorted({lang for shares in langdetect._SHARES.values() for lang, _ in shares}
+                   | {lang for lang, _ in langdetect._LETTERS})  # fmt: skip
+    at = {lang: i for i, lang in enumerate(langs)}
+    # Shares are 1/n (n languages share a stopword) and letter hits count 0.5: integers
+    # in units of 1 / (2 * lcm of every n).
+    unit = 2 * math.lcm(*(len(shares) for shares in langdetect._SHARES.values()))
+    stopwords = [
+        (word, [(at[lang], round(share * unit)) for lang, share in shares])
+        for word, shares in langdetect._SHARES.items()
+    ]
+    letters = [(at[lang], "".join(sorted(chars))) for lang, chars in langdetect._LETTER_SETS]
+    chars = [chr(c) for c in range(0x370)] + [chr(c) for c in range(0x2000, 0x2070)]
+    return module.LangDetector(
+        langs, stopwords, letters, unit // 2, [c.lower() for c in chars],
+        [c.isspace() for c in chars], langdetect.SAMPLE, langdetect.LATIN_SAMPLE, "en", "und",
+    )  # fmt: skip

@@ -129,6 +129,7 @@ class _Scan:
         "near",
         "per_entity",
         "required",
+        "skip",
         "stops",
         "support",
         "terms",
@@ -149,6 +150,7 @@ class _Scan:
         self.context_full = False
         self.themes: set[str] = set()  # themes with any evidence found
         self.per_entity: dict[str, int] = {}  # candidates kept per entity
+        self.skip: frozenset[str] = frozenset()  # themes known not to reach their threshold
 
 
 class Tagger:
@@ -269,6 +271,7 @@ class Tagger:
                 self._entity_themes[entity].append(theme.id)
         warm_up()
         self._engine = self._native_engine() if native is not False else None
+        self._detector = fastpath.lang_detector() if self._engine is not None else None
         if native and self._engine is None:
             raise ImportError("the compiled tagging core (tagging._native) is not built")
         self.compile_seconds = time.perf_counter() - started
@@ -312,10 +315,18 @@ class Tagger:
             for index, pattern in enumerate(self._patterns)
         ]
         table, astral_base, astral = fastpath.char_tables()
+        # Each theme's weights, for the upper bound of its score (see `_themes`).
+        bounds = [
+            (owner_at[theme.id], theme.threshold,
+             [(term_at[t], w) for t, w in self._weights[theme.id].items() if t in term_at],
+             [(i, rule.weight) for i, rule in enumerate(theme.near)],
+             [(owner_at[e], w) for e, w in theme.entities if e in owner_at])
+            for theme in self.catalogue.themes.values() if theme.id in owner_at
+        ]  # fmt: skip
         self._flat_payloads = flat
         return module.Engine(
             self._patterns, plans, payloads, inner, table, astral_base, astral, owners, terms,
-            [self._phrases[t] for t in phrases], MAX_SPANS, SEGMENT,
+            [self._phrases[t] for t in phrases], MAX_SPANS, SEGMENT, bounds,
         )  # fmt: skip
 
     @property
@@ -336,7 +347,12 @@ class Tagger:
         full = f"{title}\n\n{text}" if title else text
         if len(full) > MAX_CHARS:
             raise TaggingError(f"text of {len(full)} characters exceeds {MAX_CHARS}")
-        detected = langdetect.primary(lang) if lang else langdetect.detect(full)
+        if lang:
+            detected = langdetect.primary(lang)
+        elif self._detector is not None:
+            detected = self._detector.detect(full) or langdetect.detect(full)  # type: ignore[attr-defined]
+        else:
+            detected = langdetect.detect(full)
         if not full or full.isspace():
             return TagResult([], [], [], detected)
         if self._engine is not None:
@@ -374,11 +390,11 @@ class Tagger:
         except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset in place
             norm = _with_original(normalise(clean(full)), full)
             out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
-        text, terms, near, themes, events = out
+        text, terms, near, themes, events, skip = out
         if norm is None:  # normalised one character for one: offsets map 1:1
             norm = Normalised(text or "", full)
         scan = _Scan()
-        scan.terms, scan.near, scan.themes = terms, near, themes
+        scan.terms, scan.near, scan.themes, scan.skip = terms, near, themes, skip
         payloads = self._flat_payloads
         for index, start, end, right_ok in struct.iter_unpack("4I", events):
             p = payloads[index]
@@ -599,6 +615,8 @@ class Tagger:
         touched = set(scan.themes)
         for entity in entities:
             touched.update(self._entity_themes.get(entity, ()))
+        if scan.skip:
+            touched -= scan.skip
         themes = self.catalogue.themes
         near = scan.near
         for theme_id in sorted(touched):

@@ -23,7 +23,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 // Payload kinds: the same numbers as `_ALIAS ... _PHRASE` in tagger.py.
@@ -89,7 +89,19 @@ struct Engine {
     phrases: Vec<PyObject>,    // compiled Python regexes of wildcard phrases
     max_spans: usize,
     segment: usize,
+    themes: FxHashMap<u32, ThemeBound>, // by theme (owner index)
 }
+
+/// What a theme's score can reach, for Python's upper-bound test in `_themes`.
+struct ThemeBound {
+    threshold: f64,
+    terms: FxHashMap<u32, f64>,     // term -> weight
+    rules: Vec<(u32, f64)>,         // proximity rule -> weight
+    entities: Vec<(u32, f64)>,      // entity (owner index) -> weight
+}
+
+/// A term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches (`_REPEAT` in tagger.py).
+const REPEAT: [f64; 4] = [0.0, 1.0, 1.5, 2.0];
 
 const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzs";
 
@@ -346,6 +358,44 @@ impl Engine {
         Ok(found)
     }
 
+    /// Themes whose score cannot reach their threshold whatever the rules decide: Python's
+    /// upper bound in `_themes`, taken over every alias candidate's entity (a superset of
+    /// the entities the rules accept) and only positive entity weights. Python skips them.
+    fn hopeless(&self, found: &Found) -> Vec<u32> {
+        let mut out = Vec::new();
+        for &theme in &found.themes {
+            let Some(bound) = self.themes.get(&theme) else { continue };
+            let mut score = 0.0;
+            for (owner, term, spans) in &found.term_spans {
+                if *owner == theme {
+                    let weight = bound.terms.get(term).copied().unwrap_or(0.0);
+                    score += weight * REPEAT[spans.len().min(3)];
+                }
+            }
+            for &(rule, weight) in &bound.rules {
+                let both = found.near_index.contains_key(&(theme, rule, 0))
+                    && found.near_index.contains_key(&(theme, rule, 1));
+                if both {
+                    score += weight;
+                }
+            }
+            for &(entity, weight) in &bound.entities {
+                let named = found.events.chunks(4).any(|e| {
+                    let p = &self.payloads[e[0] as usize];
+                    (p.kind == ALIAS || p.kind == AMBIG) && p.owner == entity
+                });
+                if named && weight > 0.0 {
+                    score += weight;
+                }
+            }
+            // A margin for float sums taken in another order than Python's.
+            if score + 1e-9 < bound.threshold || score + 1e-9 <= 0.0 {
+                out.push(theme);
+            }
+        }
+        out
+    }
+
     fn record(&self, p: &Payload, start: u32, end: u32, found: &mut Found) {
         if p.kind == TERM {
             found.term(p, start, end, self.max_spans);
@@ -427,6 +477,7 @@ impl Engine {
 
 type PlanArgs = (bool, u8, u32, u32, i32);
 type PayloadArgs = (u8, bool, bool, u32, u32, u32, u32, u32);
+type ThemeArgs = (u32, f64, Vec<(u32, f64)>, Vec<(u32, f64)>, Vec<(u32, f64)>);
 
 #[pymethods]
 impl Engine {
@@ -446,6 +497,7 @@ impl Engine {
         phrases: Vec<PyObject>,
         max_spans: usize,
         segment: usize,
+        themes: Vec<ThemeArgs>,
     ) -> PyResult<Self> {
         if plans.len() != patterns.len() || inner.len() != patterns.len() || table.len() != 0x10000
         {
@@ -496,6 +548,13 @@ impl Engine {
             phrases,
             max_spans,
             segment,
+            themes: themes
+                .into_iter()
+                .map(|(theme, threshold, terms, rules, entities)| {
+                    let terms = terms.into_iter().collect();
+                    (theme, ThemeBound { threshold, terms, rules, entities })
+                })
+                .collect(),
         })
     }
 
@@ -506,10 +565,11 @@ impl Engine {
     }
 
     /// Scan `text` (normalised first unless `normalised`). Returns None when Python must
-    /// normalise, else `(text, terms, near, themes, events)`: the normalised text as a str
+    /// normalise, else `(text, terms, near, themes, events, skip)`: the normalised text as a str
     /// (None when nothing needs it), `{theme: {term: [(start, end)]}}`,
     /// `{(theme, rule, side): [(start, end)]}`, the set of themes with evidence, and the
-    /// alias / stop events as native-endian u32 quadruples `(payload, start, end, right_ok)`.
+    /// alias / stop events as native-endian u32 quadruples `(payload, start, end, right_ok)`,
+    /// and the themes that cannot reach their threshold (left out of the rest).
     /// Raises UnicodeEncodeError for lone surrogates (Python cleans them and retries).
     #[pyo3(signature = (text, normalised = false))]
     fn scan<'py>(
@@ -532,11 +592,16 @@ impl Engine {
         if normalised {
             found.text = Some(text.clone().unbind());
         }
+        let skip = self.hopeless(&found);
+        found.themes.retain(|t| !skip.contains(t));
         let needs_text = !found.events.is_empty() || !found.themes.is_empty();
         let text_out: Option<Bound<'py, PyString>> =
             if needs_text { Some(self.py_text(py, &mut found, norm)) } else { None };
         let terms = PyDict::new(py);
         for (owner, term, spans) in &found.term_spans {
+            if skip.contains(owner) {
+                continue;
+            }
             let owner = self.owners[*owner as usize].bind(py);
             let by_term = match terms.get_item(owner)? {
                 Some(d) => d.downcast_into::<PyDict>()?,
@@ -550,24 +615,180 @@ impl Engine {
         }
         let near = PyDict::new(py);
         for ((owner, rule, side), spans) in &found.near_spans {
+            if skip.contains(owner) {
+                continue;
+            }
             let key = (self.owners[*owner as usize].bind(py), *rule, *side);
             near.set_item(key, PyList::new(py, spans)?)?;
         }
         let themes = PySet::new(py, found.themes.iter().map(|&o| self.owners[o as usize].bind(py)))?;
         let events: Vec<u8> = found.events.iter().flat_map(|v| v.to_ne_bytes()).collect();
         let events = PyBytes::new(py, &events);
+        let skip = PyFrozenSet::new(py, skip.iter().map(|&o| self.owners[o as usize].bind(py)))?;
         Ok(Some(PyTuple::new(py, [
             text_out.map_or_else(|| py.None().into_bound(py), |t| t.into_any()),
             terms.into_any(),
             near.into_any(),
             themes.into_any(),
             events.into_any(),
+            skip.into_any(),
         ])?))
+    }
+}
+
+/// Python's `langdetect.detect()` for the texts it answers from stopwords and letters alone
+/// (an ASCII sample, or Latin with general punctuation: most news); None otherwise, and
+/// Python decides. Scores are summed as integers (shares times a common denominator), so
+/// exact ties break alphabetically as in Python — where Python's float sums, taken in set
+/// order, may differ in the last bit.
+#[pyclass(frozen, module = "newswatch.agents.tagging._native")]
+struct LangDetector {
+    langs: Vec<Py<PyString>>, // sorted: index order is alphabetical order
+    stopwords: FxHashMap<String, Vec<(usize, i64)>>,
+    letters: Vec<(usize, Vec<char>)>, // in Python's order
+    letter_weight: i64,               // one letter hit (0.5) in denominator units
+    lower: Vec<String>,               // str.lower() of U+0000..U+0370, then U+2000..U+2070
+    space: Vec<bool>,                 // str.isspace() of the same
+    sample: usize,
+    latin_sample: usize,
+    en: Py<PyString>,
+    und: Py<PyString>,
+}
+
+impl LangDetector {
+    fn slot(cp: u32) -> Option<usize> {
+        match cp {
+            0..0x370 => Some(cp as usize),
+            0x2000..0x2070 => Some(0x370 + (cp - 0x2000) as usize),
+            _ => None,
+        }
+    }
+
+    /// Python's `_latin(sample, letters)`; every character of `sample` has a slot.
+    fn latin(&self, py: Python<'_>, sample: &str, letters: bool) -> Py<PyString> {
+        let mut low = String::with_capacity(sample.len());
+        for ch in sample.chars() {
+            let slot = Self::slot(ch as u32).expect("checked by the caller");
+            match ch {
+                '\'' | '\u{2019}' => low.push(' '),
+                _ => low.push_str(&self.lower[slot]),
+            }
+        }
+        let mut counts: Vec<i64> = vec![0; self.langs.len()];
+        let mut any = false;
+        let mut seen: Vec<&str> = Vec::new();
+        let is_space = |c: char| Self::slot(c as u32).is_some_and(|s| self.space[s]);
+        for word in low.split(is_space).filter(|w| !w.is_empty()) {
+            if let Some(shares) = self.stopwords.get(word) {
+                if !seen.contains(&word) {
+                    seen.push(word);
+                    for &(lang, share) in shares {
+                        counts[lang] += share;
+                        any = true;
+                    }
+                }
+            }
+        }
+        if letters && !low.is_ascii() {
+            // Hits per letter set in one pass over the non-ASCII characters.
+            let mut hits = [0i64; 16];
+            for ch in low.chars().filter(|c| !c.is_ascii()) {
+                for (set, (_, letters)) in self.letters.iter().enumerate() {
+                    if letters.binary_search(&ch).is_ok() {
+                        hits[set] += 1;
+                    }
+                }
+            }
+            for (set, (lang, _)) in self.letters.iter().enumerate() {
+                if hits[set] > 0 {
+                    counts[*lang] += hits[set].min(6) * self.letter_weight;
+                    any = true;
+                }
+            }
+        }
+        if !any {
+            let en = low.is_ascii() && low.bytes().any(|b| b.is_ascii_alphabetic());
+            return if en { self.en.clone_ref(py) } else { self.und.clone_ref(py) };
+        }
+        // Python keeps only languages it counted; all counts are > 0 then, so the first
+        // maximum in alphabetical order is the same.
+        let mut best = 0;
+        for (i, &c) in counts.iter().enumerate() {
+            if c > counts[best] {
+                best = i;
+            }
+        }
+        self.langs[best].clone_ref(py)
+    }
+}
+
+#[pymethods]
+impl LangDetector {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        langs: Vec<Py<PyString>>,
+        stopwords: Vec<(String, Vec<(usize, i64)>)>,
+        letters: Vec<(usize, String)>,
+        letter_weight: i64,
+        lower: Vec<String>,
+        space: Vec<bool>,
+        sample: usize,
+        latin_sample: usize,
+        en: Py<PyString>,
+        und: Py<PyString>,
+    ) -> PyResult<Self> {
+        if lower.len() != 0x370 + 0x70 || space.len() != lower.len() || letters.len() > 16 {
+            return Err(PyValueError::new_err("inconsistent language tables"));
+        }
+        Ok(LangDetector {
+            langs,
+            stopwords: stopwords.into_iter().collect(),
+            letters: letters
+                .into_iter()
+                .map(|(l, s)| {
+                    let mut set: Vec<char> = s.chars().collect();
+                    set.sort_unstable();
+                    (l, set)
+                })
+                .collect(),
+            letter_weight,
+            lower,
+            space,
+            sample,
+            latin_sample,
+            en,
+            und,
+        })
+    }
+
+    /// The language of `text` as Python's `langdetect.detect()` says, or None when the
+    /// sample has characters this fast path leaves to Python (other scripts, surrogates).
+    fn detect(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> Option<Py<PyString>> {
+        let text = text.to_str().ok()?;
+        let end = text.char_indices().nth(self.sample).map_or(text.len(), |(i, _)| i);
+        let sample = &text[..end];
+        let latin_end = sample.char_indices().nth(self.latin_sample).map_or(end, |(i, _)| i);
+        if sample.is_ascii() {
+            return Some(self.latin(py, &sample[..latin_end], true));
+        }
+        // Only Latin (below U+0370) and general punctuation (U+2000..U+2070): the stopword
+        // step; letters count when any non-ASCII character is below U+2000.
+        let mut letters = false;
+        for ch in sample.chars() {
+            let cp = ch as u32;
+            if cp >= 0x80 {
+                Self::slot(cp)?;
+                letters |= cp < 0x2000;
+            }
+        }
+        Some(self.latin(py, &sample[..latin_end], letters))
     }
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<LangDetector>()?;
     Ok(())
 }
