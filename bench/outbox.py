@@ -81,7 +81,9 @@ async def one_run(redis_url: str, endpoints: int, count: int, run: int) -> dict[
         started = time.perf_counter()
         await call(alerts)
         rates[mode] = count / (time.perf_counter() - started)
-    queued = sum((await redis.hlen(f"newswatch:webhooks:e{n}:jobs")) for n in range(endpoints))
+    queued = 0
+    for n in range(endpoints):
+        queued += await redis.hlen(f"newswatch:webhooks:e{n}:jobs")
     assert queued == len(modes) * count * endpoints, queued
     await redis.flushall()
     await redis.aclose()

@@ -1,7 +1,9 @@
 """Request bodies: CloudEvents 1.0 structured JSON (default), Slack incoming webhook, plain JSON.
 
 A body is rendered once when the delivery is queued and stored with it, so every retry sends
-the same bytes (only the timestamp and signature change).
+the same bytes (only the timestamp and signature change). The alert goes to orjson as the
+dataclass it is (same bytes as `alert.to_dict()`, without `dataclasses.asdict`'s deep copy,
+which cost most of the time of a batched submit).
 """
 
 from __future__ import annotations
@@ -25,18 +27,20 @@ _SEVERITY_EMOJI = {"low": ":information_source:", "medium": ":warning:", "high":
 
 def render(alert: Alert, fmt: str) -> tuple[bytes, str]:
     """(body, content type) of `alert` in format `fmt` (cloudevents, slack, json)."""
+    body: Any
     if fmt == "cloudevents":
-        body = cloudevent(alert)
+        body = cloudevent(alert, data=alert)
     elif fmt == "slack":
         body = slack_message(alert)
     elif fmt == "json":
-        body = alert.to_dict()
+        body = alert
     else:
         raise ValueError(f"unknown webhook format {fmt!r}")
     return orjson.dumps(body), CONTENT_TYPES[fmt]
 
 
-def cloudevent(alert: Alert) -> dict[str, Any]:
+def cloudevent(alert: Alert, data: Any = None) -> dict[str, Any]:
+    """The CloudEvent of `alert`; `data` defaults to the alert as a dict."""
     event: dict[str, Any] = {
         "specversion": "1.0",
         "id": alert.id,
@@ -44,7 +48,7 @@ def cloudevent(alert: Alert) -> dict[str, Any]:
         "type": EVENT_TYPE,
         "time": _rfc3339(alert.created_at),
         "datacontenttype": "application/json",
-        "data": alert.to_dict(),
+        "data": alert.to_dict() if data is None else data,
     }
     subject = alert.article_id or ",".join(alert.entities)
     if subject:
