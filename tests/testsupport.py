@@ -30,15 +30,3 @@ def shared_path(*parts: str) -> Path:
             f"{path} not present (../shared/ is beside the project root only in dev and CI)"
         )
     return path
-
-
-#: Worker restart tests: an open bug (README, known limitations). After a restart the worker can
-#: skip records (Faust's offset-gap logic); it happens in a minority of runs on both brokers.
-RESTART_BUG = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "open bug: a restarted worker can skip records and lose alerts (Faust sees offsets "
-        "jump after the seek to committed offsets and commits the gap); minority of runs, "
-        "Tansu and Apache Kafka. The test still runs and shows XPASS/XFAIL."
-    ),
-)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from testsupport import RESTART_BUG
 from worker_harness import WorkerHarness, expected_alert_ids, make_articles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
@@ -43,7 +42,7 @@ async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
 
 @pytest.mark.parametrize(
     "broker",
-    [pytest.param("tansu", marks=RESTART_BUG), pytest.param("apache_kafka", marks=RESTART_BUG)],
+    ["tansu", "apache_kafka"],
 )
 async def test_kill_9_mid_stream_then_restart_each_alert_once(
     broker: str,

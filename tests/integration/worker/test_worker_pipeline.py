@@ -9,7 +9,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from testsupport import RESTART_BUG
 from worker_harness import WorkerHarness, expected_alert_ids, make_articles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -84,7 +83,7 @@ async def test_bad_records_go_to_the_dead_letter_topic(harness: WorkerHarness) -
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "harness",
-    [pytest.param("tansu", marks=RESTART_BUG), pytest.param("apache_kafka", marks=RESTART_BUG)],
+    ["tansu", "apache_kafka"],
     indirect=True,
 )
 async def test_sigterm_mid_stream_exits_0_and_a_restart_loses_nothing(
