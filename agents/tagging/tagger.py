@@ -356,7 +356,10 @@ class Tagger:
         if not full or full.isspace():
             return TagResult([], [], [], detected)
         if self._engine is not None:
-            norm, scan = self._scan_native(full)
+            found = self._scan_native(full)
+            if found is None:  # no alias, no theme evidence
+                return TagResult([], [], [], detected)
+            norm, scan = found
         else:
             norm, scan = self._scan_python(full)
         mentions = self._entities(scan, norm)
@@ -375,11 +378,11 @@ class Tagger:
             scan = self._scan(norm.text)
         return norm, scan
 
-    def _scan_native(self, full: str) -> tuple[Normalised, _Scan]:
+    def _scan_native(self, full: str) -> tuple[Normalised, _Scan] | None:
         """The same as `_scan_python`, by the compiled core: it normalises the text when
         every character maps to one (else Python's `normalise()` does), matches, checks word
         boundaries and records theme terms; aliases and stop phrases come back as events for
-        the rules here, in the order the reference meets them."""
+        the rules here, in the order the reference meets them. None: nothing to find."""
         engine = self._engine
         norm: Normalised | None = None
         try:
@@ -390,9 +393,11 @@ class Tagger:
         except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset in place
             norm = _with_original(normalise(clean(full)), full)
             out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
+        if not out:
+            return None
         text, terms, near, themes, events, skip = out
         if norm is None:  # normalised one character for one: offsets map 1:1
-            norm = Normalised(text or "", full)
+            norm = Normalised(text, full)
         scan = _Scan()
         scan.terms, scan.near, scan.themes, scan.skip = terms, near, themes, skip
         payloads = self._flat_payloads

@@ -199,6 +199,17 @@ fn decode(bytes: &[u8], i: usize) -> u32 {
     }
 }
 
+/// The length of the UTF-8 sequence that starts with `lead`.
+#[inline]
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0..0x80 => 1,
+        0xC0..0xE0 => 2,
+        0xE0..0xF0 => 3,
+        _ => 4,
+    }
+}
+
 /// Counts characters (non-continuation bytes) of `bytes[from..to]`.
 #[inline]
 fn count_chars(bytes: &[u8], from: usize, to: usize) -> usize {
@@ -245,19 +256,28 @@ impl Engine {
     }
 
     /// NFKC + lower case by table, when every character maps to exactly one character.
+    /// ASCII runs are copied as they are and lowered in one pass at the end (a mapped
+    /// character is never an upper-case ASCII letter); only the other characters are
+    /// decoded and looked up.
     fn fold(&self, text: &str) -> Option<String> {
-        if text.is_ascii() {
-            return Some(text.to_ascii_lowercase());
-        }
-        let mut out = String::with_capacity(text.len());
-        for ch in text.chars() {
-            let e = self.entry(ch as u32);
-            if e & MAPPABLE == 0 {
+        let bytes = text.as_bytes();
+        let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(offset) = bytes[i..].iter().position(|&b| b >= 0x80) {
+            let at = i + offset;
+            out.extend_from_slice(&bytes[i..at]);
+            let cp = decode(bytes, at);
+            let entry = self.entry(cp);
+            if entry & MAPPABLE == 0 {
                 return None;
             }
-            out.push(char::from_u32(e & MAPPED_MASK)?);
+            let mapped = char::from_u32(entry & MAPPED_MASK)?;
+            out.extend_from_slice(mapped.encode_utf8(&mut [0u8; 4]).as_bytes());
+            i = at + utf8_len(bytes[at]);
         }
-        Some(out)
+        out.extend_from_slice(&bytes[i..]);
+        out.make_ascii_lowercase();
+        String::from_utf8(out).ok()
     }
 
     /// Python's `_segments`: pieces of about `segment` characters cut after a line break (else
@@ -565,8 +585,9 @@ impl Engine {
     }
 
     /// Scan `text` (normalised first unless `normalised`). Returns None when Python must
-    /// normalise, else `(text, terms, near, themes, events, skip)`: the normalised text as a str
-    /// (None when nothing needs it), `{theme: {term: [(start, end)]}}`,
+    /// normalise, `()` when there is nothing for the rules (no alias, no theme evidence), else
+    /// `(text, terms, near, themes, events, skip)`: the normalised text as a str,
+    /// `{theme: {term: [(start, end)]}}`,
     /// `{(theme, rule, side): [(start, end)]}`, the set of themes with evidence, and the
     /// alias / stop events as native-endian u32 quadruples `(payload, start, end, right_ok)`,
     /// and the themes that cannot reach their threshold (left out of the rest).
@@ -594,9 +615,10 @@ impl Engine {
         }
         let skip = self.hopeless(&found);
         found.themes.retain(|t| !skip.contains(t));
-        let needs_text = !found.events.is_empty() || !found.themes.is_empty();
-        let text_out: Option<Bound<'py, PyString>> =
-            if needs_text { Some(self.py_text(py, &mut found, norm)) } else { None };
+        if found.events.is_empty() && found.themes.is_empty() {
+            return Ok(Some(PyTuple::empty(py))); // nothing for the rules: no entity, no theme
+        }
+        let text_out = self.py_text(py, &mut found, norm);
         let terms = PyDict::new(py);
         for (owner, term, spans) in &found.term_spans {
             if skip.contains(owner) {
@@ -626,7 +648,7 @@ impl Engine {
         let events = PyBytes::new(py, &events);
         let skip = PyFrozenSet::new(py, skip.iter().map(|&o| self.owners[o as usize].bind(py)))?;
         Ok(Some(PyTuple::new(py, [
-            text_out.map_or_else(|| py.None().into_bound(py), |t| t.into_any()),
+            text_out.into_any(),
             terms.into_any(),
             near.into_any(),
             themes.into_any(),
