@@ -57,39 +57,62 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+@functools.cache
+def _composes_back() -> frozenset[str]:
+    """Characters that compose with the character before them under NFKC: the second
+    character of every two-character canonical decomposition (mostly marks; a few vowel
+    signs are starters) and conjoining jamo."""
+    out = {chr(c) for a, b in _JAMO for c in range(a, b)}
+    for code in range(0x10000):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            out.add(chr(int(parts[1], 16)))
+    return frozenset(out)
+
+
 def _entries(first: int, stop: int) -> list[int]:
     """Table entries of the code points [first, stop), with bulk `unicodedata` calls (one
-    call per character would take half a second for the BMP)."""
+    call per character would take half a second for the BMP).
+
+    A character is MAPPABLE when `normalise()` turns it into exactly one character whatever
+    its neighbours: its one-for-one replacement (`_REPLACEMENTS`) or else its NFKC form is
+    one character, lowered to one character, and none of them reorders or composes with a
+    neighbour (combining class 0, not a composition's second character). Text made of such
+    characters keeps its length through every path of `normalise()`, which then equals this
+    character-by-character mapping (the equivalence tests check it).
+    """
     codes = range(first, stop)
     # Surrogates (never in text the compiled core sees) and NUL get a placeholder.
     chars = ["a" if 0xD800 <= c <= 0xDFFF or c == 0 else chr(c) for c in codes]
     replacements = dict(_REPLACEMENTS)
-    # What `normalise()` makes of a character when the text keeps its length: the
-    # one-for-one replacements first, then NFKC (the identity here), then lower case.
-    sources = [replacements.get(ch, ch) for ch in chars]
     nfkc = _per_char(_nfkc, chars)
-    nfkc_sources = _per_char(_nfkc, sources)
-    lowered = _per_char(str.lower, sources)
-    nfkc_lowered = _per_char(_nfkc, lowered)
-    category, combining = unicodedata.category, unicodedata.combining
-    # Marks and jamo compose with a neighbour; as a set, the loop below is cheap.
-    composing = {chr(c) for a, b in _JAMO for c in range(max(a, first), min(b, stop))}
-    singles = {ch for ch in chars + lowered if len(ch) == 1}
-    composing.update(ch for ch in singles if category(ch)[0] == "M" or combining(ch))
+    forms = [replacements.get(ch, form) for ch, form in zip(chars, nfkc, strict=True)]
+    stable = _per_char(_nfkc, forms)
+    lowered = _per_char(str.lower, forms)
+    lowered_stable = _per_char(_nfkc, lowered)
+    lowered_twice = _per_char(str.lower, lowered)
+    combining = unicodedata.combining
+    back = _composes_back()
     out = []
     for i, code in enumerate(codes):
-        ch, source, low = chars[i], sources[i], lowered[i]
+        ch, form, low = chars[i], forms[i], lowered[i]
         entry = (WORD if code < 0x2E80 and ch.isalnum() else 0) | (DIGIT if ch.isdigit() else 0)
         if (
-            (nfkc[i] == ch or ch in replacements)  # stable under NFKC, or replaced 1 for 1
+            len(form) == 1
             and len(low) == 1
-            and nfkc_sources[i] == source
-            and nfkc_lowered[i] == low
+            and stable[i] == form
+            and lowered_stable[i] == low
+            and lowered_twice[i] == low
             and (ch != "a" or code == 0x61)  # not a placeholder
-            and code != 0x03A3  # capital sigma: its lower case depends on the next letter
-            and ch not in composing
-            and source not in composing
-            and low not in composing
+            # Astral characters only as themselves: `normalise()` leaves some astral
+            # compatibility characters alone on one of its paths (see `_unstable_pair`).
+            and (code < 0x10000 or nfkc[i] == ch)
+            # Capital sigma: its lower case depends on the next letter.
+            and form != "\u03a3"
+            and not (combining(ch) or combining(form) or combining(low))
+            and ch not in back
+            and form not in back
+            and low not in back
         ):
             entry |= MAPPABLE | ord(low)
         out.append(entry)

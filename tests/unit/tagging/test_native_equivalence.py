@@ -15,6 +15,7 @@ import pytest
 from testsupport import ROOT, shared_path, unavailable
 
 from newswatch.agents.tagging import Tagger, fastpath
+from newswatch.agents.tagging.normalize import normalise
 
 DATA = ROOT / "tests" / "data" / "tagging"
 
@@ -91,6 +92,7 @@ POOL = (
     "ﬁ㎏½Ⅻ\u0301\u0300\u0306\u031b\u1100\u1161\u11a8\u3131ﾞﾟｶ"
     "дипсикДИПСИКёЁіїΣσςΟΔİı深度求索阿里巴巴通义千问豆包月之暗面한국어ディープシーク"
     "🚀🧠🇨🇳𝐃𝟐𠀀\u200b\u200d\x00\x07"
+    "µ²₂｜％\u2005\ufe0f\ufe0e\u212b\u2126\u212aϹϒＤｅｅｐ\u0b3e\u0bbe\u0cd5\u1b35\u3099ｶﾞ"
 )
 _WORDS = (
     "deepseek qwen qwen2.5-max kimi k2 doubao ernie glm-4.5 yi minimax manus moonshot spark "
@@ -150,3 +152,28 @@ def test_char_table_shortcuts_are_exact() -> None:
     table, base, astral = fastpath.char_tables()
     assert table == fastpath._entries(0, 0x10000)
     assert astral == fastpath._entries(base, base + len(astral))
+
+
+def test_table_normalisation_equals_normalise(engines: tuple[Tagger, Tagger]) -> None:
+    """Random strings over the whole character table: whenever the compiled core normalises
+    a text itself, it gives `normalise()`'s text, with offsets 1:1 (no map)."""
+    native = engines[1]._engine
+    table, base, astral = fastpath.char_tables()
+    mappable = [chr(c) for c in range(0x10000) if table[c] & fastpath.MAPPABLE]
+    mappable += [chr(base + i) for i, e in enumerate(astral) if e & fastpath.MAPPABLE]
+    other = [chr(c) for c in range(0xD800) if not table[c] & fastpath.MAPPABLE]
+    rng = random.Random(7)
+    by_table = 0
+    for _ in range(3000):
+        share = rng.choice((0.97, 0.995, 1.0))
+        text = "".join(
+            rng.choice(mappable) if rng.random() < share else rng.choice(other)
+            for _ in range(rng.randint(1, 40))
+        )
+        folded = native.normalise(text)  # type: ignore[attr-defined]
+        if folded is None:
+            continue
+        by_table += 1
+        reference = normalise(text)
+        assert (folded, reference.norm_starts) == (reference.text, ()), text
+    assert by_table > 1500
