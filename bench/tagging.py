@@ -7,16 +7,20 @@ news and blogs, some de/fr/sv/zh/cs) plus the multilingual dev set and the seed 
 ../shared only the dev set (repeated). Figures are MB/s of UTF-8 text on one core, medians of
 `--runs` runs:
 
-  tag        Tagger.tag() end to end (normalise, match, disambiguate, themes, language)
+  tag        Tagger.tag() end to end (normalise, match, disambiguate, themes, language), with
+             the engine in use: the compiled core (`_native`) when built, else pure Python
+  tag (pure Python)  the same with the pure-Python reference engine (`native=False`)
   tag (lang given)  the same with each text's language passed in (no detection), as the
              worker does when the feed declares a language
   nfkc       unicodedata.normalize("NFKC", t).casefold(): the floor a normalise-then-match
              design pays
-  match      the bare automaton pass (ahocorasick-rs) over lower-cased text
+  match      the bare automaton pass (ahocorasick-rs, the pure-Python engine's matcher; the
+             compiled core runs the same `aho-corasick` DFA in Rust) over lower-cased text
   re         one Python `re` alternation of the same patterns over NFKC+casefolded text (on
              the first --re-bytes of the corpus: it is slow)
   pyahocorasick / hyperscan: the same patterns, if those packages happen to be installed
-  normalise / langdetect: those stages of Tagger.tag() alone, to show where the time goes
+  normalise / langdetect: the pure-Python stages alone (the compiled core does both for
+             most texts), to show where the pure-Python engine's time goes
 
 Ratios printed: tag/nfkc (target >= 0.6) and tag/re (target >= 30), then a one-line verdict
 per target. The process pins itself to one core (`--cpu`, default: the last allowed one) and
@@ -124,6 +128,9 @@ def main() -> None:
         sys.exit("no corpus: neither ../shared/feeds nor the dev set is present")
     nbytes = sum(len(t.encode("utf-8")) for t in corpus)
     print(f"catalogue: {tagger.pattern_count} patterns, load+compile {load_s * 1000:.0f} ms")
+    print(f"engine: {tagger.engine}" + ("" if tagger.engine == "native" else
+          " (the compiled core is not built: pip install -e . with cargo on PATH)"))  # fmt: skip
+    reference = Tagger.load(args.catalogue, native=False) if tagger.engine == "native" else None
     print(
         f"corpus: {len(corpus)} texts, {nbytes / 1e6:.1f} MB "
         f"({len(feeds)} feed entries, {len(multilingual)} multilingual passages x3)"
@@ -175,9 +182,14 @@ def main() -> None:
         for text in corpus:
             langdetect.detect(text)
 
+    def tag_python() -> None:
+        for text in corpus:
+            reference.tag(text)  # type: ignore[union-attr]
+
     fns: dict[str, Callable[[], object]] = {
         "tag": tag_all,
         "tag (lang given)": tag_lang_given,
+        **({"tag (pure Python)": tag_python} if reference else {}),
         "nfkc": nfkc_all,
         "match": match_all,
         "re": re_all,
@@ -235,16 +247,19 @@ def main() -> None:
         print(f"  {name:22} {rate:8.1f}")
     tag_nfkc = results["tag"] / results["nfkc"]
     tag_re = results["tag"] / results["re"]
-    print("\nratios:")
+    print(f"\nratios (engine: {tagger.engine}):")
     print(f"  tag / nfkc+casefold    {tag_nfkc:8.2f}   (target >= 0.6)")
     print(f"  tag / re alternation   {tag_re:8.1f}   (target >= 30)")
     print(f"  tag                    {results['tag']:8.1f}   MB/s (target >= 50)")
     given = results["tag (lang given)"] / results["nfkc"]
     print(f"  tag (lang given) / nfkc {given:7.2f}   (the worker's path when the feed has a lang)")
+    if "tag (pure Python)" in results:
+        speedup = results["tag"] / results["tag (pure Python)"]
+        print(f"  tag / pure-Python tag  {speedup:8.2f}   (the compiled core's speed-up)")
     if "tag (dev set only)" in results:
         dense = results["tag (dev set only)"] / results["nfkc (dev set only)"]
         print(f"  tag / nfkc, dev set only {dense:8.2f}   (short alias-dense passages)")
-    print("\nshare of tagging time (stage time / tag time):")
+    print("\nPython stage time / tag time (the pure-Python stages, for reference):")
     for stage in ("normalise", "langdetect", "match"):
         print(f"  {stage:22} {results['tag'] / results[stage]:8.2f}")
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -63,10 +63,13 @@ def _composes_back() -> frozenset[str]:
     character of every two-character canonical decomposition (mostly marks; a few vowel
     signs are starters) and conjoining jamo."""
     out = {chr(c) for a, b in _JAMO for c in range(a, b)}
-    for code in range(0x10000):
-        parts = unicodedata.decomposition(chr(code)).split()
-        if len(parts) == 2 and not parts[0].startswith("<"):
-            out.add(chr(int(parts[1], 16)))
+    chars = [chr(c) for c in range(1, 0xD800)] + [chr(c) for c in range(0xE000, 0x10000)]
+    nfd = _per_char(functools.partial(unicodedata.normalize, "NFD"), chars)
+    for ch, decomposed in zip(chars, nfd, strict=True):
+        if decomposed != ch:  # only these have a canonical decomposition
+            parts = unicodedata.decomposition(ch).split()
+            if len(parts) == 2 and not parts[0].startswith("<"):
+                out.add(chr(int(parts[1], 16)))
     return frozenset(out)
 
 

@@ -9,6 +9,7 @@ rules for ambiguous aliases and the weighted theme rules.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import time
@@ -238,11 +239,6 @@ class Tagger:
             )
             for ps in self._payloads
         ]
-        self._automaton = ahocorasick_rs.AhoCorasick(
-            self._patterns,
-            matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST,
-            implementation=ahocorasick_rs.Implementation.DFA,
-        )
         every = ahocorasick_rs.AhoCorasick(self._patterns)
         self._inner: list[tuple[tuple[int, int, int], ...]] = [
             tuple(
@@ -272,9 +268,21 @@ class Tagger:
         warm_up()
         self._engine = self._native_engine() if native is not False else None
         self._detector = fastpath.lang_detector() if self._engine is not None else None
+        if self._engine is None:
+            _ = self._automaton  # built now: compile time is measured and paid up front
         if native and self._engine is None:
             raise ImportError("the compiled tagging core (tagging._native) is not built")
         self.compile_seconds = time.perf_counter() - started
+
+    @functools.cached_property
+    def _automaton(self) -> ahocorasick_rs.AhoCorasick:
+        """The pure-Python engine's automaton, built when first used: with the compiled
+        core it is not needed (its DFA takes ~30 MB)."""
+        return ahocorasick_rs.AhoCorasick(
+            self._patterns,
+            matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST,
+            implementation=ahocorasick_rs.Implementation.DFA,
+        )
 
     @classmethod
     def load(cls, catalogue_dir: Path | None = None, native: bool | None = None) -> Tagger:
