@@ -7,13 +7,13 @@ most `max_in_flight` in flight, and records the outcome: delivered (marker with 
 sent again), retry (Standard Webhooks schedule divided by `time_scale`, full jitter, at least
 `Retry-After` on 429), dead letter (schedule exhausted), or endpoint disabled (410).
 
-An outcome that cannot be recorded because Redis is down stays in memory until it can be:
-the worker records those outcomes before it claims anything again, and never sends a claimed
-delivery whose outcome it knows but has not recorded yet (or recorded while the claim was in
-flight). So a delivery answered 2xx during an outage longer than its lease is not sent again
-when Redis returns. A worker killed mid-flight (or during an outage) loses that memory: its
-leases expire and the next worker sends those deliveries again, under the same `webhook-id`,
-which receivers dedup on.
+An outcome that cannot be recorded because Redis is down stays in memory (`memory.py`, shared
+by the process's workers on the same outbox) until it can be: workers record those outcomes
+before they claim anything again, and never send a claimed delivery whose outcome is known
+but not recorded yet (or was recorded while the claim was in flight). So a delivery answered
+2xx during an outage longer than its lease is not sent again when Redis returns. A process
+killed mid-flight (or during an outage) loses that memory: its leases expire and the next
+worker sends those deliveries again, under the same `webhook-id`, which receivers dedup on.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from newswatch.streams.sinks.metrics import (
 from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
 from newswatch.streams.sinks.webhooks.filters import wants
 from newswatch.streams.sinks.webhooks.formats import render
+from newswatch.streams.sinks.webhooks.memory import memory_for
 from newswatch.streams.sinks.webhooks.outbox import Delivery, Job, Outbox, enqueue_many
 from newswatch.streams.sinks.webhooks.signing import SecretError, decode_secret, webhook_headers
 
@@ -170,15 +171,8 @@ class _EndpointWorker:
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}  # requests being sent, by alert id
         self._tasks: set[asyncio.Task[None]] = set()  # delivery tasks, until fully recorded
-        # Outcomes known here but not (yet) in Redis, by alert id: the due time of a retry, or
-        # None when the delivery is over (delivered, dead-lettered, endpoint disabled).
-        self._unrecorded: dict[str, float | None] = {}
-        # Outcomes recorded while a claim was in flight: the claim may predate them in Redis.
-        self._claiming = False
-        self._recorded_in_claim: dict[str, float | None] = {}
-        # Retries a claim returned before their reschedule was recorded: the claim's lease may
-        # have overwritten the retry's due time; it is written again once recorded.
-        self._recheck: set[str] = set()
+        # Outcomes not yet in Redis, shared with this process's other workers on the outbox.
+        self._memory = memory_for(outbox)
         self._max_unrecorded = UNRECORDED_PER_SLOT * self._max_in_flight
         self._loop_task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -186,7 +180,6 @@ class _EndpointWorker:
         self._checked_at = 0.0
         self._stopping = False
         # Successful deliveries are recorded in batches (one Redis round trip for many).
-        self._completed: list[str] = []
         self._completed_ready = asyncio.Event()
         self._completer: asyncio.Task[None] | None = None
         name = endpoint.name
@@ -280,7 +273,7 @@ class _EndpointWorker:
                 await asyncio.sleep(min(0.05 * 2**failures, 2.0))
 
     async def _step(self) -> None:
-        if self._completed:
+        if self._memory.delivered:
             # Record deliveries already made before claiming anything: after an outage this
             # is the first write, before another worker can take their expired leases.
             await self._flush_completed()
@@ -293,17 +286,12 @@ class _EndpointWorker:
             # enough slots are free (an idle endpoint claims at once).
             await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
             return
-        if len(self._unrecorded) >= self._max_unrecorded:
+        if len(self._memory.unrecorded) >= self._max_unrecorded:
             await self._sleep(POLL_INTERVAL)  # Redis is not taking outcomes: claim no more
             return
         now = time.time()
-        self._claiming = True
-        try:
+        with self._memory.claiming() as recorded:
             jobs = await self.outbox.claim(now, now + lease_seconds(self.endpoint), free)
-            recorded, self._recorded_in_claim = self._recorded_in_claim, {}
-        finally:
-            self._claiming = False
-            self._recorded_in_claim = {}
         again: dict[float, list[str]] = {}
         for job in jobs:
             if not self._sendable(job.id, recorded, again):
@@ -328,9 +316,10 @@ class _EndpointWorker:
         is written again (`again`, by due time) now or once its reschedule is recorded."""
         if job_id in self._inflight:
             return False
-        if job_id in self._unrecorded:
-            if self._unrecorded[job_id] is not None:
-                self._recheck.add(job_id)
+        memory = self._memory
+        if job_id in memory.unrecorded:
+            if memory.unrecorded[job_id] is not None:
+                memory.recheck.add(job_id)
             return False
         if job_id in recorded:
             due = recorded[job_id]
@@ -346,7 +335,7 @@ class _EndpointWorker:
         operation: str,
         write: Callable[[], Awaitable[T]],
     ) -> T:
-        """Write an outcome that `_unrecorded` already holds, retrying through an outage.
+        """Write an outcome the memory already holds, retrying through an outage.
 
         Cancelled (worker stop) before it is written, the outcome is forgotten: the lease
         expires and the delivery is tried again, as after a crash.
@@ -354,36 +343,32 @@ class _EndpointWorker:
         try:
             result = await retry_forever(operation, write)
         except BaseException:
-            self._unrecorded.pop(job_id, None)
-            self._recheck.discard(job_id)
+            self._memory.forget(job_id)
             raise
-        self._recorded(job_id, due)
-        if due is not None and job_id in self._recheck:
-            self._recheck.discard(job_id)
+        self._memory.recorded(job_id, due)
+        if due is not None and job_id in self._memory.recheck:
+            self._memory.recheck.discard(job_id)
             await retry_forever("webhook_reschedule", lambda: self.outbox.release([job_id], due))
         return result
-
-    def _recorded(self, job_id: str, due: float | None) -> None:
-        self._unrecorded.pop(job_id, None)
-        if self._claiming:
-            self._recorded_in_claim[job_id] = due
 
     async def _complete_batches(self) -> None:
         while not self._stopping:
             await self._completed_ready.wait()
             self._completed_ready.clear()
-            if self._completed and not self._stopping:
+            if self._memory.delivered and not self._stopping:
                 await retry_forever("webhook_complete", self._flush_completed)
 
     async def _flush_completed(self) -> None:
-        batch, self._completed = self._completed, []
+        batch = self._memory.take_delivered()
+        if not batch:
+            return
         try:
             await self.outbox.complete(batch)
         except BaseException:
-            self._completed[:0] = batch  # keep them for the next try
+            self._memory.give_back(batch)  # for the next try, by this worker or another
             raise
         for job_id in batch:
-            self._recorded(job_id, None)
+            self._memory.recorded(job_id, None)
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -432,17 +417,16 @@ class _EndpointWorker:
         name = self.endpoint.name
         # The request is over: free the slot before recording the outcome, so a retry that
         # comes due at once is claimed and sent, not skipped as still in flight. No await
-        # from here to `_unrecorded`: the claim loop must see the delivery in one or the other.
+        # from here to the memory: the claim loop must see the delivery in one or the other.
         self._free_slot(job.id, asyncio.current_task())
         if status is not None and 200 <= status < 300:
-            self._unrecorded[job.id] = None
-            self._completed.append(job.id)
+            self._memory.remember_delivered(job.id)
             self._completed_ready.set()
             self._m_success.inc()
             self._m_latency.observe(max(0.0, now - job.queued))
             return
         if status == 410:
-            self._unrecorded[job.id] = None
+            self._memory.remember(job.id, None)
             moved = await self._record(
                 job.id,
                 None,
@@ -458,7 +442,7 @@ class _EndpointWorker:
             return
         delay = retry_delay(self._schedule, attempts, self._scale, self._rng)
         if delay is None:
-            self._unrecorded[job.id] = None
+            self._memory.remember(job.id, None)
             reason = f"HTTP {status}" if status is not None else (error or "error")
             await self._record(
                 job.id,
@@ -478,7 +462,7 @@ class _EndpointWorker:
         if status == 429:
             delay = max(delay, parse_retry_after(retry_after, now) or 0.0)
         due = now + delay
-        self._unrecorded[job.id] = due
+        self._memory.remember(job.id, due)
         log.info(
             "webhooks %s: attempt %d for %s failed (%s); retry in %.3fs",
             name,

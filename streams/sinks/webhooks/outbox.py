@@ -216,6 +216,13 @@ class Outbox:
         self._disable = redis.register_script(_DISABLE)
         self._replay = redis.register_script(_REPLAY)
 
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """Which outbox this is: Redis server, database and endpoint."""
+        options = self.redis.connection_pool.connection_kwargs
+        where = (options.get("host"), options.get("port"), options.get("path"))
+        return (*where, options.get("db", 0), self.endpoint)
+
     def delivered_key(self, alert_id: str) -> str:
         return self._delivered + alert_id
 

@@ -59,6 +59,27 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[RedisServer, Path]]:
     server.stop()
 
 
+def scripted(receiver: Receiver, slow: tuple[str, ...]) -> list[str]:
+    """Endpoint names: `slow` ones, "flaky" (each first attempt answered 500, slowly: retries
+    whose reschedule waits for Redis) and "fast"."""
+    for name in slow:
+        receiver.scripts[name] = lambda _a, _r: (200, {}, SLOW_REPLY)
+    receiver.scripts["flaky"] = lambda a, _r: (500, {}, SLOW_REPLY) if a == 1 else (200, {}, 0.0)
+    return [*slow, "flaky", "fast"]
+
+
+def assert_each_delivered_once(receiver: Receiver, names: list[str], ids: set[str]) -> None:
+    repeated = {
+        name: sum(count - 1 for count in receiver.delivered(name).values()) for name in names
+    }
+    print(f"deliveries repeated per endpoint: {repeated}")
+    for name in names:
+        assert set(receiver.delivered(name)) == ids, name  # nothing lost
+    assert not any(repeated.values()), repeated  # nothing delivered twice
+    requests = {name: len(receiver.of(name)) for name in names}
+    assert requests == {**{name: ALERTS for name in names}, "flaky": 2 * ALERTS}  # none other
+
+
 @pytest.mark.parametrize(
     "outage",
     [
@@ -71,11 +92,7 @@ async def test_redis_outage_mid_stream(
     own_redis: tuple[RedisServer, Path], receiver: Receiver, outage: float
 ) -> None:
     server, data = own_redis
-    for name in SLOW:
-        receiver.scripts[name] = lambda _a, _r: (200, {}, SLOW_REPLY)
-    # "flaky" answers each first attempt 500, slowly: retries whose reschedule waits for Redis.
-    receiver.scripts["flaky"] = lambda a, _r: (500, {}, SLOW_REPLY) if a == 1 else (200, {}, 0.0)
-    names = [*SLOW, "flaky", "fast"]
+    names = scripted(receiver, SLOW)
     settings = make_settings(server.url, [endpoint(receiver, name) for name in names])
     redis = make_redis(settings)
     sink = RedisAlertSink(redis, settings)
@@ -125,18 +142,60 @@ async def test_redis_outage_mid_stream(
     entries = await redis.xrange(keys.STREAM)
     stream_ids = [fields[b"id"].decode() for _, fields in entries]
     assert sorted(stream_ids) == sorted(ids)  # nothing lost, nothing duplicated
-    repeated = {
-        name: sum(count - 1 for count in receiver.delivered(name).values()) for name in names
-    }
-    print(f"deliveries repeated per endpoint: {repeated}")
-    for name in names:
-        assert set(receiver.delivered(name)) == ids, name  # nothing lost
-    assert not any(repeated.values()), repeated  # nothing delivered twice
-    requests = {name: len(receiver.of(name)) for name in names}
-    assert requests == {**{name: ALERTS for name in names}, "flaky": 2 * ALERTS}  # none other
+    assert_each_delivered_once(receiver, names, ids)
     # Replaying the whole stream after the outage changes nothing.
     assert not any([await sink.write(alert(n)) for n in range(ALERTS)])
     assert await redis.xlen(keys.STREAM) == ALERTS
     assert sum([await dispatcher.submit(alert(n)) for n in range(ALERTS)]) == 0
     assert recovery < 30
+    await redis.aclose()
+
+
+@pytest.mark.slow
+async def test_dispatcher_replaced_during_outage_in_one_process(
+    own_redis: tuple[RedisServer, Path], receiver: Receiver
+) -> None:
+    """Two dispatchers in one process; one is stopped while Redis is down (it cannot record
+    what it delivered) and a new one takes its place: the deliveries the stopped one made are
+    recorded by the others when Redis returns, not sent again."""
+    server, data = own_redis
+    names = scripted(receiver, SLOW[:3])
+    settings = make_settings(server.url, [endpoint(receiver, name) for name in names])
+    redis = make_redis(settings)
+    first, steady = WebhookDispatcher(settings, redis), WebhookDispatcher(settings, redis)
+    await first.start()
+    await steady.start()
+    replacement = WebhookDispatcher(settings, redis)
+    ids = {alert(n).id for n in range(ALERTS)}
+    try:
+        for n in range(STOP_AFTER):
+            await (first if n % 2 else steady).submit(alert(n))
+        await receiver.wait_until(lambda: len(receiver.of("slow1")) >= STOP_AFTER // 2)
+        await asyncio.to_thread(server.stop)
+        in_flight = len(receiver.of("slow1")) - len(receiver.delivered("slow1"))
+        stopped = time.monotonic()
+        await first.stop()  # answers arrive, but cannot be recorded
+        await replacement.start()
+        # Past the leases of everything claimed before the stop.
+        await asyncio.sleep(
+            max(
+                0.0,
+                lease_seconds(settings.webhooks.endpoints[0]) + 2.0 - (time.monotonic() - stopped),
+            )
+        )
+        restarted = RedisServer(port=server.port)
+        await asyncio.to_thread(restarted.start, data)
+        server.proc = restarted.proc  # the fixture stops whichever runs
+        for n in range(STOP_AFTER, ALERTS):
+            await (replacement if n % 2 else steady).submit(alert(n))
+        for name in names:
+            await receiver.wait_until(lambda n=name: set(receiver.delivered(n)) == ids, timeout=30)
+        await asyncio.sleep(lease_seconds(settings.webhooks.endpoints[0]) + 1.0)
+    finally:
+        await steady.stop()
+        await replacement.stop()
+        await first.stop()
+    print(f"{in_flight} requests to slow1 in flight at the stop")
+    assert in_flight > 0, "nothing was in flight when Redis stopped; the test proves nothing"
+    assert_each_delivered_once(receiver, names, ids)
     await redis.aclose()
