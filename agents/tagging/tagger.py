@@ -334,7 +334,8 @@ class Tagger:
         self._flat_payloads = flat
         return module.Engine(
             self._patterns, plans, payloads, inner, table, astral_base, astral, owners, terms,
-            [self._phrases[t] for t in phrases], MAX_SPANS, SEGMENT, bounds,
+            [self._phrases[t] for t in phrases], MAX_SPANS, MAX_MENTIONS_PER_ENTITY, SEGMENT,
+            bounds,
         )  # fmt: skip
 
     @property

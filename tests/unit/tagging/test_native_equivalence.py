@@ -83,6 +83,14 @@ def test_ten_megabytes(engines: tuple[Tagger, Tagger]) -> None:
     assert_same(engines, text.replace("\n", " ")[: 3_000_000] + "x" * 1_500_000)
 
 
+def test_mention_cap_per_entity(engines: tuple[Tagger, Tagger]) -> None:
+    """Past 2,000 mentions of an entity the compiled core stops reporting its aliases; the
+    glued and inflected forms (which the rules may refuse) come before and after the cap."""
+    text = "Alibabas Qwenx Qwen3 Alibaba DeepSeeks Дипсика Kimi K2 " * 3000
+    assert_same(engines, text)
+    assert_same(engines, "Alibabax " * 2500 + text[:4000])
+
+
 # Characters from every path of normalise(): ASCII, Latin with diacritics, the one-for-one
 # replacements, NFKC expanders, marks, jamo, Cyrillic, Greek, CJK, emoji, astral letters.
 POOL = (

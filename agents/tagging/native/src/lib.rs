@@ -88,6 +88,7 @@ struct Engine {
     terms: Vec<Py<PyString>>,  // catalogue spellings of theme terms
     phrases: Vec<PyObject>,    // compiled Python regexes of wildcard phrases
     max_spans: usize,
+    max_mentions: u32,
     segment: usize,
     themes: FxHashMap<u32, ThemeBound>, // by theme (owner index)
 }
@@ -115,6 +116,7 @@ struct Found {
     near_spans: Vec<((u32, u32, u32), Vec<(u32, u32)>)>,
     themes: Vec<u32>,
     events: Vec<u32>, // (payload, start, end, right_ok) per alias / stop event
+    sure: Vec<u32>,   // per entity: alias events Python surely accepts
     text: Option<Py<PyString>>,
 }
 
@@ -335,7 +337,7 @@ impl Engine {
         if nchars > u32::MAX as usize / 2 {
             return Err(PyValueError::new_err("text too large"));
         }
-        let mut found = Found::default();
+        let mut found = Found { sure: vec![0; self.owners.len()], ..Found::default() };
         for (byte_lo, byte_hi, char_lo) in self.segments(text, nchars) {
             // byte -> char offsets: a cursor that only moves forward (matches come in order).
             let (mut cur_byte, mut cur_char) = (byte_lo, char_lo);
@@ -473,7 +475,14 @@ impl Engine {
                 continue;
             }
             if p.kind == ALIAS || p.kind == AMBIG {
-                found.events.extend([i, start as u32, end as u32, right_ok as u32]);
+                // Python keeps at most `max_mentions` candidates per entity, and accepts
+                // every alias with a right boundary (or none needed): once that many such
+                // events went to Python, later ones of the entity change nothing there.
+                let sure = &mut found.sure[p.owner as usize];
+                if *sure < self.max_mentions {
+                    *sure += (right_ok || !p.right) as u32;
+                    found.events.extend([i, start as u32, end as u32, right_ok as u32]);
+                }
             } else if p.right && !right_ok {
                 continue;
             } else if p.kind == TERM {
@@ -516,6 +525,7 @@ impl Engine {
         terms: Vec<Py<PyString>>,
         phrases: Vec<PyObject>,
         max_spans: usize,
+        max_mentions: u32,
         segment: usize,
         themes: Vec<ThemeArgs>,
     ) -> PyResult<Self> {
@@ -567,6 +577,7 @@ impl Engine {
             terms,
             phrases,
             max_spans,
+            max_mentions,
             segment,
             themes: themes
                 .into_iter()
