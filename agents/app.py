@@ -212,8 +212,10 @@ def _credentials(settings: Settings) -> Any:
 #: aiokafka `fetch_max_wait_ms` for the worker's consumer (Faust's fixed value is 1500).
 FETCH_MAX_WAIT_MS = 50
 
-#: Seconds `Consumer.perform_seek` waits for the fetch in flight (Faust's fetch loop asks for
-#: at most 1 s of records at a time).
+#: Seconds the fetch loop waits for records per call (Faust: 1 s); idle wake-ups are cheap.
+GETMANY_TIMEOUT = 0.25
+
+#: Seconds `Consumer.perform_seek` waits at most for the fetch in flight.
 SEEK_FETCH_WAIT = 10.0
 
 
@@ -270,7 +272,8 @@ class Consumer(aiokafka_driver.Consumer):
         idle = self._idle_event()
         idle.clear()
         try:
-            return await super()._getmany(active_partitions, timeout)
+            # A shorter wait for records than Faust's 1 s: a seek waits for this call (fix 3).
+            return await super()._getmany(active_partitions, min(timeout, GETMANY_TIMEOUT))
         finally:
             idle.set()
 
