@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# cargo (rustup's default place) builds the tagging engine's compiled core at install time.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: demo test system-deps install kafka-jars lint format bench clean
 

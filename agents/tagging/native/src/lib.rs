@@ -279,7 +279,9 @@ impl Engine {
         }
         out.extend_from_slice(&bytes[i..]);
         out.make_ascii_lowercase();
-        String::from_utf8(out).ok()
+        // SAFETY: `out` holds whole UTF-8 sequences copied from `text` and characters
+        // encoded by `encode_utf8`; lowering ASCII letters keeps it valid.
+        Some(unsafe { String::from_utf8_unchecked(out) })
     }
 
     /// Python's `_segments`: pieces of about `segment` characters cut after a line break (else
