@@ -143,8 +143,8 @@ def char_tables() -> tuple[list[int], int, list[int]]:
 
 @functools.cache
 def lang_detector() -> object | None:
-    """`langdetect.detect()` for Latin-script samples, compiled (None without the module).
-    Its tables come from langdetect.py; see `LangDetector` in native/src/lib.rs."""
+    """`langdetect.detect()`, compiled (None without the module). Its tables come from
+    langdetect.py and Python's `str` methods; see `LangDetector` in native/src/lib.rs."""
     module = load_native()
     if module is None:
         return None
@@ -161,8 +161,14 @@ def lang_detector() -> object | None:
         for word, shares in langdetect._SHARES.items()
     ]
     letters = [(at[lang], "".join(sorted(chars))) for lang, chars in langdetect._LETTER_SETS]
-    chars = [chr(c) for c in range(0x370)] + [chr(c) for c in range(0x2000, 0x2070)]
+    chars = [chr(c) for c in range(1, 0xD800)] + [chr(c) for c in range(0xE000, 0x10000)]
+    lowered = _per_char(str.lower, chars)
+    lower = [(c, low) for c, low in zip(chars, lowered, strict=True) if low != c]
+    space = "".join(c for c in chars if c.isspace())
+    names = sorted({name for _, name in langdetect._RANGES if name})
+    ranges = [(start, names.index(name) if name else None) for start, name in langdetect._RANGES]
     return module.LangDetector(
-        langs, stopwords, letters, unit // 2, [c.lower() for c in chars],
-        [c.isspace() for c in chars], langdetect.SAMPLE, langdetect.LATIN_SAMPLE, "en", "und",
+        langs, stopwords, letters, unit // 2, lower, space, ranges, names,
+        langdetect._UKRAINIAN.pattern.strip("[]"),
+        langdetect.SAMPLE, langdetect.LATIN_SAMPLE, ("en", "und", "ko", "ja", "zh", "uk", "ru"),
     )  # fmt: skip

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from testsupport import ROOT, shared_path, unavailable
 
-from newswatch.agents.tagging import Tagger, fastpath
+from newswatch.agents.tagging import Tagger, fastpath, langdetect
 from newswatch.agents.tagging.normalize import normalise
 
 DATA = ROOT / "tests" / "data" / "tagging"
@@ -185,3 +185,25 @@ def test_table_normalisation_equals_normalise(engines: tuple[Tagger, Tagger]) ->
         reference = normalise(text)
         assert (folded, reference.norm_starts) == (reference.text, ()), text
     assert by_table > 1500
+
+
+_SCRIPT_WORDS = (
+    "the der le el il o và của 的 是 在 한국어 ディープ дипсик іїє αβγ שלום مرحبا हिन्दी "
+    "ไทย ÄÖÜß ñ ã ơư 𐐀𐐨 İ Σς ’ ' … \u00a0 \u3000 ᄀ ㄱ ｶ abc"
+)
+
+
+def test_language_detection_equals_langdetect(engines: tuple[Tagger, Tagger]) -> None:
+    """The compiled detector answers as `langdetect.detect()` on the labelled sets and on
+    random mixes of scripts, stopwords and letters."""
+    detector = fastpath.lang_detector()
+    texts = [str(row["text"]) for row in labelled_rows()]
+    pool = _SCRIPT_WORDS.split(" ")
+    rng = random.Random(11)
+    for _ in range(3000):
+        text = " ".join(rng.choice(pool) for _ in range(rng.randint(0, 120)))
+        if rng.random() < 0.5:
+            text = "".join(rng.sample(text, len(text)))
+        texts.append(text)
+    for text in texts:
+        assert detector.detect(text) == langdetect.detect(text), text  # type: ignore[attr-defined]

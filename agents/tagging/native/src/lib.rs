@@ -671,48 +671,48 @@ impl Engine {
     }
 }
 
-/// Python's `langdetect.detect()` for the texts it answers from stopwords and letters alone
-/// (an ASCII sample, or Latin with general punctuation: most news); None otherwise, and
-/// Python decides. Scores are summed as integers (shares times a common denominator), so
-/// exact ties break alphabetically as in Python — where Python's float sums, taken in set
-/// order, may differ in the last bit.
+/// Python's `langdetect.detect()`, compiled: script counts over the distinct characters of
+/// the sample, then stopwords and letters for Latin script. Scores are summed as integers
+/// (shares times a common denominator), so exact ties break alphabetically as in Python —
+/// where Python's float sums, taken in set order, may differ in the last bit.
 #[pyclass(frozen, module = "newswatch.agents.tagging._native")]
 struct LangDetector {
     langs: Vec<Py<PyString>>, // sorted: index order is alphabetical order
     stopwords: FxHashMap<String, Vec<(usize, i64)>>,
-    letters: Vec<(usize, Vec<char>)>, // in Python's order
+    letters: Vec<(usize, Vec<char>)>, // in Python's order, each sorted
     letter_weight: i64,               // one letter hit (0.5) in denominator units
-    lower: Vec<String>,               // str.lower() of U+0000..U+0370, then U+2000..U+2070
-    space: Vec<bool>,                 // str.isspace() of the same
+    lower: FxHashMap<char, String>,   // str.lower() of the BMP characters it changes
+    space: Vec<char>,                 // the characters str.isspace() accepts, sorted
+    ranges: Vec<(u32, Option<usize>)>, // script ranges: start, script (index into names)
+    names: Vec<Py<PyString>>,         // script names; some are language codes ("el", "th")
+    scripts: [Option<usize>; 4], // han, kana, hangul, cyrillic: indexes into names
+    ukrainian: Vec<char>,
     sample: usize,
     latin_sample: usize,
-    en: Py<PyString>,
-    und: Py<PyString>,
+    codes: [Py<PyString>; 7], // en, und, ko, ja, zh, uk, ru
 }
 
-impl LangDetector {
-    fn slot(cp: u32) -> Option<usize> {
-        match cp {
-            0..0x370 => Some(cp as usize),
-            0x2000..0x2070 => Some(0x370 + (cp - 0x2000) as usize),
-            _ => None,
-        }
-    }
+const EN: usize = 0;
+const UND: usize = 1;
 
-    /// Python's `_latin(sample, letters)`; every character of `sample` has a slot.
-    fn latin(&self, py: Python<'_>, sample: &str, letters: bool) -> Py<PyString> {
+impl LangDetector {
+    /// Python's `_latin(sample, letters)`.
+    fn latin(&self, sample: &str, letters: bool) -> Result<usize, usize> {
         let mut low = String::with_capacity(sample.len());
         for ch in sample.chars() {
-            let slot = Self::slot(ch as u32).expect("checked by the caller");
             match ch {
                 '\'' | '\u{2019}' => low.push(' '),
-                _ => low.push_str(&self.lower[slot]),
+                _ => match self.lower.get(&ch) {
+                    Some(s) => low.push_str(s),
+                    // Astral letters' lower case is never Latin or a space: left as they are.
+                    None => low.push(ch),
+                },
             }
         }
         let mut counts: Vec<i64> = vec![0; self.langs.len()];
         let mut any = false;
         let mut seen: Vec<&str> = Vec::new();
-        let is_space = |c: char| Self::slot(c as u32).is_some_and(|s| self.space[s]);
+        let is_space = |c: char| self.space.binary_search(&c).is_ok();
         for word in low.split(is_space).filter(|w| !w.is_empty()) {
             if let Some(shares) = self.stopwords.get(word) {
                 if !seen.contains(&word) {
@@ -743,7 +743,7 @@ impl LangDetector {
         }
         if !any {
             let en = low.is_ascii() && low.bytes().any(|b| b.is_ascii_alphabetic());
-            return if en { self.en.clone_ref(py) } else { self.und.clone_ref(py) };
+            return Err(if en { EN } else { UND });
         }
         // Python keeps only languages it counted; all counts are > 0 then, so the first
         // maximum in alphabetical order is the same.
@@ -753,7 +753,14 @@ impl LangDetector {
                 best = i;
             }
         }
-        self.langs[best].clone_ref(py)
+        Ok(best)
+    }
+
+    fn answer(&self, py: Python<'_>, found: Result<usize, usize>) -> Py<PyString> {
+        match found {
+            Ok(lang) => self.langs[lang].clone_ref(py),
+            Err(code) => self.codes[code].clone_ref(py),
+        }
     }
 }
 
@@ -762,21 +769,29 @@ impl LangDetector {
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         langs: Vec<Py<PyString>>,
         stopwords: Vec<(String, Vec<(usize, i64)>)>,
         letters: Vec<(usize, String)>,
         letter_weight: i64,
-        lower: Vec<String>,
-        space: Vec<bool>,
+        lower: Vec<(char, String)>,
+        space: String,
+        ranges: Vec<(u32, Option<usize>)>,
+        names: Vec<Py<PyString>>,
+        ukrainian: String,
         sample: usize,
         latin_sample: usize,
-        en: Py<PyString>,
-        und: Py<PyString>,
+        codes: [Py<PyString>; 7],
     ) -> PyResult<Self> {
-        if lower.len() != 0x370 + 0x70 || space.len() != lower.len() || letters.len() > 16 {
+        if letters.len() > 16 || ranges.iter().any(|(_, s)| s.is_some_and(|s| s >= names.len())) {
             return Err(PyValueError::new_err("inconsistent language tables"));
         }
+        let mut space: Vec<char> = space.chars().collect();
+        space.sort_unstable();
+        let find = |name: &str| names.iter().position(|n| n.bind(py).to_str().ok() == Some(name));
+        let scripts = [find("han"), find("kana"), find("hangul"), find("cyrillic")];
         Ok(LangDetector {
+            scripts,
             langs,
             stopwords: stopwords.into_iter().collect(),
             letters: letters
@@ -788,36 +803,91 @@ impl LangDetector {
                 })
                 .collect(),
             letter_weight,
-            lower,
+            lower: lower.into_iter().collect(),
             space,
+            ranges,
+            names,
+            ukrainian: ukrainian.chars().collect(),
             sample,
             latin_sample,
-            en,
-            und,
+            codes,
         })
     }
 
-    /// The language of `text` as Python's `langdetect.detect()` says, or None when the
-    /// sample has characters this fast path leaves to Python (other scripts, surrogates).
+    /// The language of `text` as Python's `langdetect.detect()` says it, or None for text
+    /// with lone surrogates (Python decides).
     fn detect(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> Option<Py<PyString>> {
         let text = text.to_str().ok()?;
         let end = text.char_indices().nth(self.sample).map_or(text.len(), |(i, _)| i);
         let sample = &text[..end];
-        let latin_end = sample.char_indices().nth(self.latin_sample).map_or(end, |(i, _)| i);
+        let latin = &sample[..sample.char_indices().nth(self.latin_sample).map_or(end, |(i, _)| i)];
         if sample.is_ascii() {
-            return Some(self.latin(py, &sample[..latin_end], true));
+            return Some(self.answer(py, self.latin(latin, true)));
         }
-        // Only Latin (below U+0370) and general punctuation (U+2000..U+2070): the stopword
-        // step; letters count when any non-ASCII character is below U+2000.
-        let mut letters = false;
-        for ch in sample.chars() {
-            let cp = ch as u32;
-            if cp >= 0x80 {
-                Self::slot(cp)?;
-                letters |= cp < 0x2000;
+        let mut codes: Vec<u32> = sample.chars().map(|c| c as u32).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        let first = codes.partition_point(|&c| c < 0x0370);
+        if first == codes.len() || (codes[first] >= 0x2000 && codes[codes.len() - 1] < 0x2070) {
+            // Latin and punctuation only: letters count when a non-ASCII one is a letter.
+            let letters = codes[codes.partition_point(|&c| c < 0x80)] < 0x2000;
+            return Some(self.answer(py, self.latin(latin, letters)));
+        }
+        // Distinct characters per script range, scripts in order of first appearance.
+        let rest = &codes[first..];
+        let mut counts: Vec<(usize, usize)> = Vec::new();
+        for (index, &(start, script)) in self.ranges.iter().enumerate() {
+            let lo = rest.partition_point(|&c| c < start);
+            let hi = match self.ranges.get(index + 1) {
+                Some(&(next, _)) => rest.partition_point(|&c| c < next),
+                None => rest.len(),
+            };
+            if let (Some(script), true) = (script, hi > lo) {
+                match counts.iter_mut().find(|(s, _)| *s == script) {
+                    Some(entry) => entry.1 += hi - lo,
+                    None => counts.push((script, hi - lo)),
+                }
             }
         }
-        Some(self.latin(py, &sample[..latin_end], letters))
+        if counts.is_empty() {
+            return Some(self.answer(py, self.latin(latin, true)));
+        }
+        let count = |script: Option<usize>| {
+            script.and_then(|s| counts.iter().find(|(x, _)| *x == s)).map_or(0, |e| e.1)
+        };
+        let [han_at, kana_at, hangul_at, cyrillic_at] = self.scripts;
+        let (han, kana, hangul) = (count(han_at), count(kana_at), count(hangul_at));
+        let cjk = if han + kana + hangul >= 4 {
+            sample.chars().filter(|&c| c as u32 >= 0x3040).count()
+        } else {
+            0
+        };
+        let nchars = sample.chars().count();
+        if cjk * 6 >= nchars || (han + kana + hangul > 0 && self.latin(latin, true) == Err(UND)) {
+            let code = if 2 * hangul >= han.max(kana) {
+                2
+            } else if kana >= 3 || (kana > 0 && han == 0) {
+                3
+            } else {
+                4
+            };
+            return Some(self.codes[code].clone_ref(py));
+        }
+        let mut best = counts[0];
+        for &entry in &counts[1..] {
+            if entry.1 > best.1 {
+                best = entry;
+            }
+        }
+        let cjk_script = [han_at, kana_at, hangul_at].contains(&Some(best.0));
+        if best.1 >= 6 && !cjk_script {
+            if Some(best.0) == cyrillic_at {
+                let uk = sample.chars().any(|c| self.ukrainian.contains(&c));
+                return Some(self.codes[if uk { 5 } else { 6 }].clone_ref(py));
+            }
+            return Some(self.names[best.0].clone_ref(py));
+        }
+        Some(self.answer(py, self.latin(latin, true)))
     }
 }
 
