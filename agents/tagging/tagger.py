@@ -21,7 +21,7 @@ from pathlib import Path
 import ahocorasick_rs
 
 from newswatch.agents.tagging import fastpath, langdetect
-from newswatch.agents.tagging.catalogue import Catalogue, Entity, load_catalogue
+from newswatch.agents.tagging.catalogue import Catalogue, Entity, Theme, load_catalogue
 from newswatch.agents.tagging.normalize import (
     Normalised,
     clean,
@@ -127,6 +127,7 @@ class _Scan:
         "block",
         "context_full",
         "generic",
+        "native",
         "near",
         "per_entity",
         "required",
@@ -152,6 +153,7 @@ class _Scan:
         self.themes: set[str] = set()  # themes with any evidence found
         self.per_entity: dict[str, int] = {}  # candidates kept per entity
         self.skip: frozenset[str] = frozenset()  # themes known not to reach their threshold
+        self.native: object = None  # the compiled core's scan (see `_themes_native`)
 
 
 class Tagger:
@@ -307,7 +309,8 @@ class Tagger:
             simple_at = first + payloads.index(simple) if simple is not None else -1
             right = 1 if needs_right is True else 2 if needs_right == _ALIAS_TAIL else 0
             plans.append((needs_left, right, first, len(flat), simple_at))
-        owners = sorted({p.owner for p in flat})
+        catalogue = self.catalogue
+        owners = sorted({p.owner for p in flat} | set(catalogue.themes) | set(catalogue.entities))
         terms = sorted({p.term for p in flat})
         phrases = sorted(self._phrases)
         owner_at = {o: i for i, o in enumerate(owners)}
@@ -327,13 +330,13 @@ class Tagger:
         bounds = [
             (owner_at[theme.id], theme.threshold,
              [(term_at[t], w) for t, w in self._weights[theme.id].items() if t in term_at],
-             [(i, rule.weight) for i, rule in enumerate(theme.near)],
+             [(i, rule.weight, rule.within) for i, rule in enumerate(theme.near)],
              [(owner_at[e], w) for e, w in theme.entities if e in owner_at])
-            for theme in self.catalogue.themes.values() if theme.id in owner_at
+            for theme in self.catalogue.themes.values()
         ]  # fmt: skip
         self._flat_payloads = flat
         return module.Engine(
-            self._patterns, plans, payloads, inner, table, astral_base, astral, owners, terms,
+            self._patterns, plans, payloads, inner, table, astral_base, astral, owners,
             [self._phrases[t] for t in phrases], MAX_SPANS, MAX_MENTIONS_PER_ENTITY, SEGMENT,
             bounds,
         )  # fmt: skip
@@ -364,16 +367,18 @@ class Tagger:
             detected = langdetect.detect(full)
         if not full or full.isspace():
             return TagResult([], [], [], detected)
-        if self._engine is not None:
-            found = self._scan_native(full)
-            if found is None:  # no alias, no theme evidence
-                return TagResult([], [], [], detected)
-            norm, scan = found
-        else:
+        if self._engine is None:
             norm, scan = self._scan_python(full)
+            mentions = self._entities(scan, norm)
+            entities = sorted({m.entity for m in mentions})
+            return TagResult(entities, self._themes(scan, norm, set(entities)), mentions, detected)
+        found = self._scan_native(full)
+        if found is None:  # no alias, no theme evidence
+            return TagResult([], [], [], detected)
+        norm, scan = found
         mentions = self._entities(scan, norm)
         entities = sorted({m.entity for m in mentions})
-        themes = self._themes(scan, norm, set(entities))
+        themes = self._themes_native(scan, norm, set(entities))
         return TagResult(entities, themes, mentions, detected)
 
     def _scan_python(self, full: str) -> tuple[Normalised, _Scan]:
@@ -404,11 +409,11 @@ class Tagger:
             out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
         if not out:
             return None
-        text, terms, near, themes, events, skip = out
+        text, native, themes, events, skip = out
         if norm is None:  # normalised one character for one: offsets map 1:1
             norm = Normalised(text, full)
         scan = _Scan()
-        scan.terms, scan.near, scan.themes, scan.skip = terms, near, themes, skip
+        scan.native, scan.themes, scan.skip = native, themes, skip
         payloads = self._flat_payloads
         for index, start, end, right_ok in struct.iter_unpack("4I", events):
             p = payloads[index]
@@ -670,21 +675,49 @@ class Tagger:
                     named.append(self.catalogue.entities[ent_id].name)
             if score <= 0 or score < theme.threshold:
                 continue
-            if theme.requires and not (theme.requires_entity and entities):
-                self._scan_context(scan, norm.text)
-                if theme.id not in scan.required:
-                    continue
-            evidence.sort(key=lambda e: (-e[0], e[1]))
-            seen: list[str] = []
-            for _, a, b in evidence:
-                snippet = _snippet(norm.original, *norm.span(a, b))
-                if snippet not in seen:
-                    seen.append(snippet)
-                if len(seen) == MAX_EVIDENCE:
-                    break
-            seen.extend(n for n in named if n not in seen)
-            hits.append(ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE]))
+            hit = self._theme_hit(scan, norm, entities, theme, score, evidence, named)
+            if hit is not None:
+                hits.append(hit)
         hits.sort(key=lambda h: h.id)
+        return hits
+
+    def _theme_hit(
+        self, scan: _Scan, norm: Normalised, entities: set[str], theme: Theme, score: float,
+        evidence: list[tuple[float, int, int]], named: list[str],
+    ) -> ThemeHit | None:  # fmt: skip
+        """A theme whose score reached its threshold: its `requires`, then the evidence."""
+        if theme.requires and not (theme.requires_entity and entities):
+            self._scan_context(scan, norm.text)
+            if theme.id not in scan.required:
+                return None
+        evidence.sort(key=lambda e: (-e[0], e[1]))
+        seen: list[str] = []
+        for _, a, b in evidence:
+            snippet = _snippet(norm.original, *norm.span(a, b))
+            if snippet not in seen:
+                seen.append(snippet)
+            if len(seen) == MAX_EVIDENCE:
+                break
+        seen.extend(n for n in named if n not in seen)
+        return ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE])
+
+    def _themes_native(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
+        """`_themes` with the scores computed by the compiled core (`Engine.themes`)."""
+        if not scan.themes and not entities:
+            return []
+        touched = set(scan.themes)
+        for entity in entities:
+            touched.update(self._entity_themes.get(entity, ()))
+        if scan.skip:
+            touched -= scan.skip
+        hits = []
+        scored = self._engine.themes(scan.native, sorted(touched), sorted(entities))  # type: ignore[attr-defined]
+        for theme_id, score, evidence in scored:
+            theme = self.catalogue.themes[theme_id]
+            named = [self.catalogue.entities[e].name for e, _ in theme.entities if e in entities]
+            hit = self._theme_hit(scan, norm, entities, theme, score, evidence, named)
+            if hit is not None:
+                hits.append(hit)
         return hits
 
 

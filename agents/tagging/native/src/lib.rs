@@ -23,7 +23,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyFrozenSet, PySet, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 // Payload kinds: the same numbers as `_ALIAS ... _PHRASE` in tagger.py.
@@ -84,8 +84,8 @@ struct Engine {
     table: Vec<u32>,   // code points 0..0x10000
     astral_base: u32,  // extra table for one astral range (emoji)
     astral: Vec<u32>,
-    owners: Vec<Py<PyString>>, // theme ids
-    terms: Vec<Py<PyString>>,  // catalogue spellings of theme terms
+    owners: Vec<Py<PyString>>, // entity and theme ids
+    owner_at: FxHashMap<String, u32>,
     phrases: Vec<PyObject>,    // compiled Python regexes of wildcard phrases
     max_spans: usize,
     max_mentions: u32,
@@ -97,7 +97,7 @@ struct Engine {
 struct ThemeBound {
     threshold: f64,
     terms: FxHashMap<u32, f64>,     // term -> weight
-    rules: Vec<(u32, f64)>,         // proximity rule -> weight
+    rules: Vec<(u32, f64, f64)>,    // proximity rule -> weight, within (words)
     entities: Vec<(u32, f64)>,      // entity (owner index) -> weight
 }
 
@@ -396,7 +396,7 @@ impl Engine {
                     score += weight * REPEAT[spans.len().min(3)];
                 }
             }
-            for &(rule, weight) in &bound.rules {
+            for &(rule, weight, _) in &bound.rules {
                 let both = found.near_index.contains_key(&(theme, rule, 0))
                     && found.near_index.contains_key(&(theme, rule, 1));
                 if both {
@@ -508,7 +508,7 @@ impl Engine {
 
 type PlanArgs = (bool, u8, u32, u32, i32);
 type PayloadArgs = (u8, bool, bool, u32, u32, u32, u32, u32);
-type ThemeArgs = (u32, f64, Vec<(u32, f64)>, Vec<(u32, f64)>, Vec<(u32, f64)>);
+type ThemeArgs = (u32, f64, Vec<(u32, f64)>, Vec<(u32, f64, f64)>, Vec<(u32, f64)>);
 
 #[pymethods]
 impl Engine {
@@ -516,6 +516,7 @@ impl Engine {
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         patterns: Vec<String>,
         plans: Vec<PlanArgs>,
         payloads: Vec<PayloadArgs>,
@@ -524,7 +525,6 @@ impl Engine {
         astral_base: u32,
         astral: Vec<u32>,
         owners: Vec<Py<PyString>>,
-        terms: Vec<Py<PyString>>,
         phrases: Vec<PyObject>,
         max_spans: usize,
         max_mentions: u32,
@@ -566,7 +566,13 @@ impl Engine {
                     .collect()
             })
             .collect();
+        let owner_at = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| Ok((o.bind(py).to_str()?.to_owned(), i as u32)))
+            .collect::<PyResult<_>>()?;
         Ok(Engine {
+            owner_at,
             automaton,
             plans,
             payloads,
@@ -576,7 +582,6 @@ impl Engine {
             astral_base,
             astral,
             owners,
-            terms,
             phrases,
             max_spans,
             max_mentions,
@@ -599,11 +604,10 @@ impl Engine {
 
     /// Scan `text` (normalised first unless `normalised`). Returns None when Python must
     /// normalise, `()` when there is nothing for the rules (no alias, no theme evidence), else
-    /// `(text, terms, near, themes, events, skip)`: the normalised text as a str,
-    /// `{theme: {term: [(start, end)]}}`,
-    /// `{(theme, rule, side): [(start, end)]}`, the set of themes with evidence, and the
-    /// alias / stop events as native-endian u32 quadruples `(payload, start, end, right_ok)`,
-    /// and the themes that cannot reach their threshold (left out of the rest).
+    /// `(text, scanned, themes, events, skip)`: the normalised text as a str, what the
+    /// themes need (a `Scanned`, for `themes`), the set of themes with evidence, the alias /
+    /// stop events as native-endian u32 quadruples `(payload, start, end, right_ok)`, and the
+    /// themes that cannot reach their threshold (left out of the rest).
     /// Raises UnicodeEncodeError for lone surrogates (Python cleans them and retries).
     #[pyo3(signature = (text, normalised = false))]
     fn scan<'py>(
@@ -632,43 +636,193 @@ impl Engine {
             return Ok(Some(PyTuple::empty(py))); // nothing for the rules: no entity, no theme
         }
         let text_out = self.py_text(py, &mut found, norm);
-        let terms = PyDict::new(py);
-        for (owner, term, spans) in &found.term_spans {
-            if skip.contains(owner) {
-                continue;
-            }
-            let owner = self.owners[*owner as usize].bind(py);
-            let by_term = match terms.get_item(owner)? {
-                Some(d) => d.downcast_into::<PyDict>()?,
-                None => {
-                    let d = PyDict::new(py);
-                    terms.set_item(owner, &d)?;
-                    d
-                }
-            };
-            by_term.set_item(self.terms[*term as usize].bind(py), PyList::new(py, spans)?)?;
-        }
-        let near = PyDict::new(py);
-        for ((owner, rule, side), spans) in &found.near_spans {
-            if skip.contains(owner) {
-                continue;
-            }
-            let key = (self.owners[*owner as usize].bind(py), *rule, *side);
-            near.set_item(key, PyList::new(py, spans)?)?;
-        }
         let themes = PySet::new(py, found.themes.iter().map(|&o| self.owners[o as usize].bind(py)))?;
         let events: Vec<u8> = found.events.iter().flat_map(|v| v.to_ne_bytes()).collect();
         let events = PyBytes::new(py, &events);
-        let skip = PyFrozenSet::new(py, skip.iter().map(|&o| self.owners[o as usize].bind(py)))?;
+        let skip_set = PyFrozenSet::new(py, skip.iter().map(|&o| self.owners[o as usize].bind(py)))?;
+        let stops = found
+            .events
+            .chunks(4)
+            .filter(|e| self.payloads[e[0] as usize].kind == TSTOP)
+            .map(|e| (self.payloads[e[0] as usize].owner, e[1], e[2]))
+            .collect();
+        found.text = None;
+        let scanned = Scanned { found, text: norm.to_owned(), stops };
         Ok(Some(PyTuple::new(py, [
             text_out.into_any(),
-            terms.into_any(),
-            near.into_any(),
+            Bound::new(py, scanned)?.into_any(),
             themes.into_any(),
             events.into_any(),
-            skip.into_any(),
+            skip_set.into_any(),
         ])?))
     }
+
+    /// Python's `_themes` up to the score, for the themes in `touched` (sorted ids): the
+    /// upper bound, one term per stretch of overlapping matches (`_longest`), proximity
+    /// pairs (`_near_pair`) and the entities' weights, summed in Python's order. Returns
+    /// `[(theme, score, [(weight, start, end)])]` for the themes that reach their threshold;
+    /// Python checks `requires` and turns the evidence into snippets.
+    fn themes(
+        &self, py: Python<'_>, scanned: &Scanned, touched: Vec<String>, entities: Vec<String>,
+    ) -> Vec<(Py<PyString>, f64, Vec<(f64, u32, u32)>)> {
+        let named: Vec<u32> = entities.iter().filter_map(|e| self.owner_at.get(e).copied()).collect();
+        let found = &scanned.found;
+        let mut out = Vec::new();
+        let mut index: Option<Vec<u32>> = None; // char -> byte offsets, built when needed
+        for theme_id in &touched {
+            let Some(&theme) = self.owner_at.get(theme_id) else { continue };
+            let Some(info) = self.themes.get(&theme) else { continue };
+            let terms: Vec<(u32, &Vec<(u32, u32)>)> = found
+                .term_spans
+                .iter()
+                .filter(|(owner, _, _)| *owner == theme)
+                .map(|(_, term, spans)| (*term, spans))
+                .collect();
+            let weight = |term: u32| info.terms.get(&term).copied().unwrap_or(0.0);
+            let mut bound = 0.0;
+            for (term, spans) in &terms {
+                bound += weight(*term) * REPEAT[spans.len().min(3)];
+            }
+            let side = |rule: u32, side: u32| {
+                found.near_index.get(&(theme, rule, side)).map(|&i| &found.near_spans[i].1)
+            };
+            let pairs: Vec<(f64, f64, &Vec<(u32, u32)>, &Vec<(u32, u32)>)> = info
+                .rules
+                .iter()
+                .filter_map(|&(rule, w, within)| Some((w, within, side(rule, 0)?, side(rule, 1)?)))
+                .collect();
+            for pair in &pairs {
+                bound += pair.0;
+            }
+            for (entity, w) in &info.entities {
+                if named.contains(entity) {
+                    bound += w;
+                }
+            }
+            if bound < info.threshold || bound <= 0.0 {
+                continue;
+            }
+            let stops: Vec<(u32, u32)> =
+                scanned.stops.iter().filter(|s| s.0 == theme).map(|s| (s.1, s.2)).collect();
+            let mut score = 0.0;
+            let mut evidence = Vec::new();
+            for (term, spans) in longest(&terms, &stops, &weight) {
+                let w = weight(term);
+                score += w * REPEAT[spans.len().min(3)];
+                evidence.push((w, spans[0].0, spans[0].1));
+            }
+            for &(w, within, left, right) in &pairs {
+                let (left, right) = (free(left, &stops), free(right, &stops));
+                if let Some((a, b)) = near_pair(&scanned.text, &mut index, &left, &right, within) {
+                    score += w;
+                    evidence.push((w, a, b));
+                }
+            }
+            for (entity, w) in &info.entities {
+                if named.contains(entity) {
+                    score += w;
+                }
+            }
+            if score <= 0.0 || score < info.threshold {
+                continue;
+            }
+            out.push((self.owners[theme as usize].clone_ref(py), score, evidence));
+        }
+        out
+    }
+}
+
+/// What `scan` found, kept for `Engine.themes` (theme terms, proximity sides, theme stops and
+/// the normalised text).
+#[pyclass(frozen, module = "newswatch.agents.tagging._native")]
+struct Scanned {
+    found: Found,
+    text: String,
+    stops: Vec<(u32, u32, u32)>, // theme, start, end
+}
+
+type Spans = Vec<(u32, u32)>;
+
+fn overlaps(span: (u32, u32), stops: &[(u32, u32)]) -> bool {
+    stops.iter().any(|&(a, b)| a < span.1 && span.0 < b)
+}
+
+/// Python's `_free`: the spans no stop phrase overlaps.
+fn free(spans: &Spans, stops: &[(u32, u32)]) -> Spans {
+    spans.iter().copied().filter(|&s| !overlaps(s, stops)).collect()
+}
+
+/// Python's `_longest`: one term per stretch of overlapping term matches, the heaviest, then
+/// the longest (the first of equals); terms in order of their first stretch.
+fn longest(
+    terms: &[(u32, &Spans)], stops: &[(u32, u32)], weight: &dyn Fn(u32) -> f64,
+) -> Vec<(u32, Spans)> {
+    let mut spans: Vec<(u32, u32, u32)> =
+        terms.iter().flat_map(|(t, found)| found.iter().map(move |&(a, b)| (a, b, *t))).collect();
+    spans.sort_by_key(|&(a, b, _)| (a, std::cmp::Reverse(b))); // stable, as Python's sorted
+    let mut groups: Vec<Vec<(u32, u32, u32)>> = Vec::new();
+    let mut group_end: i64 = -1;
+    for (a, b, t) in spans {
+        if !stops.is_empty() && overlaps((a, b), stops) {
+            continue;
+        }
+        if (a as i64) < group_end {
+            groups.last_mut().expect("a group is open").push((a, b, t));
+            group_end = group_end.max(b as i64);
+        } else {
+            groups.push(vec![(a, b, t)]);
+            group_end = b as i64;
+        }
+    }
+    let mut out: Vec<(u32, Spans)> = Vec::new();
+    for group in groups {
+        let mut best = group[0];
+        for &cand in &group[1..] {
+            let key = |s: (u32, u32, u32)| (weight(s.2), s.1 - s.0);
+            let (kc, kb) = (key(cand), key(best));
+            if kc.0 > kb.0 || (kc.0 == kb.0 && kc.1 > kb.1) {
+                best = cand;
+            }
+        }
+        match out.iter_mut().find(|(t, _)| *t == best.2) {
+            Some((_, spans)) => spans.push((best.0, best.1)),
+            None => out.push((best.2, vec![(best.0, best.1)])),
+        }
+    }
+    out
+}
+
+/// Python's `_near_pair`: the first pair of spans at most `within` words apart, as one span.
+/// Gaps are measured in characters; `index` maps characters to bytes for non-ASCII text.
+fn near_pair(
+    text: &str, index: &mut Option<Vec<u32>>, left: &Spans, right: &Spans, within: f64,
+) -> Option<(u32, u32)> {
+    let reach = (within + 2.0) * 24.0;
+    for &a in left {
+        for &b in right {
+            let (lo, hi) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+            if hi.0 < lo.1 || (hi.0 - lo.1) as f64 > reach {
+                continue;
+            }
+            let gap = if text.is_ascii() {
+                &text[lo.1 as usize..hi.0 as usize]
+            } else {
+                let index = index.get_or_insert_with(|| {
+                    let mut at: Vec<u32> = text.char_indices().map(|(i, _)| i as u32).collect();
+                    at.push(text.len() as u32);
+                    at
+                });
+                &text[index[lo.1 as usize] as usize..index[hi.0 as usize] as usize]
+            };
+            let chars = gap.chars().count() as i64;
+            let spaces = gap.bytes().filter(|&c| c == b' ').count() as i64;
+            let words = spaces + (chars - 8 * (spaces + 1)).max(0) / 2;
+            if (words as f64) <= within + 1.0 && !gap.contains("\n\n") {
+                return Some((lo.0, hi.1));
+            }
+        }
+    }
+    None
 }
 
 /// Python's `langdetect.detect()`, compiled: script counts over the distinct characters of
@@ -702,6 +856,7 @@ impl LangDetector {
         for ch in sample.chars() {
             match ch {
                 '\'' | '\u{2019}' => low.push(' '),
+                _ if ch.is_ascii() => low.push(ch.to_ascii_lowercase()),
                 _ => match self.lower.get(&ch) {
                     Some(s) => low.push_str(s),
                     // Astral letters' lower case is never Latin or a space: left as they are.
@@ -824,13 +979,14 @@ impl LangDetector {
         if sample.is_ascii() {
             return Some(self.answer(py, self.latin(latin, true)));
         }
-        let mut codes: Vec<u32> = sample.chars().map(|c| c as u32).collect();
+        // The distinct non-ASCII characters, sorted (ASCII counts for no script).
+        let mut codes: Vec<u32> = sample.chars().map(|c| c as u32).filter(|&c| c >= 0x80).collect();
         codes.sort_unstable();
         codes.dedup();
         let first = codes.partition_point(|&c| c < 0x0370);
         if first == codes.len() || (codes[first] >= 0x2000 && codes[codes.len() - 1] < 0x2070) {
             // Latin and punctuation only: letters count when a non-ASCII one is a letter.
-            let letters = codes[codes.partition_point(|&c| c < 0x80)] < 0x2000;
+            let letters = codes[0] < 0x2000;
             return Some(self.answer(py, self.latin(latin, letters)));
         }
         // Distinct characters per script range, scripts in order of first appearance.
@@ -895,5 +1051,6 @@ impl LangDetector {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<LangDetector>()?;
+    m.add_class::<Scanned>()?;
     Ok(())
 }
