@@ -614,18 +614,15 @@ impl Engine {
         &self, py: Python<'py>, text: &Bound<'py, PyString>, normalised: bool,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let raw = text.to_str()?;
-        let owned: String;
-        let norm: &str = if normalised {
-            raw
+        let owned: Option<String> = if normalised {
+            None
         } else {
             match self.fold(raw) {
-                Some(s) => {
-                    owned = s;
-                    &owned
-                }
+                Some(s) => Some(s),
                 None => return Ok(None),
             }
         };
+        let norm: &str = owned.as_deref().unwrap_or(raw);
         let mut found = self.scan_text(py, norm)?;
         if normalised {
             found.text = Some(text.clone().unbind());
@@ -647,7 +644,12 @@ impl Engine {
             .map(|e| (self.payloads[e[0] as usize].owner, e[1], e[2]))
             .collect();
         found.text = None;
-        let scanned = Scanned { found, text: norm.to_owned(), stops };
+        // The folded text moves into `Scanned`; a text normalised by Python is copied.
+        let text = match owned {
+            Some(folded) => folded,
+            None => raw.to_owned(),
+        };
+        let scanned = Scanned { found, text, stops };
         Ok(Some(PyTuple::new(py, [
             text_out.into_any(),
             Bound::new(py, scanned)?.into_any(),
@@ -792,6 +794,23 @@ fn longest(
     out
 }
 
+/// The byte offset of every `MARK`-th character (and of the end), a small index from
+/// character to byte offsets for long non-ASCII texts.
+const MARK: usize = 64;
+
+fn char_marks(text: &str) -> Vec<u32> {
+    let mut marks: Vec<u32> = text.char_indices().step_by(MARK).map(|(i, _)| i as u32).collect();
+    marks.push(text.len() as u32);
+    marks
+}
+
+/// The byte offset of character `at` (at most the text's length in characters).
+fn byte_at(text: &str, marks: &[u32], at: u32) -> usize {
+    let (mark, rest) = (at as usize / MARK, at as usize % MARK);
+    let from = marks[mark] as usize;
+    text[from..].char_indices().nth(rest).map_or(text.len(), |(i, _)| from + i)
+}
+
 /// Python's `_near_pair`: the first pair of spans at most `within` words apart, as one span.
 /// Gaps are measured in characters; `index` maps characters to bytes for non-ASCII text.
 fn near_pair(
@@ -807,12 +826,8 @@ fn near_pair(
             let gap = if text.is_ascii() {
                 &text[lo.1 as usize..hi.0 as usize]
             } else {
-                let index = index.get_or_insert_with(|| {
-                    let mut at: Vec<u32> = text.char_indices().map(|(i, _)| i as u32).collect();
-                    at.push(text.len() as u32);
-                    at
-                });
-                &text[index[lo.1 as usize] as usize..index[hi.0 as usize] as usize]
+                let index = index.get_or_insert_with(|| char_marks(text));
+                &text[byte_at(text, index, lo.1)..byte_at(text, index, hi.0)]
             };
             let chars = gap.chars().count() as i64;
             let spaces = gap.bytes().filter(|&c| c == b' ').count() as i64;
