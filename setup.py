@@ -4,6 +4,9 @@ setuptools cannot add a name prefix to discovered packages, so the `streams/` an
 trees are listed here as `newswatch.streams.*` and `newswatch.agents.*` (see package-dir).
 """
 
+import os
+from pathlib import Path
+
 from setuptools import find_packages, setup
 from setuptools_rust import Binding, RustExtension, Strip
 
@@ -19,5 +22,12 @@ native = RustExtension(
     strip=Strip.All,
     py_limited_api=True,
     optional=True,
+    # Cargo's build files go to build/ (ignored, removed by `make clean`), not into the
+    # source tree beside the crate.
+    env={
+        **os.environ,
+        "CARGO_TARGET_DIR": os.environ.get("CARGO_TARGET_DIR")
+        or str(Path(__file__).resolve().parent / "build" / "cargo"),
+    },
 )
 setup(packages=packages, rust_extensions=[native], zip_safe=False)
