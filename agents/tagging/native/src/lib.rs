@@ -81,12 +81,12 @@ struct Engine {
     payloads: Vec<Payload>,
     inner: Vec<Vec<Inner>>,
     pattern_lens: Vec<usize>, // bytes
-    table: Vec<u32>,   // code points 0..0x10000
-    astral_base: u32,  // extra table for one astral range (emoji)
+    table: Vec<u32>,          // code points 0..0x10000
+    astral_base: u32,         // extra table for one astral range (emoji)
     astral: Vec<u32>,
     owners: Vec<Py<PyString>>, // entity and theme ids
     owner_at: FxHashMap<String, u32>,
-    phrases: Vec<PyObject>,    // compiled Python regexes of wildcard phrases
+    phrases: Vec<PyObject>, // compiled Python regexes of wildcard phrases
     max_spans: usize,
     max_mentions: u32,
     segment: usize,
@@ -96,9 +96,9 @@ struct Engine {
 /// What a theme's score can reach, for Python's upper-bound test in `_themes`.
 struct ThemeBound {
     threshold: f64,
-    terms: FxHashMap<u32, f64>,     // term -> weight
-    rules: Vec<(u32, f64, f64)>,    // proximity rule -> weight, within (words)
-    entities: Vec<(u32, f64)>,      // entity (owner index) -> weight
+    terms: FxHashMap<u32, f64>,  // term -> weight
+    rules: Vec<(u32, f64, f64)>, // proximity rule -> weight, within (words)
+    entities: Vec<(u32, f64)>,   // entity (owner index) -> weight
 }
 
 /// A term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches (`_REPEAT` in tagger.py).
@@ -106,14 +106,19 @@ const REPEAT: [f64; 4] = [0.0, 1.0, 1.5, 2.0];
 
 const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzs";
 
+/// Matches of one theme term or one side of a proximity rule, as (start, end) characters.
+type Spans = Vec<(u32, u32)>;
+/// A theme's evidence: (weight, start, end).
+type Evidence = Vec<(f64, u32, u32)>;
+
 /// What one scan found; turned into Python objects at the end.
 #[derive(Default)]
 struct Found {
     // theme terms: (owner, term) -> index into term_spans, in first-seen order per owner
     term_index: FxHashMap<(u32, u32), usize>,
-    term_spans: Vec<(u32, u32, Vec<(u32, u32)>)>,
+    term_spans: Vec<(u32, u32, Spans)>,
     near_index: FxHashMap<(u32, u32, u32), usize>,
-    near_spans: Vec<((u32, u32, u32), Vec<(u32, u32)>)>,
+    near_spans: Vec<((u32, u32, u32), Spans)>,
     themes: Vec<u32>,
     events: Vec<u32>, // (payload, start, end, right_ok) per alias / stop event
     sure: Vec<u32>,   // per entity: alias events Python surely accepts
@@ -136,7 +141,8 @@ impl Found {
                 }
             }
             None => {
-                self.term_index.insert((p.owner, p.term), self.term_spans.len());
+                self.term_index
+                    .insert((p.owner, p.term), self.term_spans.len());
                 self.term_spans.push((p.owner, p.term, vec![(start, end)]));
             }
         }
@@ -215,7 +221,10 @@ fn utf8_len(lead: u8) -> usize {
 /// Counts characters (non-continuation bytes) of `bytes[from..to]`.
 #[inline]
 fn count_chars(bytes: &[u8], from: usize, to: usize) -> usize {
-    bytes[from..to].iter().filter(|&&b| (b & 0xC0) != 0x80).count()
+    bytes[from..to]
+        .iter()
+        .filter(|&&b| (b & 0xC0) != 0x80)
+        .count()
 }
 
 impl Engine {
@@ -252,9 +261,13 @@ impl Engine {
             return self.table[cp as usize] & DIGIT != 0;
         }
         // Astral digits are rare enough to ask Python.
-        let Some(ch) = char::from_u32(cp) else { return false };
+        let Some(ch) = char::from_u32(cp) else {
+            return false;
+        };
         let s = PyString::new(py, ch.encode_utf8(&mut [0u8; 4]));
-        s.call_method0("isdigit").and_then(|r| r.extract::<bool>()).unwrap_or(false)
+        s.call_method0("isdigit")
+            .and_then(|r| r.extract::<bool>())
+            .unwrap_or(false)
     }
 
     /// NFKC + lower case by table, when every character maps to exactly one character.
@@ -297,9 +310,8 @@ impl Engine {
             let hi_char = (lo_char + self.segment).min(nchars);
             // Walk [lo, hi): the last "\n" and " " at or after lo + half, and hi's byte.
             let (mut newline, mut space) = (None, None);
-            let mut c = lo_char;
             let mut byte_hi = text.len();
-            for (b, ch) in text[lo_byte..].char_indices() {
+            for (c, (b, ch)) in (lo_char..).zip(text[lo_byte..].char_indices()) {
                 if c == hi_char {
                     byte_hi = lo_byte + b;
                     break;
@@ -311,7 +323,6 @@ impl Engine {
                         space = Some((c, lo_byte + b));
                     }
                 }
-                c += 1;
             }
             let (mut hi_c, mut hi_b) = (hi_char, byte_hi);
             if hi_char < nchars {
@@ -329,17 +340,28 @@ impl Engine {
 
     /// The text as a Python string, made once per scan and only when a rule needs it.
     fn py_text<'py>(&self, py: Python<'py>, found: &mut Found, text: &str) -> Bound<'py, PyString> {
-        found.text.get_or_insert_with(|| PyString::new(py, text).unbind()).bind(py).clone()
+        found
+            .text
+            .get_or_insert_with(|| PyString::new(py, text).unbind())
+            .bind(py)
+            .clone()
     }
 
     fn scan_text(&self, py: Python<'_>, text: &str) -> PyResult<Found> {
         let bytes = text.as_bytes();
         let ascii = text.is_ascii();
-        let nchars = if ascii { bytes.len() } else { count_chars(bytes, 0, bytes.len()) };
+        let nchars = if ascii {
+            bytes.len()
+        } else {
+            count_chars(bytes, 0, bytes.len())
+        };
         if nchars > u32::MAX as usize / 2 {
             return Err(PyValueError::new_err("text too large"));
         }
-        let mut found = Found { sure: vec![0; self.owners.len()], ..Found::default() };
+        let mut found = Found {
+            sure: vec![0; self.owners.len()],
+            ..Found::default()
+        };
         for (byte_lo, byte_hi, char_lo) in self.segments(text, nchars) {
             // byte -> char offsets: a cursor that only moves forward (matches come in order).
             let (mut cur_byte, mut cur_char) = (byte_lo, char_lo);
@@ -367,9 +389,12 @@ impl Engine {
                         _ => {
                             if right_ok
                                 || plan.needs_right == 0
-                                || (plan.needs_right == 2 && self.may_extend(py, after.unwrap_or(32)))
+                                || (plan.needs_right == 2
+                                    && self.may_extend(py, after.unwrap_or(32)))
                             {
-                                self.hit(py, text, &plan, bs, start, end, left_ok, right_ok, &mut found)?;
+                                self.hit(
+                                    py, text, &plan, bs, start, end, left_ok, right_ok, &mut found,
+                                )?;
                             }
                         }
                     }
@@ -388,7 +413,9 @@ impl Engine {
     fn hopeless(&self, found: &Found) -> Vec<u32> {
         let mut out = Vec::new();
         for &theme in &found.themes {
-            let Some(bound) = self.themes.get(&theme) else { continue };
+            let Some(bound) = self.themes.get(&theme) else {
+                continue;
+            };
             let mut score = 0.0;
             for (owner, term, spans) in &found.term_spans {
                 if *owner == theme {
@@ -430,7 +457,12 @@ impl Engine {
 
     /// Python's `_inner_hit`: a shorter pattern inside a longer match.
     fn inner_hit(
-        &self, py: Python<'_>, text: &str, inner: &Inner, outer_byte: usize, outer_char: usize,
+        &self,
+        py: Python<'_>,
+        text: &str,
+        inner: &Inner,
+        outer_byte: usize,
+        outer_char: usize,
         found: &mut Found,
     ) -> PyResult<()> {
         let bytes = text.as_bytes();
@@ -468,8 +500,16 @@ impl Engine {
     /// Python's `_hit`: every payload of a pattern that matched.
     #[allow(clippy::too_many_arguments)]
     fn hit(
-        &self, py: Python<'_>, text: &str, plan: &Plan, _bs: usize, start: usize, end: usize,
-        left_ok: bool, right_ok: bool, found: &mut Found,
+        &self,
+        py: Python<'_>,
+        text: &str,
+        plan: &Plan,
+        _bs: usize,
+        start: usize,
+        end: usize,
+        left_ok: bool,
+        right_ok: bool,
+        found: &mut Found,
     ) -> PyResult<()> {
         for i in plan.first..plan.last {
             let p = self.payloads[i as usize];
@@ -483,7 +523,9 @@ impl Engine {
                 let sure = &mut found.sure[p.owner as usize];
                 if *sure < self.max_mentions {
                     *sure += (right_ok || !p.right) as u32;
-                    found.events.extend([i, start as u32, end as u32, right_ok as u32]);
+                    found
+                        .events
+                        .extend([i, start as u32, end as u32, right_ok as u32]);
                 }
             } else if p.right && !right_ok {
                 continue;
@@ -491,7 +533,9 @@ impl Engine {
                 found.term(&p, start as u32, end as u32, self.max_spans);
             } else if p.kind == PHRASE {
                 let s = self.py_text(py, found, text);
-                let m = self.phrases[p.phrase as usize].bind(py).call_method1("match", (s, start))?;
+                let m = self.phrases[p.phrase as usize]
+                    .bind(py)
+                    .call_method1("match", (s, start))?;
                 if !m.is_none() {
                     let stop: usize = m.call_method0("end")?.extract()?;
                     found.term(&p, start as u32, stop as u32, self.max_spans);
@@ -508,7 +552,13 @@ impl Engine {
 
 type PlanArgs = (bool, u8, u32, u32, i32);
 type PayloadArgs = (u8, bool, bool, u32, u32, u32, u32, u32);
-type ThemeArgs = (u32, f64, Vec<(u32, f64)>, Vec<(u32, f64, f64)>, Vec<(u32, f64)>);
+type ThemeArgs = (
+    u32,
+    f64,
+    Vec<(u32, f64)>,
+    Vec<(u32, f64, f64)>,
+    Vec<(u32, f64)>,
+);
 
 #[pymethods]
 impl Engine {
@@ -543,26 +593,42 @@ impl Engine {
         let plans = plans
             .into_iter()
             .zip(&patterns)
-            .map(|((needs_left, needs_right, first, last, simple), pattern)| Plan {
-                needs_left,
-                needs_right,
-                first,
-                last,
-                simple,
-                chars: pattern.chars().count() as u32,
-            })
+            .map(
+                |((needs_left, needs_right, first, last, simple), pattern)| Plan {
+                    needs_left,
+                    needs_right,
+                    first,
+                    last,
+                    simple,
+                    chars: pattern.chars().count() as u32,
+                },
+            )
             .collect();
         let payloads = payloads
             .into_iter()
-            .map(|(kind, left, right, owner, term, rule, side, phrase)| Payload {
-                kind, left, right, owner, term, rule, side, phrase,
-            })
+            .map(
+                |(kind, left, right, owner, term, rule, side, phrase)| Payload {
+                    kind,
+                    left,
+                    right,
+                    owner,
+                    term,
+                    rule,
+                    side,
+                    phrase,
+                },
+            )
             .collect();
         let inner = inner
             .into_iter()
             .map(|list| {
                 list.into_iter()
-                    .map(|(sub, x_byte, x_char, y_char)| Inner { sub, x_byte, x_char, y_char })
+                    .map(|(sub, x_byte, x_char, y_char)| Inner {
+                        sub,
+                        x_byte,
+                        x_char,
+                        y_char,
+                    })
                     .collect()
             })
             .collect();
@@ -590,7 +656,15 @@ impl Engine {
                 .into_iter()
                 .map(|(theme, threshold, terms, rules, entities)| {
                     let terms = terms.into_iter().collect();
-                    (theme, ThemeBound { threshold, terms, rules, entities })
+                    (
+                        theme,
+                        ThemeBound {
+                            threshold,
+                            terms,
+                            rules,
+                            entities,
+                        },
+                    )
                 })
                 .collect(),
         })
@@ -611,7 +685,10 @@ impl Engine {
     /// Raises UnicodeEncodeError for lone surrogates (Python cleans them and retries).
     #[pyo3(signature = (text, normalised = false))]
     fn scan<'py>(
-        &self, py: Python<'py>, text: &Bound<'py, PyString>, normalised: bool,
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyString>,
+        normalised: bool,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let raw = text.to_str()?;
         let owned: Option<String> = if normalised {
@@ -633,10 +710,17 @@ impl Engine {
             return Ok(Some(PyTuple::empty(py))); // nothing for the rules: no entity, no theme
         }
         let text_out = self.py_text(py, &mut found, norm);
-        let themes = PySet::new(py, found.themes.iter().map(|&o| self.owners[o as usize].bind(py)))?;
+        let themes = PySet::new(
+            py,
+            found
+                .themes
+                .iter()
+                .map(|&o| self.owners[o as usize].bind(py)),
+        )?;
         let events: Vec<u8> = found.events.iter().flat_map(|v| v.to_ne_bytes()).collect();
         let events = PyBytes::new(py, &events);
-        let skip_set = PyFrozenSet::new(py, skip.iter().map(|&o| self.owners[o as usize].bind(py)))?;
+        let skip_set =
+            PyFrozenSet::new(py, skip.iter().map(|&o| self.owners[o as usize].bind(py)))?;
         let stops = found
             .events
             .chunks(4)
@@ -650,13 +734,16 @@ impl Engine {
             None => raw.to_owned(),
         };
         let scanned = Scanned { found, text, stops };
-        Ok(Some(PyTuple::new(py, [
-            text_out.into_any(),
-            Bound::new(py, scanned)?.into_any(),
-            themes.into_any(),
-            events.into_any(),
-            skip_set.into_any(),
-        ])?))
+        Ok(Some(PyTuple::new(
+            py,
+            [
+                text_out.into_any(),
+                Bound::new(py, scanned)?.into_any(),
+                themes.into_any(),
+                events.into_any(),
+                skip_set.into_any(),
+            ],
+        )?))
     }
 
     /// Python's `_themes` up to the score, for the themes in `touched` (sorted ids): the
@@ -665,16 +752,27 @@ impl Engine {
     /// `[(theme, score, [(weight, start, end)])]` for the themes that reach their threshold;
     /// Python checks `requires` and turns the evidence into snippets.
     fn themes(
-        &self, py: Python<'_>, scanned: &Scanned, touched: Vec<String>, entities: Vec<String>,
-    ) -> Vec<(Py<PyString>, f64, Vec<(f64, u32, u32)>)> {
-        let named: Vec<u32> = entities.iter().filter_map(|e| self.owner_at.get(e).copied()).collect();
+        &self,
+        py: Python<'_>,
+        scanned: &Scanned,
+        touched: Vec<String>,
+        entities: Vec<String>,
+    ) -> Vec<(Py<PyString>, f64, Evidence)> {
+        let named: Vec<u32> = entities
+            .iter()
+            .filter_map(|e| self.owner_at.get(e).copied())
+            .collect();
         let found = &scanned.found;
         let mut out = Vec::new();
         let mut index: Option<Vec<u32>> = None; // char -> byte offsets, built when needed
         for theme_id in &touched {
-            let Some(&theme) = self.owner_at.get(theme_id) else { continue };
-            let Some(info) = self.themes.get(&theme) else { continue };
-            let terms: Vec<(u32, &Vec<(u32, u32)>)> = found
+            let Some(&theme) = self.owner_at.get(theme_id) else {
+                continue;
+            };
+            let Some(info) = self.themes.get(&theme) else {
+                continue;
+            };
+            let terms: Vec<(u32, &Spans)> = found
                 .term_spans
                 .iter()
                 .filter(|(owner, _, _)| *owner == theme)
@@ -686,9 +784,12 @@ impl Engine {
                 bound += weight(*term) * REPEAT[spans.len().min(3)];
             }
             let side = |rule: u32, side: u32| {
-                found.near_index.get(&(theme, rule, side)).map(|&i| &found.near_spans[i].1)
+                found
+                    .near_index
+                    .get(&(theme, rule, side))
+                    .map(|&i| &found.near_spans[i].1)
             };
-            let pairs: Vec<(f64, f64, &Vec<(u32, u32)>, &Vec<(u32, u32)>)> = info
+            let pairs: Vec<(f64, f64, &Spans, &Spans)> = info
                 .rules
                 .iter()
                 .filter_map(|&(rule, w, within)| Some((w, within, side(rule, 0)?, side(rule, 1)?)))
@@ -704,8 +805,12 @@ impl Engine {
             if bound < info.threshold || bound <= 0.0 {
                 continue;
             }
-            let stops: Vec<(u32, u32)> =
-                scanned.stops.iter().filter(|s| s.0 == theme).map(|s| (s.1, s.2)).collect();
+            let stops: Vec<(u32, u32)> = scanned
+                .stops
+                .iter()
+                .filter(|s| s.0 == theme)
+                .map(|s| (s.1, s.2))
+                .collect();
             let mut score = 0.0;
             let mut evidence = Vec::new();
             for (term, spans) in longest(&terms, &stops, &weight) {
@@ -743,24 +848,30 @@ struct Scanned {
     stops: Vec<(u32, u32, u32)>, // theme, start, end
 }
 
-type Spans = Vec<(u32, u32)>;
-
 fn overlaps(span: (u32, u32), stops: &[(u32, u32)]) -> bool {
     stops.iter().any(|&(a, b)| a < span.1 && span.0 < b)
 }
 
 /// Python's `_free`: the spans no stop phrase overlaps.
 fn free(spans: &Spans, stops: &[(u32, u32)]) -> Spans {
-    spans.iter().copied().filter(|&s| !overlaps(s, stops)).collect()
+    spans
+        .iter()
+        .copied()
+        .filter(|&s| !overlaps(s, stops))
+        .collect()
 }
 
 /// Python's `_longest`: one term per stretch of overlapping term matches, the heaviest, then
 /// the longest (the first of equals); terms in order of their first stretch.
 fn longest(
-    terms: &[(u32, &Spans)], stops: &[(u32, u32)], weight: &dyn Fn(u32) -> f64,
+    terms: &[(u32, &Spans)],
+    stops: &[(u32, u32)],
+    weight: &dyn Fn(u32) -> f64,
 ) -> Vec<(u32, Spans)> {
-    let mut spans: Vec<(u32, u32, u32)> =
-        terms.iter().flat_map(|(t, found)| found.iter().map(move |&(a, b)| (a, b, *t))).collect();
+    let mut spans: Vec<(u32, u32, u32)> = terms
+        .iter()
+        .flat_map(|(t, found)| found.iter().map(move |&(a, b)| (a, b, *t)))
+        .collect();
     spans.sort_by_key(|&(a, b, _)| (a, std::cmp::Reverse(b))); // stable, as Python's sorted
     let mut groups: Vec<Vec<(u32, u32, u32)>> = Vec::new();
     let mut group_end: i64 = -1;
@@ -799,7 +910,11 @@ fn longest(
 const MARK: usize = 64;
 
 fn char_marks(text: &str) -> Vec<u32> {
-    let mut marks: Vec<u32> = text.char_indices().step_by(MARK).map(|(i, _)| i as u32).collect();
+    let mut marks: Vec<u32> = text
+        .char_indices()
+        .step_by(MARK)
+        .map(|(i, _)| i as u32)
+        .collect();
     marks.push(text.len() as u32);
     marks
 }
@@ -808,13 +923,20 @@ fn char_marks(text: &str) -> Vec<u32> {
 fn byte_at(text: &str, marks: &[u32], at: u32) -> usize {
     let (mark, rest) = (at as usize / MARK, at as usize % MARK);
     let from = marks[mark] as usize;
-    text[from..].char_indices().nth(rest).map_or(text.len(), |(i, _)| from + i)
+    text[from..]
+        .char_indices()
+        .nth(rest)
+        .map_or(text.len(), |(i, _)| from + i)
 }
 
 /// Python's `_near_pair`: the first pair of spans at most `within` words apart, as one span.
 /// Gaps are measured in characters; `index` maps characters to bytes for non-ASCII text.
 fn near_pair(
-    text: &str, index: &mut Option<Vec<u32>>, left: &Spans, right: &Spans, within: f64,
+    text: &str,
+    index: &mut Option<Vec<u32>>,
+    left: &Spans,
+    right: &Spans,
+    within: f64,
 ) -> Option<(u32, u32)> {
     let reach = (within + 2.0) * 24.0;
     for &a in left {
@@ -854,7 +976,7 @@ struct LangDetector {
     space: Vec<char>,                 // the characters str.isspace() accepts, sorted
     ranges: Vec<(u32, Option<usize>)>, // script ranges: start, script (index into names)
     names: Vec<Py<PyString>>,         // script names; some are language codes ("el", "th")
-    scripts: [Option<usize>; 4], // han, kana, hangul, cyrillic: indexes into names
+    scripts: [Option<usize>; 4],      // han, kana, hangul, cyrillic: indexes into names
     ukrainian: Vec<char>,
     sample: usize,
     latin_sample: usize,
@@ -953,12 +1075,20 @@ impl LangDetector {
         latin_sample: usize,
         codes: [Py<PyString>; 7],
     ) -> PyResult<Self> {
-        if letters.len() > 16 || ranges.iter().any(|(_, s)| s.is_some_and(|s| s >= names.len())) {
+        if letters.len() > 16
+            || ranges
+                .iter()
+                .any(|(_, s)| s.is_some_and(|s| s >= names.len()))
+        {
             return Err(PyValueError::new_err("inconsistent language tables"));
         }
         let mut space: Vec<char> = space.chars().collect();
         space.sort_unstable();
-        let find = |name: &str| names.iter().position(|n| n.bind(py).to_str().ok() == Some(name));
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|n| n.bind(py).to_str().ok() == Some(name))
+        };
         let scripts = [find("han"), find("kana"), find("hangul"), find("cyrillic")];
         Ok(LangDetector {
             scripts,
@@ -988,14 +1118,24 @@ impl LangDetector {
     /// with lone surrogates (Python decides).
     fn detect(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> Option<Py<PyString>> {
         let text = text.to_str().ok()?;
-        let end = text.char_indices().nth(self.sample).map_or(text.len(), |(i, _)| i);
+        let end = text
+            .char_indices()
+            .nth(self.sample)
+            .map_or(text.len(), |(i, _)| i);
         let sample = &text[..end];
-        let latin = &sample[..sample.char_indices().nth(self.latin_sample).map_or(end, |(i, _)| i)];
+        let latin = &sample[..sample
+            .char_indices()
+            .nth(self.latin_sample)
+            .map_or(end, |(i, _)| i)];
         if sample.is_ascii() {
             return Some(self.answer(py, self.latin(latin, true)));
         }
         // The distinct non-ASCII characters, sorted (ASCII counts for no script).
-        let mut codes: Vec<u32> = sample.chars().map(|c| c as u32).filter(|&c| c >= 0x80).collect();
+        let mut codes: Vec<u32> = sample
+            .chars()
+            .map(|c| c as u32)
+            .filter(|&c| c >= 0x80)
+            .collect();
         codes.sort_unstable();
         codes.dedup();
         let first = codes.partition_point(|&c| c < 0x0370);
@@ -1024,7 +1164,9 @@ impl LangDetector {
             return Some(self.answer(py, self.latin(latin, true)));
         }
         let count = |script: Option<usize>| {
-            script.and_then(|s| counts.iter().find(|(x, _)| *x == s)).map_or(0, |e| e.1)
+            script
+                .and_then(|s| counts.iter().find(|(x, _)| *x == s))
+                .map_or(0, |e| e.1)
         };
         let [han_at, kana_at, hangul_at, cyrillic_at] = self.scripts;
         let (han, kana, hangul) = (count(han_at), count(kana_at), count(hangul_at));
