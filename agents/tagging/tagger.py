@@ -10,6 +10,7 @@ rules for ambiguous aliases and the weighted theme rules.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import struct
 import time
@@ -32,6 +33,8 @@ from newswatch.agents.tagging.normalize import (
     warm_up,
 )
 from newswatch.streams.records import Mention, ThemeHit
+
+log = logging.getLogger(__name__)
 
 MAX_CHARS = 20_000_000  # refuse larger texts with a clear error rather than stall a worker
 WINDOW = 300  # characters around an ambiguous alias searched for context
@@ -367,11 +370,19 @@ class Tagger:
             detected = langdetect.detect(full)
         if not full or full.isspace():
             return TagResult([], [], [], detected)
-        if self._engine is None:
-            norm, scan = self._scan_python(full)
-            mentions = self._entities(scan, norm)
-            entities = sorted({m.entity for m in mentions})
-            return TagResult(entities, self._themes(scan, norm, set(entities)), mentions, detected)
+        if self._engine is not None:
+            try:
+                return self._tag_native(full, detected)
+            except BaseException as exc:  # a Rust panic arrives as a BaseException
+                if type(exc).__name__ != "PanicException":
+                    raise
+                log.exception("compiled tagging core failed (%d chars): Python used", len(full))
+        norm, scan = self._scan_python(full)
+        mentions = self._entities(scan, norm)
+        entities = sorted({m.entity for m in mentions})
+        return TagResult(entities, self._themes(scan, norm, set(entities)), mentions, detected)
+
+    def _tag_native(self, full: str, detected: str) -> TagResult:
         found = self._scan_native(full)
         if found is None:  # no alias, no theme evidence
             return TagResult([], [], [], detected)

@@ -207,3 +207,23 @@ def test_language_detection_equals_langdetect(engines: tuple[Tagger, Tagger]) ->
         texts.append(text)
     for text in texts:
         assert detector.detect(text) == langdetect.detect(text), text  # type: ignore[attr-defined]
+
+
+class PanicException(BaseException):
+    """Stands in for pyo3_runtime.PanicException (the name PyO3 gives a Rust panic)."""
+
+
+class _PanickingEngine:
+    def scan(self, text: str, normalised: bool = False) -> object:
+        raise PanicException("index out of bounds")
+
+
+def test_a_panic_in_the_compiled_core_falls_back_to_python(
+    engines: tuple[Tagger, Tagger], caplog: pytest.LogCaptureFixture
+) -> None:
+    python, _ = engines
+    tagger = Tagger.load(native=True)
+    tagger._engine = _PanickingEngine()
+    text = "DeepSeek R1 and Alibaba's Qwen3 under US export controls on AI chips"
+    assert tagger.tag(text).to_dict() == python.tag(text).to_dict()
+    assert "compiled tagging core failed" in caplog.text

@@ -581,8 +581,28 @@ impl Engine {
         segment: usize,
         themes: Vec<ThemeArgs>,
     ) -> PyResult<Self> {
-        if plans.len() != patterns.len() || inner.len() != patterns.len() || table.len() != 0x10000
-        {
+        // Every index the scan follows must exist: a scan never panics on its tables.
+        let consistent = plans.len() == patterns.len()
+            && inner.len() == patterns.len()
+            && table.len() == 0x10000
+            && plans.iter().all(|&(_, _, first, last, simple)| {
+                first <= last
+                    && last as usize <= payloads.len()
+                    && (simple < 0 || (simple as u32 >= first && (simple as u32) < last))
+            })
+            && payloads.iter().all(|p| {
+                (p.3 as usize) < owners.len() && (p.0 != PHRASE || (p.7 as usize) < phrases.len())
+            })
+            && inner
+                .iter()
+                .flatten()
+                .all(|&(sub, _, x, y)| (sub as usize) < patterns.len() && x <= y)
+            && themes.iter().all(|t| (t.0 as usize) < owners.len())
+            && themes
+                .iter()
+                .flat_map(|t| &t.4)
+                .all(|&(e, _)| (e as usize) < owners.len());
+        if !consistent {
             return Err(PyValueError::new_err("inconsistent engine tables"));
         }
         let automaton = AhoCorasick::builder()
