@@ -214,12 +214,15 @@ class ProcessorPool:
 
     async def process_batch(self, values: list[bytes]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
+        pool = self._pool
         try:
-            return await loop.run_in_executor(self._pool, _process_in_child, values)
+            return await loop.run_in_executor(pool, _process_in_child, values)
         except BrokenProcessPool as exc:
-            log.error("tagging process died (%r); restarting it, this batch runs in-process", exc)
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            if pool is self._pool:  # other batches in flight saw the same crash: restart once
+                log.error("tagging process died (%r); restarting it", exc)
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+            log.warning("a batch of %d articles runs in-process after the crash", len(values))
             if self._inline is None:
                 self._inline = self._inline_factory()
             return self._inline.process_batch(values)

@@ -107,3 +107,47 @@ async def test_pool_gives_the_same_outcomes_as_inline() -> None:
 
     assert summary(from_pool) == summary(expected)
     assert from_pool[0].alerts  # the export-controls article alerts
+
+
+@pytest.mark.slow
+async def test_child_killed_with_batches_in_flight_every_batch_is_processed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The tag agent keeps several batches in the pool: a crash restarts the child once and
+    every batch still gets its outcomes (in-process for the ones the crash hit)."""
+    import asyncio
+    import os
+    import signal
+
+    from newswatch.agents.alerting.processing import load_processor
+
+    inline = load_processor(None, None, rules=True)
+    batches = [
+        [
+            article(f"b{b}-{i}", f"DeepSeek story {i} about export controls on chips.")
+            for i in range(300)
+        ]
+        for b in range(3)
+    ]
+    pool = ProcessorPool(None, None, rules=True, inline=lambda: inline)
+    try:
+        await pool.process_batch([])  # the child is up
+        first = pool._pool
+        tasks = [asyncio.ensure_future(pool.process_batch(values)) for values in batches]
+        await asyncio.sleep(0.05)
+        for pid in list(first._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        results = await asyncio.gather(*tasks)
+        restarted = pool._pool
+        assert restarted is not first
+        after = await pool.process_batch(batches[0][:2])
+        assert pool._pool is restarted  # restarted once, and the new child works
+    finally:
+        pool.close()
+    for values, outcomes in zip(batches, results, strict=True):
+        assert [o.article_id for o in outcomes] == [
+            o.article_id for o in inline.process_batch(values)
+        ]
+        assert all(o.ok and o.alerts for o in outcomes)
+    assert [o.article_id for o in after] == ["b0-0", "b0-1"]
+    assert sum("tagging process died" in r.message for r in caplog.records) == 1
