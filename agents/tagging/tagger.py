@@ -5,6 +5,11 @@ single Aho-Corasick automaton (ahocorasick-rs, DFA, overlapping matches). One pa
 candidate matches; Python then applies word boundaries (Latin and Cyrillic only; CJK matches
 as substrings), version suffixes ("Qwen2.5-Max"), stop phrases ("Kimi Räikkönen"), context
 rules for ambiguous aliases and the weighted theme rules.
+
+This Python code is the reference. When the compiled core (`_native`, Rust, see fastpath.py
+and the README) is built, it takes the per-character and per-match work — normalisation, the
+automaton pass, word boundaries, theme term bookkeeping and scores, language detection — and
+hands aliases and stop phrases back to the rules here; the results are the same.
 """
 
 from __future__ import annotations
@@ -300,7 +305,8 @@ class Tagger:
         return "native" if self._engine is not None else "python"
 
     def _native_engine(self) -> object | None:
-        """The compiled core loaded with this catalogue's patterns, payloads and plans."""
+        """The compiled core loaded with this catalogue's patterns, payloads and plans (the
+        payloads flattened into `_flat_payloads`: its events refer to them by index)."""
         module = fastpath.load_native()
         if module is None:
             return None
@@ -329,7 +335,7 @@ class Tagger:
             for index, pattern in enumerate(self._patterns)
         ]
         table, astral_base, astral = fastpath.char_tables()
-        # Each theme's weights, for the upper bound of its score (see `_themes`).
+        # Each theme's threshold and weights, for its score (see `_themes`).
         bounds = [
             (owner_at[theme.id], theme.threshold,
              [(term_at[t], w) for t, w in self._weights[theme.id].items() if t in term_at],
