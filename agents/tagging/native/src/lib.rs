@@ -2,8 +2,8 @@
 //!
 //! Python (`tagger.py`) stays the reference: it loads the catalogue, compiles every pattern's
 //! payloads and plans, and applies the rules that run on few hits (ambiguous aliases, version
-//! suffixes, theme scores). This module takes over what runs once per character or per raw
-//! match, where Python's per-call cost dominated:
+//! suffixes, a theme's `requires`, evidence snippets). This module takes over what runs once
+//! per character, per raw match or per text, where Python's per-call cost dominated:
 //!
 //! 1. normalisation (NFKC + lower case) for texts whose every character maps to exactly one
 //!    character — the case where Python's `normalise()` keeps offsets 1:1. The per-character
@@ -17,6 +17,9 @@
 //! 3. the per-match bookkeeping: theme terms and proximity-rule sides are recorded here, in
 //!    the order Python records them; aliases and stop phrases are handed back as compact
 //!    events for Python's rules; multi-word wildcard phrases call Python's regex.
+//! 4. theme scores (`Engine.themes`): Python's upper bound, the longest term per stretch of
+//!    overlapping matches, proximity pairs, weights summed in Python's order;
+//! 5. language detection (`LangDetector`), with langdetect.py's tables.
 //!
 //! All offsets handed back are character offsets into the normalised text, like Python's.
 
@@ -93,7 +96,7 @@ struct Engine {
     themes: FxHashMap<u32, ThemeBound>, // by theme (owner index)
 }
 
-/// What a theme's score can reach, for Python's upper-bound test in `_themes`.
+/// A theme's threshold and weights (its score and upper bound, as in Python's `_themes`).
 struct ThemeBound {
     threshold: f64,
     terms: FxHashMap<u32, f64>,  // term -> weight
