@@ -1024,10 +1024,15 @@ impl LangDetector {
                 },
             }
         }
-        let mut counts: Vec<i64> = vec![0; self.langs.len()];
+        let mut counts = [0i64; 32];
         let mut any = false;
-        let mut seen: Vec<&str> = Vec::new();
-        let is_space = |c: char| self.space.binary_search(&c).is_ok();
+        let mut seen: Vec<&str> = Vec::with_capacity(16);
+        // ASCII white space as str.isspace() has it (with \x1c-\x1f), else the sorted set.
+        let is_space = |c: char| match c {
+            '\t'..='\r' | '\x1c'..=' ' => true,
+            _ if c.is_ascii() => false,
+            _ => self.space.binary_search(&c).is_ok(),
+        };
         for word in low.split(is_space).filter(|w| !w.is_empty()) {
             if let Some(shares) = self.stopwords.get(word) {
                 if !seen.contains(&word) {
