@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 #: stream adds; 500 amortises Faust's per-batch costs at 1k+ articles/s.
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
+#: Tag batches queued between the agent and its publisher; with the one being published and
+#: the one the agent holds, at most QUEUED + 2 batches are in the child's hands at once.
+TAG_BATCHES_QUEUED = 1
 #: Recently sent alert ids (throttled rules raise the same id for many articles).
 RECENT_ALERTS = 50_000
 HOPS = ("merged", "separate")
@@ -373,14 +376,36 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
 
     async def tag(stream: Any) -> None:
         deps.processor = processor = _make_processor(deps, rules=with_alerts)
-        try:
-            async for events in batches(stream):
-                outcomes = await processor.process_batch([event.value for event in events])
+        # Batches handed to the processor and not yet published, in order: the child process
+        # tags the next batch while this process publishes the previous one.
+        inflight: asyncio.Queue[tuple[list[Any], asyncio.Future[Any]]] = asyncio.Queue(
+            TAG_BATCHES_QUEUED
+        )
+
+        async def finish_in_order() -> None:
+            while True:
+                events, result = await inflight.get()
+                outcomes = await result
                 for event, out in zip(events, outcomes, strict=True):
                     await publish(event, out)
                 await counter.flush()
                 await ack_all(stream, events)
+
+        finisher = asyncio.ensure_future(finish_in_order())
+        try:
+            async for events in batches(stream):
+                result = asyncio.ensure_future(
+                    processor.process_batch([event.value for event in events])
+                )
+                queued = asyncio.ensure_future(inflight.put((events, result)))
+                await asyncio.wait({queued, finisher}, return_when=asyncio.FIRST_COMPLETED)
+                if finisher.done():  # publishing failed: fail the agent (Faust restarts it)
+                    queued.cancel()
+                    result.cancel()
+                    finisher.result()
+                    raise RuntimeError("the tag agent's publisher stopped")
         finally:
+            finisher.cancel()
             processor.close()
 
     return tag
