@@ -608,9 +608,14 @@ impl Engine {
         if !consistent {
             return Err(PyValueError::new_err("inconsistent engine tables"));
         }
+        // No prefilter: with thousands of patterns the one the crate picks still makes the
+        // start state special, and the search consults it after nearly every byte that
+        // leaves the DFA at its start (measured 228 against 201 MB/s on the bench corpus,
+        // same matches: a prefilter only skips ahead, it never changes what is found).
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&patterns)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let plans = plans
