@@ -23,7 +23,10 @@
 //!
 //! All offsets handed back are character offsets into the normalised text, like Python's.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+mod search;
+
+use aho_corasick::dfa::DFA;
+use aho_corasick::MatchKind;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet, PySet, PyString, PyTuple};
@@ -79,7 +82,7 @@ struct Inner {
 
 #[pyclass(frozen, module = "newswatch.agents.tagging._native")]
 struct Engine {
-    automaton: AhoCorasick,
+    automaton: DFA,
     plans: Vec<Plan>,
     payloads: Vec<Payload>,
     inner: Vec<Vec<Inner>>,
@@ -368,8 +371,8 @@ impl Engine {
         for (byte_lo, byte_hi, char_lo) in self.segments(text, nchars) {
             // byte -> char offsets: a cursor that only moves forward (matches come in order).
             let (mut cur_byte, mut cur_char) = (byte_lo, char_lo);
-            for m in self.automaton.find_iter(&bytes[byte_lo..byte_hi]) {
-                let (bs, be) = (byte_lo + m.start(), byte_lo + m.end());
+            for (pattern, ms, me) in search::find_all(&self.automaton, &bytes[byte_lo..byte_hi]) {
+                let (bs, be) = (byte_lo + ms, byte_lo + me);
                 let start = if ascii {
                     bs
                 } else {
@@ -377,7 +380,7 @@ impl Engine {
                     cur_byte = bs;
                     cur_char
                 };
-                let index = m.pattern().as_usize();
+                let index = pattern as usize;
                 let plan = self.plans[index];
                 let end = start + plan.chars as usize;
                 let left_ok = self.boundary(char_before(bytes, bs));
@@ -608,13 +611,16 @@ impl Engine {
         if !consistent {
             return Err(PyValueError::new_err("inconsistent engine tables"));
         }
+        // `search::find_all` assumes every pattern has a byte.
+        if patterns.iter().any(String::is_empty) {
+            return Err(PyValueError::new_err("empty pattern"));
+        }
         // No prefilter: with thousands of patterns the one the crate picks still makes the
         // start state special, and the search consults it after nearly every byte that
         // leaves the DFA at its start (measured 228 against 201 MB/s on the bench corpus,
         // same matches: a prefilter only skips ahead, it never changes what is found).
-        let automaton = AhoCorasick::builder()
+        let automaton = DFA::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::DFA))
             .prefilter(false)
             .build(&patterns)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
