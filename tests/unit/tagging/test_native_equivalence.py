@@ -141,6 +141,68 @@ def test_random_mixes(engines: tuple[Tagger, Tagger], pool: str) -> None:
         assert by_table == 300  # these exercise the compiled normalisation
 
 
+def test_long_texts_of_glued_patterns(engines: tuple[Tagger, Tagger]) -> None:
+    """Texts of 2 KB and more are searched as two streams joined in the middle (search.rs):
+    catalogue patterns glued end to end, so matches overlap and run across the middle."""
+    rng = random.Random(2026112822)
+    patterns = engines[0].patterns
+    glue = ["", "", " ", "-", "s ", "a", "2.5 ", "\n"]
+    for _ in range(120):
+        size = rng.randint(2_000, 9_000)
+        parts: list[str] = []
+        while sum(map(len, parts)) < size:
+            parts.append(rng.choice(patterns))
+            parts.append(rng.choice(glue))
+        text = "".join(parts)
+        assert len(text.encode()) >= 2048
+        assert_same(engines, text)
+
+
+def _overlapping_pairs(python: Tagger, wanted: int) -> list[str]:
+    """Texts "x" + rest of "y" where pattern y starts inside pattern x, one search takes x
+    and then finds a match inside y: a second stream started inside x takes y instead."""
+    automaton = python._automaton
+    patterns = [p for p in python.patterns if p.isascii()]
+    out: list[str] = []
+    for x in patterns:
+        for y in patterns:
+            for k in range(1, min(len(x), len(y))):
+                if x != y and x[-k:] == y[:k]:
+                    text = x + y[k:]
+                    found = automaton.find_matches_as_indexes(text)
+                    if len(found) > 1 and found[0][1:] == (0, len(x)):
+                        out.append(text)
+                    break
+            if len(out) == wanted:
+                return out
+    return out
+
+
+def test_two_stream_search_equals_one_search(engines: tuple[Tagger, Tagger]) -> None:
+    """The compiled search joins its two streams only where they provably agree (search.rs):
+    its matches equal ahocorasick-rs's leftmost-longest search when the middle of the text
+    falls anywhere inside a match that a longer overlapping pattern straddles, and over
+    glued patterns (ASCII: byte offsets are character offsets)."""
+    python, native = engines
+    search = native._engine.matches  # type: ignore[attr-defined]
+    texts = _overlapping_pairs(python, 8)
+    assert len(texts) == 8
+    for text in texts:
+        for j in range(1, len(text)):  # the middle (1,500) at every position of the pair
+            padded = "." * (1_500 - j) + text + "." * (1_500 + j - len(text))
+            assert search(padded) == python._automaton.find_matches_as_indexes(padded), text
+    rng = random.Random(20261129)
+    ascii_patterns = [p for p in python.patterns if p.isascii()]
+    parts: list[str] = []
+    while sum(map(len, parts)) < 6_000:
+        parts.append(rng.choice(ascii_patterns))
+        parts.append(rng.choice(["", "", " ", "-", "s", "a", "2"]))
+    glued = "".join(parts)
+    for size in range(4_000, 4_400, 2):  # the middle moves over 200 positions
+        part = glued[:size]
+        assert search(part) == python._automaton.find_matches_as_indexes(part), size
+
+
 @pytest.mark.slow
 def test_real_feed_entries(engines: tuple[Tagger, Tagger]) -> None:
     """The ~5,000 entries of the shared real-world feeds (loaded as bench/tagging.py does)."""

@@ -704,6 +704,12 @@ impl Engine {
         })
     }
 
+    /// The raw leftmost-longest matches of the automaton in `text` (already normalised), as
+    /// (pattern, start byte, end byte): what `scan` starts from, for tests.
+    fn matches(&self, text: &str) -> Vec<(u32, usize, usize)> {
+        search::find_all(&self.automaton, text.as_bytes())
+    }
+
     /// The normalised text (NFKC + lower case), or None when a character needs Python's
     /// `normalise()` (one that does not map to exactly one character by the table).
     fn normalise(&self, text: &str) -> Option<String> {
