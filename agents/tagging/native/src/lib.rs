@@ -10,10 +10,11 @@
 //!    mapping is a table *computed by Python* (`unicodedata`, `str.lower`) so the result is the
 //!    same by construction; any other character makes `scan` return `None` and Python
 //!    normalises (then calls `scan` again with `normalised=True`).
-//! 2. the leftmost-longest Aho-Corasick pass (the `aho-corasick` crate, as ahocorasick-rs
-//!    wraps it), with the same segmenting of huge texts, the same shorter patterns recovered
-//!    inside a longer match, and the same word-boundary tests (`str.isalnum()` flags, again
-//!    from Python's table);
+//! 2. the leftmost-longest Aho-Corasick pass (the `aho-corasick` crate's DFA, as ahocorasick-rs
+//!    wraps it; searched by `search.rs`, long texts as two interleaved streams), with the
+//!    same segmenting of huge texts, the same shorter patterns recovered inside a longer
+//!    match, and the same word-boundary tests (`str.isalnum()` flags, again from Python's
+//!    table);
 //! 3. the per-match bookkeeping: theme terms and proximity-rule sides are recorded here, in
 //!    the order Python records them; aliases and stop phrases are handed back as compact
 //!    events for Python's rules; multi-word wildcard phrases call Python's regex.
