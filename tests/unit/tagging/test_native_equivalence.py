@@ -80,7 +80,7 @@ def test_ten_megabytes(engines: tuple[Tagger, Tagger]) -> None:
     chunk = "DeepSeek Qwen 深度求索 export controls on chips, Nvidia H20… Kimi K2\n"
     text = chunk * (10_000_000 // len(chunk))
     assert_same(engines, text)
-    assert_same(engines, text.replace("\n", " ")[: 3_000_000] + "x" * 1_500_000)
+    assert_same(engines, text.replace("\n", " ")[:3_000_000] + "x" * 1_500_000)
 
 
 def test_mention_cap_per_entity(engines: tuple[Tagger, Tagger]) -> None:
