@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from webhooks import make_alert  # bench/webhooks.py: the same typical alert
+
 from newswatch.streams.embedded import RedisServer
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import load_settings
@@ -27,20 +29,6 @@ from newswatch.streams.sinks.webhooks import WebhookDispatcher
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FORMATS = ("cloudevents", "slack", "json")
 AGENT_BATCH = 500  # the worker's batch size (agents/pipeline.py BATCH_SIZE)
-
-
-def make_alert(tag: str, n: int) -> Alert:
-    return Alert(
-        id=f"bench:{tag}:{n}",
-        rule="bench",
-        severity="high",
-        title=f"DeepSeek releases model {n} amid new export controls",
-        entities=["deepseek", "qwen"],
-        themes=["export_controls", "model_release"],
-        article_id=f"a{n}",
-        url=f"https://example.org/{n}",
-        summary="x" * 400,
-    )
 
 
 async def one_run(redis_url: str, endpoints: int, count: int, run: int) -> dict[str, float]:

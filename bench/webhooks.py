@@ -55,7 +55,8 @@ RECEIVER = textwrap.dedent(
 )
 
 
-def make_alert(run: int, n: int) -> Alert:
+def make_alert(run: int | str, n: int) -> Alert:
+    """A typical alert (also used by bench/outbox.py)."""
     return Alert(
         id=f"bench:{run}:{n}",
         rule="bench",
