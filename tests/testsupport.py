@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -30,3 +31,12 @@ def shared_path(*parts: str) -> Path:
             f"{path} not present (../shared/ is beside the project root only in dev and CI)"
         )
     return path
+
+
+async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Start `app` on a free 127.0.0.1 port; returns the runner (call `cleanup()`) and the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
+from testsupport import serve_on_loopback
 
 from newswatch.streams.embedded import free_port
 from newswatch.streams.records import Alert
@@ -88,11 +89,7 @@ async def feed_and_receiver() -> AsyncIterator[tuple[str, Receiver]]:
     app = web.Application()
     app.router.add_get("/feed.xml", feed)
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_on_loopback(app)
     receiver.port = port
     yield f"http://127.0.0.1:{port}/feed.xml", receiver
     await runner.cleanup()
