@@ -301,19 +301,18 @@ class Consumer(aiokafka_driver.Consumer):
     async def perform_seek(self) -> None:
         """Seek to the committed offsets with no record delivered around the seek (fix 3).
 
-        If the flow is active it is stopped here and stays stopped: Faust calls this from its
-        recovery only right before `flow_control.resume()` (which empties the stream buffers)
-        and `resume_flow()`; tests/unit/worker/test_consumer_fix.py pins that order. Called by
-        the fetch loop itself (a batch that came back while the flow was stopped) during a
-        seek already under way, it waits for that seek instead of seeking again.
+        If the flow is active it is stopped here and stays stopped: Faust calls this with the
+        flow active only from its recovery, right before `flow_control.resume()` (which empties
+        the stream buffers) and `resume_flow()`; tests/unit/worker/test_consumer_fix.py pins
+        that order. Called with the flow stopped (the fetch loop, after a batch came back while
+        the flow was stopped), it never touches the flow. Seeks run one at a time, and none is
+        skipped: seeking to the committed offsets twice is harmless.
         """
+        stop = self.flow_active  # decided now: the flow may be resumed while we wait below
         if self._seek_lock is None:
             self._seek_lock = asyncio.Lock()
-        if self._seek_lock.locked():
-            async with self._seek_lock:
-                return  # that seek ran after this batch was fetched: nothing left to do
         async with self._seek_lock:
-            if self.flow_active:
+            if stop and self.flow_active:
                 self.stop_flow()
             try:
                 await asyncio.wait_for(self._idle_event().wait(), timeout=SEEK_FETCH_WAIT)
