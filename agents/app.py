@@ -30,12 +30,12 @@ log = logging.getLogger(__name__)
 TUNED: dict[str, Any] = {
     # The fetcher stops fetching a partition when its stream buffer is "under pressure" and,
     # when every partition is paused, sleeps a fixed 1 s before looking again: that sleep is
-    # the 1.1-1.5 s pause of FIELD-NOTES. A buffer that holds more than one fetch keeps the
+    # the 1.1-1.5 s pause measured against Tansu (docs/faust-notes.md). A buffer that holds more than one fetch keeps the
     # agents busy while the fetcher waits (the transport also wakes it on buffer drop).
     "stream_buffer_maxsize": 16_384,
     # Startup: Tansu holds a JoinGroup for half the session timeout before it answers
     # (measured with plain aiokafka: 10 s -> 5.0 s, 6 s -> 3.0 s, 3 s -> 2.0 s; Faust's default
-    # 60 s -> the 30 s startup of FIELD-NOTES). 6 s is Apache Kafka's minimum
+    # 60 s -> a 30 s startup). 6 s is Apache Kafka's minimum
     # (group.min.session.timeout.ms); heartbeats must come at least 3 times per session.
     "broker_session_timeout": 6.0,
     "broker_heartbeat_interval": 1.5,

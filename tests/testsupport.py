@@ -24,12 +24,10 @@ def unavailable(reason: str) -> None:
 
 
 def shared_path(*parts: str) -> Path:
-    """A path under ../shared/, or skip with a reason where it is absent."""
+    """A path under ../shared/: absent, it skips with the reason, or fails under CI=true."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(
-            f"{path} not present (../shared/ is beside the project root only in dev and CI)"
-        )
+        unavailable(f"{path} not present (../shared/ lies beside the project root in dev and CI)")
     return path
 
 
