@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 TUNED: dict[str, Any] = {
     # The fetcher stops fetching a partition when its stream buffer is "under pressure" and,
     # when every partition is paused, sleeps a fixed 1 s before looking again: that sleep is
-    # the 1.1-1.5 s pause measured against Tansu (docs/faust-notes.md). A buffer that holds more than one fetch keeps the
-    # agents busy while the fetcher waits (the transport also wakes it on buffer drop).
+    # the 1.1-1.5 s pause measured against Tansu (docs/faust-notes.md). A buffer that holds
+    # more than one fetch keeps the agents busy while the fetcher waits (the transport also
+    # wakes it on buffer drop).
     "stream_buffer_maxsize": 16_384,
     # Startup: Tansu holds a JoinGroup for half the session timeout before it answers
     # (measured with plain aiokafka: 10 s -> 5.0 s, 6 s -> 3.0 s, 3 s -> 2.0 s; Faust's default
