@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from newswatch.streams.settings import Settings
-from newswatch.streams.topics import topic_names
+from newswatch.streams.topics import topic_configs, topic_names
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
 async def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> None:
     """Create the topic table (idempotent). Retries until the broker answers or `timeout`."""
     names = topic_names(settings)
+    configs = topic_configs()
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=10_000)
@@ -72,8 +73,13 @@ async def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> None:
             await admin.start()
             existing = set(await admin.list_topics())
             missing = [
-                NewTopic(name, settings.topic_partitions, settings.topic_replication)
-                for name in names.values()
+                NewTopic(
+                    name,
+                    settings.topic_partitions,
+                    settings.topic_replication,
+                    topic_configs=configs.get(short),
+                )
+                for short, name in names.items()
                 if name not in existing
             ]
             if missing:

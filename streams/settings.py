@@ -82,6 +82,10 @@ class PollerSettings(BaseModel):
     redirect_confirmations: int = Field(3, ge=1)
     start_jitter: float = Field(1.0, ge=0, description="seconds")
     parse_timeout: float = Field(60.0, gt=0, description="seconds")
+    # Scale-out: pollers share the feeds by Kafka group membership (streams/poller/sharding.py).
+    sharding: bool = Field(
+        False, description="share feeds between pollers via the feeds topic and a consumer group"
+    )
 
 
 class WebhookEndpoint(BaseModel):

@@ -16,6 +16,8 @@ class TopicSpec:
     key: str
     value: str
     doc: str
+    #: Topic-level configuration set when newswatch creates the topic.
+    config: tuple[tuple[str, str], ...] = ()
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -28,7 +30,19 @@ TOPICS: tuple[TopicSpec, ...] = (
         "DeadLetter JSON",
         "records an agent could not decode or process, with the error",
     ),
+    TopicSpec(
+        "feeds",
+        "feed id",
+        "FeedSpec JSON, or a tombstone (no value) for a removed feed",
+        "the feed list shared by sharded pollers (compacted: the latest record per feed)",
+        config=(("cleanup.policy", "compact"),),
+    ),
 )
+
+
+def topic_configs() -> dict[str, dict[str, str]]:
+    """Short name -> topic configuration for the topics that have one."""
+    return {spec.name: dict(spec.config) for spec in TOPICS if spec.config}
 
 
 def topic_names(settings: Settings) -> dict[str, str]:

@@ -102,6 +102,7 @@ def add(
         raise click.ClickException(f"invalid feed: {exc}") from None
     save_feeds(path, [*current, spec])
     click.echo(f"added {spec.id} to {path}")
+    _publish(ctx, [spec], [])
 
 
 @feeds.command()
@@ -116,6 +117,7 @@ def remove(ctx: click.Context, feed_id: str) -> None:
         raise click.ClickException(f"no feed {feed_id!r} in {path}")
     save_feeds(path, kept)
     click.echo(f"removed {feed_id} from {path}")
+    _publish(ctx, [], [feed_id])
 
 
 @feeds.command("import")
@@ -131,6 +133,7 @@ def import_(ctx: click.Context, opml) -> None:
         raise click.ClickException(str(exc)) from None
     save_feeds(path, [*current, *added])
     click.echo(f"imported {len(added)} feed(s) into {path}")
+    _publish(ctx, added, [])
 
 
 @feeds.command()
@@ -259,3 +262,19 @@ def _span(seconds: float) -> str:
 
 
 COMMANDS = (feeds,)
+
+
+def _publish(ctx: click.Context, changed: list[FeedSpec], removed: list[str]) -> None:
+    """With sharded pollers, also publish the change to the feeds topic (the pollers' list)."""
+    settings = settings_from(ctx)
+    if not settings.poller.sharding or not (changed or removed):
+        return
+    if not settings.kafka_servers:
+        raise click.ClickException(
+            "poller.sharding is on but kafka_servers is not configured: the feeds file was "
+            "changed, the pollers' feeds topic was not"
+        )
+    from newswatch.streams.poller.sharding import publish_feeds
+
+    count = asyncio.run(publish_feeds(settings, changed, removed))
+    click.echo(f"published {count} change(s) to {settings.topic('feeds')}")

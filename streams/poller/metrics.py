@@ -107,3 +107,16 @@ def status_class(status: int) -> str:
 
 def lang_label(lang: str | None) -> str:
     return lang if lang in KNOWN_LANGS else "other"
+
+
+# ---- sharding (streams/poller/sharding.py) ---------------------------------------------------
+FEEDS_OWNED = Gauge(
+    "newswatch_poller_feeds_owned", "Feeds this poller owns (sharding: its partitions' feeds)."
+)
+REBALANCES = Counter(
+    "newswatch_poller_rebalances_total", "Feed hand-overs at a rebalance of the pollers' group."
+)
+FEED_RECORDS_INVALID = Counter(
+    "newswatch_poller_feed_records_invalid_total",
+    "Records on the feeds topic that could not be used (logged and skipped).",
+)

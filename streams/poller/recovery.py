@@ -27,9 +27,16 @@ CLOCK_SLACK = 60.0  # seconds subtracted from the batch time: producer/broker cl
 MAX_SCAN = 2_000_000  # records; beyond this, give up and accept possible duplicates
 
 
-async def recover_pending(settings: Settings, store: StateStore) -> tuple[int, int]:
-    """Resolve pending batches; returns (articles found in Kafka, articles left to republish)."""
+async def recover_pending(
+    settings: Settings, store: StateStore, feeds: set[str] | None = None
+) -> tuple[int, int]:
+    """Resolve pending batches; returns (articles found in Kafka, articles left to republish).
+
+    `feeds`: only the batches of these feeds (sharded pollers recover the feeds they were just
+    given, whose previous owner finished or died: no other poller is publishing them)."""
     pending = await store.pending()
+    if feeds is not None:
+        pending = {bid: batch for bid, batch in pending.items() if batch.get("feed") in feeds}
     if not pending:
         return 0, 0
     wanted: dict[bytes, str] = {}

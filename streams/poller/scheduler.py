@@ -132,6 +132,26 @@ class Poller:
             if feed_id not in new and feed_id not in self._tasks:
                 del self.states[feed_id]
 
+    async def hand_over(self, keep: list[FeedSpec], timeout: float = 60.0) -> list[str]:
+        """Keep only `keep` and return once no other feed is being polled and their state is in
+        Redis, so that another poller can take them over (sharding). Feeds still waiting for a
+        connection slot are cancelled (nothing happened yet); polls under way finish, with
+        their commits. Returns the ids released."""
+        kept = {spec.id for spec in keep}
+        released = [feed_id for feed_id in self.feeds if feed_id not in kept]
+        await self.replace_feeds(keep)
+        for feed_id in released:
+            task = self._tasks.get(feed_id)
+            if task is not None and feed_id in self._waiting:
+                task.cancel()
+        running = [self._tasks[f] for f in released if f in self._tasks]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+        if self._commits:
+            await asyncio.wait(self._commits, timeout=timeout)
+        await self._flush()
+        return released
+
     def _schedule(self, feed_id: str, due: float) -> None:
         heapq.heappush(self._heap, (due, feed_id))
         self._wake.set()

@@ -13,12 +13,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from newswatch.streams.kafka import ensure_topics, make_producer
-from newswatch.streams.poller.feeds import FeedsFileError, feeds_path, load_feeds
+from newswatch.streams.poller.feeds import FeedsFileError, FeedSpec, feeds_path, load_feeds
 from newswatch.streams.poller.fetcher import make_session
 from newswatch.streams.poller.parsepool import ParsePool
 from newswatch.streams.poller.publisher import KafkaPublisher
 from newswatch.streams.poller.recovery import recover_pending
 from newswatch.streams.poller.scheduler import Poller
+from newswatch.streams.poller.sharding import FeedOwnership, diff_feeds, publish_feeds, seed_feeds
 from newswatch.streams.poller.state import StateStore, connect
 from newswatch.streams.settings import ConfigError, Settings
 from newswatch.streams.web import start_health_server
@@ -56,14 +57,24 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
     try:
         health["producer"] = True
         health["redis"] = await _wait_for_redis(store, redis_url)
-        await recover_pending(settings, store)
         publisher = KafkaPublisher(producer, settings.topic("articles"))
-        poller = Poller(settings.poller, feeds, store, publisher, session, pool.parse)
-        await poller.load_state()
-        background = [
-            asyncio.create_task(_watch_redis(store, health)),
-            asyncio.create_task(_watch_feeds_file(path, poller)),
-        ]
+        if settings.poller.sharding:
+            # The feeds come from the partitions this poller owns (sharding.py), not the file.
+            await seed_feeds(settings, feeds)
+            poller = Poller(settings.poller, [], store, publisher, session, pool.parse)
+            ownership = FeedOwnership(
+                settings, poller, lambda ids: recover_pending(settings, store, ids)
+            )
+            background = [
+                asyncio.create_task(ownership.run(stop)),
+                asyncio.create_task(_watch_feeds_file(path, poller, settings, feeds)),
+            ]
+        else:
+            await recover_pending(settings, store)
+            poller = Poller(settings.poller, feeds, store, publisher, session, pool.parse)
+            await poller.load_state()
+            background = [asyncio.create_task(_watch_feeds_file(path, poller))]
+        background.append(asyncio.create_task(_watch_redis(store, health)))
         await poller.run(stop)
     finally:
         for task in background:
@@ -126,8 +137,16 @@ async def _watch_redis(store: StateStore, health: dict[str, bool]) -> None:
         health["redis"] = await store.ping()
 
 
-async def _watch_feeds_file(path: Path, poller: Poller) -> None:
-    """Pick up `newswatch feeds add/remove` (or a hand edit) without a restart."""
+async def _watch_feeds_file(
+    path: Path,
+    poller: Poller,
+    sharded: Settings | None = None,
+    loaded: list[FeedSpec] | None = None,
+) -> None:
+    """Pick up `newswatch feeds add/remove` (or a hand edit) without a restart. Sharded
+    (`sharded` = the settings), the edit is published to the feeds topic instead, and every
+    poller applies the part it owns."""
+    previous = loaded or []
     last = _mtime(path)
     while True:
         await asyncio.sleep(RELOAD_EVERY)
@@ -139,6 +158,15 @@ async def _watch_feeds_file(path: Path, poller: Poller) -> None:
             feeds = load_feeds(path)
         except FeedsFileError as exc:
             log.error("feeds file changed but is invalid, keeping the old list: %s", exc)
+            continue
+        if sharded is not None:
+            changed, removed = diff_feeds(previous, feeds)
+            try:
+                await publish_feeds(sharded, changed, removed)
+                previous = feeds
+            except KafkaError as exc:
+                log.error("feeds file changed but the feeds topic is unreachable: %r", exc)
+                last = None  # try again at the next check
             continue
         await poller.replace_feeds(feeds)
         log.info("feeds file reloaded: %d feed(s) at %s", len(feeds), time.strftime("%X"))
