@@ -164,5 +164,5 @@ def test_bad_cidr_is_named_with_its_key(
 
 def test_allow_private_networks_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSWATCH_POLLER__ALLOW_PRIVATE_NETWORKS", "maybe")
-    with pytest.raises(ConfigError, match="poller.allow_private_networks"):
+    with pytest.raises(ConfigError, match=r"poller\.allow_private_networks"):
         load_settings()
