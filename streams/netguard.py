@@ -31,7 +31,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -236,6 +236,8 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
+        if not answers:
+            return answers
         allowed = [a for a in answers if _allowed(self.policy, a["host"])]
         if not allowed:
             self.policy.check(answers[0]["host"], host)  # raises: every answer was refused
@@ -254,7 +256,7 @@ def _allowed(policy: AddressPolicy, address: str) -> bool:
         return False
 
 
-def guarded_socket_factory(policy: AddressPolicy):
+def guarded_socket_factory(policy: AddressPolicy) -> Callable[[tuple[Any, ...]], socket.socket]:
     """aiohttp `socket_factory`: the last check, on the exact address about to be connected."""
 
     def make_socket(addr_info: tuple[Any, ...]) -> socket.socket:
