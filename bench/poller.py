@@ -126,6 +126,7 @@ def run(scenario: str, workdir: Path) -> dict[str, float]:
             "NEWSWATCH_LOG_LEVEL": "WARNING",
             "NEWSWATCH_POLLER__CONCURRENCY": "200",
             "NEWSWATCH_POLLER__PER_HOST": "200",  # every bench feed is on 127.0.0.1
+            "NEWSWATCH_POLLER__ALLOWED_NETWORKS": "127.0.0.1/32",  # SSRF guard: allow it only
             "NEWSWATCH_POLLER__START_JITTER": "0",
             "NEWSWATCH_POLLER__MIN_INTERVAL": "3600",
         }

@@ -83,7 +83,8 @@ async def deliveries(redis_url: str, port: int, run: int, count: int) -> tuple[f
         webhooks={
             "endpoints": [
                 {"name": "bench", "url": f"http://127.0.0.1:{port}/hook", "secrets": [SECRET]}
-            ]
+            ],
+            "allowed_networks": ["127.0.0.1/32"],  # the SSRF guard allows the local receiver
         },
     )
     redis = make_redis(settings)

@@ -11,9 +11,11 @@ names that operators' scripts rely on.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from contextvars import ContextVar
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +35,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from pydantic_settings.exceptions import SettingsError
+
+from newswatch.streams.netguard import parse_networks
 
 ENV_PREFIX = "NEWSWATCH_"
 CONFIG_ENV = "NEWSWATCH_CONFIG"
@@ -58,7 +62,34 @@ class KafkaSecurity(BaseModel):
     ssl_keyfile: Path | None = None
 
 
-class PollerSettings(BaseModel):
+class OutgoingGuardSettings(BaseModel):
+    """The SSRF guard of one client (streams/netguard.py): loopback, private, link-local and
+    other special addresses are refused unless listed in `allowed_networks` (CIDRs, checked
+    first) or `allow_private_networks` is true (the address check is off for that client)."""
+
+    model_config = _STRICT
+
+    allow_private_networks: bool = False
+    allowed_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a JSON list or "127.0.0.1/32, 10.1.0.0/16"
+            text = value.strip()
+            try:
+                value = json.loads(text) if text.startswith("[") else text.split(",")
+            except ValueError as exc:
+                raise ValueError(f"not a JSON list of CIDRs: {exc}") from None
+            value = [part for part in value if str(part).strip()]
+        if isinstance(value, list | tuple):
+            return parse_networks(value)
+        return value
+
+
+class PollerSettings(OutgoingGuardSettings):
     """Feed poller tuning. Defaults follow miniflux/FreshRSS practice."""
 
     model_config = _STRICT
@@ -118,7 +149,7 @@ class WebhookEndpoint(BaseModel):
         return value
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(OutgoingGuardSettings):
     """Retry schedule and limits shared by all endpoints."""
 
     model_config = _STRICT

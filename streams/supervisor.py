@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import json
 import logging
 import os
 import signal
@@ -24,7 +26,8 @@ from pydantic import SecretStr
 from newswatch.streams.demo import DemoFeedServer
 from newswatch.streams.embedded import RedisServer, TansuBroker
 from newswatch.streams.kafka import ensure_topics
-from newswatch.streams.settings import CONFIG_ENV, Settings
+from newswatch.streams.netguard import IPNetwork
+from newswatch.streams.settings import CONFIG_ENV, PollerSettings, Settings
 from newswatch.streams.web import start_health_server
 
 log = logging.getLogger("newswatch.up")
@@ -83,6 +86,12 @@ class Child:
         CHILD_RUNNING.labels(self.name).set(0)
         log.info("%s stopped (exit code %s)", self.name, code)
         return code
+
+
+def demo_allowed_networks(poller: PollerSettings, host: str) -> list[IPNetwork]:
+    """The poller's allow-list plus the demo feed server's own address (a /32 or /128)."""
+    own = ipaddress.ip_network(host)
+    return [*poller.allowed_networks, *([own] if own not in poller.allowed_networks else [])]
 
 
 class Supervisor:
@@ -170,6 +179,12 @@ class Supervisor:
         if self.demo:
             # Demo feeds change rarely but a newcomer should see polling happen.
             env.setdefault("NEWSWATCH_POLLER__MIN_INTERVAL", "15")
+        if self.feed_server is not None:
+            # The SSRF guard refuses loopback: allow the demo feed server's address, nothing
+            # more (the configured allow-list is kept).
+            env["NEWSWATCH_POLLER__ALLOWED_NETWORKS"] = json.dumps(
+                [str(net) for net in demo_allowed_networks(s.poller, self.feed_server.host)]
+            )
         if self.config_file is not None:
             env[CONFIG_ENV] = str(self.config_file)
         return env

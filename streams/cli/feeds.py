@@ -85,7 +85,10 @@ def add(
     lang: str | None,
     interval: float | None,
 ) -> None:
-    """Add a feed to the feeds file (a running poller picks it up within seconds)."""
+    """Add a feed to the feeds file (a running poller picks it up within seconds).
+
+    A URL whose host resolves only to addresses the SSRF guard refuses (loopback, private …)
+    is rejected unless allowed by poller.allowed_networks / allow_private_networks."""
     path = _path(ctx, writable=True)
     current = _load(path, missing_ok=True)
     if any(spec.url == url for spec in current):
@@ -100,6 +103,9 @@ def add(
         spec = FeedSpec(id=feed_id, url=url, name=name, lang=lang, interval=interval)
     except ValueError as exc:
         raise click.ClickException(f"invalid feed: {exc}") from None
+    refused = _refused(settings_from(ctx), [url])
+    if refused:
+        raise click.ClickException(f"{url}: {refused[url]}")
     save_feeds(path, [*current, spec])
     click.echo(f"added {spec.id} to {path}")
     _publish(ctx, [spec], [])
@@ -124,15 +130,22 @@ def remove(ctx: click.Context, feed_id: str) -> None:
 @click.argument("opml", type=click.File("rb"))
 @click.pass_context
 def import_(ctx: click.Context, opml) -> None:
-    """Add every feed of an OPML file (skipping URLs already present)."""
+    """Add every feed of an OPML file (skipping URLs already present, and URLs the SSRF guard
+    refuses, each named on stderr)."""
     path = _path(ctx, writable=True)
     current = _load(path, missing_ok=True)
     try:
         added = import_opml(opml.read(), current)
     except FeedsFileError as exc:
         raise click.ClickException(str(exc)) from None
+    refused = _refused(settings_from(ctx), [spec.url for spec in added])
+    for spec in added:
+        if spec.url in refused:
+            click.echo(f"skipped {spec.id}: {spec.url}: {refused[spec.url]}", err=True)
+    added = [spec for spec in added if spec.url not in refused]
     save_feeds(path, [*current, *added])
-    click.echo(f"imported {len(added)} feed(s) into {path}")
+    skipped = f"; {len(refused)} skipped (SSRF guard)" if refused else ""
+    click.echo(f"imported {len(added)} feed(s) into {path}{skipped}")
     _publish(ctx, added, [])
 
 
@@ -242,6 +255,26 @@ async def _download(settings, url: str) -> tuple[bytes, str | None, str]:
         except FetchError as exc:
             raise click.ClickException(f"{url}: {exc.kind}: {exc}") from None
     return result.body or b"", result.content_type, result.url
+
+
+def _refused(settings, urls: list[str]) -> dict[str, str]:
+    """URL -> the SSRF guard's refusal, for URLs whose host resolves to refused addresses only
+    (the poller would refuse them at every poll). A DNS lookup only: nothing is fetched."""
+    from newswatch.streams.netguard import AddressPolicy, check_url
+
+    policy = AddressPolicy.from_settings("poller", settings.poller)
+
+    async def check_all() -> list[str | None]:
+        slots = asyncio.Semaphore(32)
+
+        async def one(url: str) -> str | None:
+            async with slots:
+                return await check_url(url, policy)
+
+        return await asyncio.gather(*(one(url) for url in urls))
+
+    results = asyncio.run(check_all()) if urls else []
+    return {url: reason for url, reason in zip(urls, results, strict=True) if reason}
 
 
 def _ago(when: float | None, now: float) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from newswatch.streams.netguard import AddressPolicy, blocked_error, guarded_connector
 from newswatch.streams.settings import PollerSettings
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -62,9 +63,11 @@ def make_session(settings: PollerSettings) -> aiohttp.ClientSession:
     """One session for the process: pooled keep-alive connections, no cookies, our User-Agent.
 
     The connector's own limits are off; the scheduler enforces global and per-host concurrency
-    itself (a feed waiting for its host must not hold a global slot).
+    itself (a feed waiting for its host must not hold a global slot). The connector is the SSRF
+    guard's: every connection, redirect hops included, goes to an allowed address only.
     """
-    connector = aiohttp.TCPConnector(
+    connector = guarded_connector(
+        AddressPolicy.from_settings("poller", settings),
         limit=0,
         limit_per_host=0,
         ttl_dns_cache=300,
@@ -100,6 +103,8 @@ async def fetch(
             "timeout", f"no complete answer within {settings.total_timeout:g}s"
         ) from None
     except aiohttp.ClientConnectorError as exc:
+        if (blocked := blocked_error(exc)) is not None:
+            raise FetchError("blocked_address", str(blocked)) from None
         raise FetchError("connect", f"cannot connect: {exc.os_error or exc}") from None
     except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
         raise FetchError("other", f"bad response: {type(exc).__name__}: {exc}") from None

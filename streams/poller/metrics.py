@@ -15,6 +15,7 @@ ERROR_KINDS = (
     "too_large",
     "redirect_loop",
     "too_many_redirects",
+    "blocked_address",  # refused by the SSRF guard (streams/netguard.py); nothing was sent
     "parse",
     "publish",
     "state",

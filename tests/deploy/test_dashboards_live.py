@@ -261,6 +261,7 @@ def newswatch(
         # The retry schedule (about 2 days) compressed to about 20 s, so the broken
         # receiver's deliveries end as dead letters during the test.
         NEWSWATCH_WEBHOOKS__TIME_SCALE="10000",
+        NEWSWATCH_WEBHOOKS__ALLOWED_NETWORKS="127.0.0.1/32",  # SSRF guard: the receiver only
     )
     log = tmp / "up.log"
     proc = subprocess.Popen(

@@ -122,6 +122,9 @@ def daemon_env(
         NEWSWATCH_POLLER__MIN_INTERVAL="2",
         NEWSWATCH_WEBHOOKS__ENDPOINTS=json.dumps([endpoint]),
         NEWSWATCH_WEBHOOKS__TIME_SCALE="1000",
+        # The SSRF guard refuses loopback: allow the local feed server and receiver only.
+        NEWSWATCH_POLLER__ALLOWED_NETWORKS="127.0.0.1/32",
+        NEWSWATCH_WEBHOOKS__ALLOWED_NETWORKS="127.0.0.1/32",
     )
     return env
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import feedparser
+import pytest
 import yaml
 
 from newswatch.streams.demo import DemoFeedServer, demo_feed_files
@@ -65,5 +66,39 @@ async def test_items_appear_over_time_round_robin() -> None:
         assert later.entries[0].id == initial.entries[0].id
         total = sum(server.visible(name, now=10**9) for name in names)
         assert total == server.item_count
+    finally:
+        await server.stop()
+
+
+async def test_poller_reaches_the_demo_server_only_through_its_narrow_allowance(
+    tmp_path: Path,
+) -> None:
+    """`up --demo` allows the demo server's own address (a /32) for the poller and nothing
+    else: the SSRF guard still refuses the rest of loopback."""
+    import ipaddress
+
+    from newswatch.streams.poller.fetcher import FetchError, fetch, make_session
+    from newswatch.streams.settings import PollerSettings
+    from newswatch.streams.supervisor import demo_allowed_networks
+
+    server = await DemoFeedServer(reveal_every=3600).start()
+    try:
+        feeds = yaml.safe_load(server.write_feeds_file(tmp_path / "f.yaml").read_text())
+        url = feeds["feeds"][0]["url"]
+        configured = PollerSettings(allowed_networks=["10.9.0.0/16"])
+        networks = demo_allowed_networks(configured, server.host)
+        assert networks == [ipaddress.ip_network("10.9.0.0/16"), ipaddress.ip_network("127.0.0.1")]
+
+        default = PollerSettings()
+        async with make_session(default) as session:
+            with pytest.raises(FetchError, match="loopback address refused"):
+                await fetch(session, url, default)
+
+        demo = PollerSettings(allowed_networks=networks)
+        async with make_session(demo) as session:
+            result = await fetch(session, url, demo)
+            assert result.status == 200 and b"<title>" in (result.body or b"")
+            with pytest.raises(FetchError, match=r"127\.0\.0\.2: loopback"):
+                await fetch(session, url.replace("127.0.0.1", "127.0.0.2"), demo)
     finally:
         await server.stop()

@@ -112,3 +112,57 @@ def test_check_config_rejects_with_exit_2(monkeypatch: pytest.MonkeyPatch) -> No
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code == 2
     assert "topic_partitions" in result.output
+
+
+def test_ssrf_guard_is_on_by_default_for_every_client() -> None:
+    settings = load_settings()
+    for section in (settings.poller, settings.webhooks):
+        assert section.allow_private_networks is False
+        assert section.allowed_networks == []
+
+
+@pytest.mark.parametrize(
+    "value", ['["127.0.0.1/32", "fd00::/8"]', "127.0.0.1/32, fd00::/8", "127.0.0.1,fd00::/8"]
+)
+def test_allowed_networks_from_env_json_or_commas(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("NEWSWATCH_POLLER__ALLOWED_NETWORKS", value)
+    monkeypatch.setenv("NEWSWATCH_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true")
+    settings = load_settings()
+    assert [str(n) for n in settings.poller.allowed_networks] == ["127.0.0.1/32", "fd00::/8"]
+    assert settings.webhooks.allow_private_networks is True
+    assert settings.poller.allow_private_networks is False
+    assert settings.masked()["poller"]["allowed_networks"] == ["127.0.0.1/32", "fd00::/8"]
+
+
+def test_allowed_networks_from_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("webhooks:\n  allowed_networks: [10.20.0.0/16]\n")
+    assert [str(n) for n in load_settings(config).webhooks.allowed_networks] == ["10.20.0.0/16"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("127.0.0.1/8", "'127.0.0.1/8' is not a network in CIDR notation: 127.0.0.1/8 has host"),
+        ("10.0.0.0/33", "'10.0.0.0/33' is not a network in CIDR notation"),
+        ("intranet", "'intranet' is not a network in CIDR notation"),
+        ('["10.0.0.0/8"', "not a JSON list of CIDRs"),
+    ],
+)
+def test_bad_cidr_is_named_with_its_key(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("NEWSWATCH_WEBHOOKS__ALLOWED_NETWORKS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "webhooks.allowed_networks" in text and message in text
+    assert "NEWSWATCH_WEBHOOKS__ALLOWED_NETWORKS" in text
+
+
+def test_allow_private_networks_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSWATCH_POLLER__ALLOW_PRIVATE_NETWORKS", "maybe")
+    with pytest.raises(ConfigError, match=r"poller\.allow_private_networks"):
+        load_settings()

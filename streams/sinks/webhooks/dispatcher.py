@@ -5,7 +5,8 @@ alert and queues it in Redis (idempotent per alert id x endpoint; one round trip
 then returns. Each endpoint's worker claims due deliveries with a lease, posts them with at
 most `max_in_flight` in flight, and records the outcome: delivered (marker with TTL, never
 sent again), retry (Standard Webhooks schedule divided by `time_scale`, full jitter, at least
-`Retry-After` on 429), dead letter (schedule exhausted), or endpoint disabled (410).
+`Retry-After` on 429), dead letter (schedule exhausted, or the endpoint's address refused by the
+SSRF guard: `streams/netguard.py`, replay once allowed), or endpoint disabled (410).
 
 An outcome that cannot be recorded because Redis is down stays in memory (`memory.py`, shared
 by the process's workers on the same outbox) until it can be: workers record those outcomes
@@ -30,6 +31,7 @@ from typing import TypeVar
 import aiohttp
 from redis.asyncio import Redis
 
+from newswatch.streams.netguard import AddressPolicy, blocked_error, guarded_connector
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import ConfigError, Settings, WebhookEndpoint
 from newswatch.streams.sinks.metrics import (
@@ -53,6 +55,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "newswatch-webhooks/0.1"
 POLL_INTERVAL = 1.0  # seconds between outbox checks when idle (other processes may add work)
 MAX_RETRY_AFTER = 86_400.0
+# Error prefix of a delivery the SSRF guard refused (dead-lettered at once, never retried).
+BLOCKED = "blocked address"
 # Outcomes kept in memory while Redis cannot take them, per endpoint, as a multiple of
 # max_in_flight: past it the worker claims nothing more until they are recorded.
 UNRECORDED_PER_SLOT = 4
@@ -166,6 +170,7 @@ class _EndpointWorker:
         self._schedule = list(settings.webhooks.retry_schedule) or [0.0]
         self._scale = settings.webhooks.time_scale
         self._max_in_flight = settings.webhooks.max_in_flight
+        self._policy = AddressPolicy.from_settings("webhooks", settings.webhooks)
         self._claim_batch = max(1, self._max_in_flight // 4)
         self._rng = random.Random()
         self._wake = asyncio.Event()
@@ -207,7 +212,7 @@ class _EndpointWorker:
         if self._loop_task is not None:
             return
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._max_in_flight),
+            connector=guarded_connector(self._policy, limit=self._max_in_flight),
             headers={"User-Agent": USER_AGENT},
             timeout=aiohttp.ClientTimeout(total=self.endpoint.timeout),
         )
@@ -441,6 +446,8 @@ class _EndpointWorker:
             )
             return
         delay = retry_delay(self._schedule, attempts, self._scale, self._rng)
+        if error is not None and error.startswith(BLOCKED):
+            delay = None  # the SSRF guard refused the address: retrying cannot help
         if delay is None:
             self._memory.remember(job.id, None)
             reason = f"HTTP {status}" if status is not None else (error or "error")
@@ -492,4 +499,6 @@ class _EndpointWorker:
                 await response.content.read(65_536)  # drain a little; the body is ignored
                 return response.status, response.headers.get("Retry-After"), None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if (blocked := blocked_error(exc)) is not None:
+                return None, None, f"{BLOCKED}: {blocked}"
             return None, None, type(exc).__name__

@@ -114,6 +114,7 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
         "NEWSWATCH_POLLER__MAX_INTERVAL": "0.5",
         "NEWSWATCH_POLLER__START_JITTER": "0",
         "NEWSWATCH_POLLER__PARSE_WORKERS": "1",
+        "NEWSWATCH_POLLER__ALLOWED_NETWORKS": "127.0.0.1/32",  # SSRF guard: the feed server only
     }
     log = tmp_path / "poller.log"
     try:

@@ -156,6 +156,7 @@ async def test_three_pollers_one_killed_one_added(tansu, redis_url, tmp_path: Pa
         "NEWSWATCH_POLLER__MAX_INTERVAL": str(INTERVAL),
         "NEWSWATCH_POLLER__START_JITTER": "0",
         "NEWSWATCH_POLLER__PARSE_WORKERS": "1",
+        "NEWSWATCH_POLLER__ALLOWED_NETWORKS": "127.0.0.1/32",  # SSRF guard: the feed server only
     }
     pollers = Pollers(env, tmp_path)
     try:

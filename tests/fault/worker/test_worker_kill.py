@@ -57,6 +57,7 @@ async def test_kill_9_mid_stream_then_restart_each_alert_once(
         extra_env={
             "NEWSWATCH_WEBHOOKS__ENDPOINTS": json.dumps([endpoint]),
             "NEWSWATCH_WEBHOOKS__TIME_SCALE": "1000",
+            "NEWSWATCH_WEBHOOKS__ALLOWED_NETWORKS": "127.0.0.1/32",  # the local receiver only
         },
     )
     try:

@@ -147,6 +147,7 @@ async def make_poller(redis_url: str):
             "connect_timeout": 1.0,
             "max_body_bytes": 1 << 20,
             "start_jitter": 0.0,
+            "allowed_networks": ["127.0.0.1/32"],  # the SSRF guard allows the feed server only
             **overrides,
         }
         settings = PollerSettings(**options)

@@ -99,7 +99,12 @@ class Receiver:
 
 
 def make_settings(redis_url: str, endpoints: list[dict[str, Any]], **webhooks: Any) -> Settings:
-    options: dict[str, Any] = {"retry_schedule": [0, 5, 300], "time_scale": 1000.0}
+    """Webhook settings for the local receiver: the SSRF guard allows its address only."""
+    options: dict[str, Any] = {
+        "retry_schedule": [0, 5, 300],
+        "time_scale": 1000.0,
+        "allowed_networks": ["127.0.0.1/32"],
+    }
     options.update(webhooks)
     return load_settings(redis_url=redis_url, webhooks={"endpoints": endpoints, **options})
 

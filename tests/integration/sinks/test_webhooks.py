@@ -233,6 +233,40 @@ async def test_exhausted_schedule_dead_letters_then_cli_replays(
     assert await outbox(redis, "down").dead_letters() == []
 
 
+async def test_blocked_address_is_dead_lettered_at_once_and_replayable(
+    redis: Redis, redis_url: str, receiver: Receiver
+) -> None:
+    """Without an allowance the SSRF guard refuses the loopback receiver: no request reaches
+    it, the delivery is dead-lettered after one attempt with the reason (retrying cannot
+    help), and a replay once the address is allowed delivers it."""
+    refused = make_settings(redis_url, [endpoint(receiver, "local")], allowed_networks=[])
+    blocked = REGISTRY.get_sample_value(
+        "newswatch_ssrf_blocked_total", {"client": "webhooks", "reason": "loopback"}
+    )
+    async with running(refused, redis) as dispatcher:
+        await dispatcher.submit(alert(1))
+        box = outbox(redis, "local")
+        for _ in range(500):
+            if (await box.counts())["dead"]:
+                break
+            await asyncio.sleep(0.01)
+    (letter,) = await box.dead_letters()
+    assert letter.attempts == 1
+    assert letter.reason.startswith("blocked address: 127.0.0.1: loopback address refused")
+    assert "NEWSWATCH_WEBHOOKS__ALLOWED_NETWORKS" in letter.reason
+    assert receiver.requests == []
+    after = REGISTRY.get_sample_value(
+        "newswatch_ssrf_blocked_total", {"client": "webhooks", "reason": "loopback"}
+    )
+    assert after == (blocked or 0) + 1
+
+    allowed = make_settings(redis_url, [endpoint(receiver, "local")])
+    async with running(allowed, redis):
+        assert await box.replay() == 1
+        await receiver.wait_until(lambda: receiver.delivered("local"))
+    assert dict(receiver.delivered("local")) == {alert(1).id: 1}
+
+
 async def test_stop_mid_flight_and_restart_delivers_once(
     redis: Redis, redis_url: str, receiver: Receiver
 ) -> None:
