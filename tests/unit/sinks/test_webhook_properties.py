@@ -1,4 +1,5 @@
-"""Property tests: webhook rendering and receiver-side verification hold for any input.
+"""Property tests: webhook rendering, receiver-side verification and the API token check
+hold for any input.
 
 - every format renders any alert to valid JSON (orjson's strict parser reads it back);
 - no `<` or `>` of an alert string reaches Slack's mrkdwn unescaped: the only `<...>` in a
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newswatch.streams.records import SEVERITIES, Alert
+from newswatch.streams.sinks.api import bearer_problem
 from newswatch.streams.sinks.verify import WebhookVerificationError, verify_signature
 from newswatch.streams.sinks.webhooks.formats import escape_mrkdwn, render
 from newswatch.streams.sinks.webhooks.signing import webhook_headers
@@ -154,3 +156,12 @@ def test_a_correct_signature_always_verifies(msg_id: str, body: bytes, now: int)
         assert "no matching signature" in str(exc)
     else:
         raise AssertionError("a changed body verified")
+
+
+@PROPERTY
+@given(header=st.one_of(st.none(), any_text, st.builds(lambda s: "Bearer " + s, any_text)))
+def test_bearer_check_never_raises_and_accepts_only_the_token(header: str | None) -> None:
+    token = "api-token-0123456789abcdef"
+    assert bearer_problem(header, token) in ("missing", "invalid")
+    assert bearer_problem(f"Bearer {token}", token) is None
+    assert bearer_problem(f"bearer  {token} ", token) is None
