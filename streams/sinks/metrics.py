@@ -45,7 +45,7 @@ WEBHOOK_ENDPOINTS_DISABLED = Counter(
 WEBHOOK_FAILING_SECONDS = Gauge(
     "newswatch_webhook_endpoint_failing_seconds",
     "Seconds since the endpoint's last success during which every delivery failed; 0 when"
-    " the last delivery succeeded. The endpoint is disabled when it reaches"
+    " the last delivery succeeded or while disabled. The endpoint is disabled when it reaches"
     " webhooks.disable_after_days.",
     ["endpoint"],
 )

@@ -432,7 +432,9 @@ class _EndpointWorker:
             if not enabled:
                 log.warning("webhooks %s: endpoint disabled (%s)", name, health.disabled)
         WEBHOOK_DEAD_LETTERS.labels(name).set(health.dead)
-        failing = 0.0 if health.failing_since is None else time.time() - health.failing_since
+        # A disabled endpoint gets no attempts: its streak is frozen, not growing.
+        since = health.failing_since
+        failing = 0.0 if since is None or not enabled else time.time() - since
         WEBHOOK_FAILING_SECONDS.labels(name).set(max(0.0, failing))
         return enabled
 
@@ -540,9 +542,12 @@ class _EndpointWorker:
         )
 
     def _disabled(self, reason: str) -> None:
+        """Account for a disable this worker made (several 410s in flight count once)."""
+        if self._enabled is not False:
+            WEBHOOK_ENDPOINTS_DISABLED.labels(self.endpoint.name, reason).inc()
         self._enabled = False
         WEBHOOK_ENDPOINT_ENABLED.labels(self.endpoint.name).set(0)
-        WEBHOOK_ENDPOINTS_DISABLED.labels(self.endpoint.name, reason).inc()
+        WEBHOOK_FAILING_SECONDS.labels(self.endpoint.name).set(0)
         self._m_disabled.inc()
 
     async def _post(self, job: Job) -> tuple[int | None, str | None, str | None]:
