@@ -112,14 +112,16 @@ def dead_letters() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the body.")
 @click.pass_context
 def list_dead(ctx: click.Context, endpoint: str | None, as_json: bool) -> None:
-    """List dead letters, oldest first."""
+    """List dead letters, oldest first (expired ones are deleted first)."""
     settings = settings_from(ctx)
 
     async def action(redis: Redis) -> int:
         names = [endpoint] if endpoint else await _known_endpoints(redis, settings)
         total = 0
         for name in names:
-            for letter in await _outbox(redis, settings, name).dead_letters():
+            outbox = _outbox(redis, settings, name)
+            await outbox.prune_dead()  # expired ones are gone even with no worker running
+            for letter in await outbox.dead_letters():
                 total += 1
                 if as_json:
                     record = {

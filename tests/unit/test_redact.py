@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newswatch.streams.cli import main
 from newswatch.streams.redact import MASK, mask_url
@@ -124,3 +126,27 @@ def test_api_token_is_checked(token: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem) as caught:
         load_settings(api_token=token)
     assert token not in str(caught.value)
+
+
+SECRET_PART = "Zq9sEcReT"  # stands for any credential; never in a masked URL
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    url=st.text(max_size=60),
+    user=st.from_regex(r"[a-z]{0,8}", fullmatch=True),
+    name=st.sampled_from(["password", "token", "api_key", "X-Amz-Signature", "secret", "sig"]),
+    place=st.sampled_from(["userinfo", "query", "fragment", "slack"]),
+)
+def test_mask_url_never_raises_and_hides_planted_secrets(
+    url: str, user: str, name: str, place: str
+) -> None:
+    assert isinstance(mask_url(url), str)
+    planted = {
+        "userinfo": f"redis://{user}:{SECRET_PART}@db:6379/0",
+        "query": f"https://h.example/p?a=1&{name}={SECRET_PART}&b=2",
+        "fragment": f"https://h.example/cb#{name}={SECRET_PART}",
+        "slack": f"https://hooks.slack.com/services/T1/B2/{SECRET_PART}",
+    }[place]
+    assert SECRET_PART not in mask_url(planted)
+    assert SECRET_PART not in mask_url(planted + url.replace(SECRET_PART, ""))

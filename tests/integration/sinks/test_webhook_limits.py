@@ -191,3 +191,26 @@ async def test_cli_status_shows_the_streak_and_enable_resets_it(
     assert await box.disabled() is None and await box.failing_since() is None
     status = await asyncio.to_thread(run, "status")
     assert "flaky\tenabled\tpending=0\tdead=1\n" in status.stdout
+
+
+async def test_cli_list_deletes_expired_dead_letters(
+    redis: Redis, redis_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """With no worker running, `dead-letters list` still shows none older than the TTL."""
+    settings = make_settings(redis_url, [endpoint(receiver, "quiet")], dead_letter_ttl_days=14)
+    config = settings.model_dump(mode="json", include={"webhooks"})
+    config["webhooks"]["endpoints"][0]["secrets"] = [SECRET]
+    (tmp_path / "c.yaml").write_bytes(orjson.dumps(config))
+    monkeypatch.setenv("NEWSWATCH_REDIS_URL", redis_url)
+    box = Outbox(redis, "quiet", 86_400, dead_letter_ttl=30 * 86_400)  # as an older config had
+    now = time.time()
+    await _bury(box, ["stale"], now - 20 * 86_400)
+    await _bury(box, ["fresh"], now - 86_400)
+    listed = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli,
+        ["--config", str(tmp_path / "c.yaml"), "webhooks", "dead-letters", "list"],
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "\tfresh\t" in listed.stdout and "stale" not in listed.stdout
+    assert [letter.id for letter in await box.dead_letters()] == ["fresh"]
