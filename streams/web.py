@@ -1,17 +1,56 @@
 """The small HTTP server every non-Faust process runs: /metrics, /healthz, /readyz.
 
 The Faust worker serves the same three paths from Faust's own web server
-(see `newswatch.agents.app`).
+(see `newswatch.agents.app`), plus the HTTP API behind `api_auth_middleware`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
+from pydantic import SecretStr
+
+from newswatch.streams.sinks.api import OPEN_PATHS, bearer_challenge, bearer_problem
 
 ReadyCheck = Callable[[], tuple[bool, str]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+UNAUTHORIZED = Counter(
+    "newswatch_http_unauthorized_total",
+    "HTTP requests refused for a missing or wrong API token, by reason (missing, invalid).",
+    ["reason"],
+)
+for _reason in ("missing", "invalid"):
+    UNAUTHORIZED.labels(_reason)
+
+
+def api_auth_middleware(token: SecretStr | str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """aiohttp middleware: every path but OPEN_PATHS needs `Authorization: Bearer <token>`.
+
+    Deny by default: an unknown path is refused like an API path, so a view added later is
+    never open by accident. A refusal is 401 with a `WWW-Authenticate` challenge and a JSON
+    body, counted in `newswatch_http_unauthorized_total{reason}`.
+    """
+    secret = token.get_secret_value() if isinstance(token, SecretStr) else token
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        problem = bearer_problem(request.headers.get("Authorization"), secret)
+        if problem is None:
+            return await handler(request)
+        UNAUTHORIZED.labels(problem).inc()
+        message = "missing bearer token" if problem == "missing" else "invalid bearer token"
+        return web.json_response(
+            {"error": message},
+            status=401,
+            headers={"WWW-Authenticate": bearer_challenge(problem)},
+        )
+
+    return middleware
 
 
 def metrics_response() -> web.Response:

@@ -21,12 +21,14 @@ def up(ctx: click.Context, demo: bool) -> None:
     """Start broker and Redis if none are configured, then the worker and the poller.
 
     Without NEWSWATCH_KAFKA_SERVERS an embedded Tansu broker is started (memory only); without
-    NEWSWATCH_REDIS_URL a local redis-server with its data in the state directory.
+    NEWSWATCH_REDIS_URL a local redis-server with its data in the state directory (mode
+    0700), protected by a random password kept there in `redis.password` (mode 0600).
     """
+    from newswatch.streams.embedded import ensure_private_dir
     from newswatch.streams.supervisor import Supervisor
 
     settings = settings_from(ctx)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(settings.state_dir)
     config_file = ctx.find_root().obj.config_file
     code = asyncio.run(Supervisor(settings, demo=demo, config_file=config_file).run())
     sys.exit(code)

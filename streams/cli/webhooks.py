@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from newswatch.streams.cli import settings_from
 from newswatch.streams.settings import Settings
 from newswatch.streams.sinks.redis_client import make_redis
+from newswatch.streams.sinks.webhooks.dispatcher import make_outbox
 from newswatch.streams.sinks.webhooks.outbox import PREFIX, Outbox
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ def _run(settings: Settings, action: Callable[[Redis], Awaitable[T]]) -> T:
 
 
 def _outbox(redis: Redis, settings: Settings, name: str) -> Outbox:
-    return Outbox(redis, name, int(settings.alerts.dedup_ttl_days * 86_400))
+    return make_outbox(redis, settings, name)
 
 
 async def _known_endpoints(redis: Redis, settings: Settings) -> list[str]:
@@ -69,16 +70,19 @@ def webhooks() -> None:
 @webhooks.command("status")
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Each endpoint: enabled or disabled, deliveries pending, dead letters."""
+    """Each endpoint: enabled or disabled, deliveries pending, dead letters, and since when
+    every delivery has failed (an endpoint is disabled after webhooks.disable_after_days)."""
     settings = settings_from(ctx)
 
     async def action(redis: Redis) -> None:
         for name in await _known_endpoints(redis, settings):
-            outbox = _outbox(redis, settings, name)
-            counts = await outbox.counts()
-            disabled = await outbox.disabled()
+            health = await _outbox(redis, settings, name).health()
+            disabled = health.disabled
             state = "enabled" if disabled is None else f"DISABLED ({disabled.get('reason')})"
-            click.echo(f"{name}\t{state}\tpending={counts['pending']}\tdead={counts['dead']}")
+            line = f"{name}\t{state}\tpending={health.pending}\tdead={health.dead}"
+            if health.failing_since is not None:
+                line += f"\tfailing since {_when(health.failing_since)}"
+            click.echo(line)
 
     _run(settings, action)
 
@@ -87,7 +91,11 @@ def status(ctx: click.Context) -> None:
 @click.argument("endpoint")
 @click.pass_context
 def enable(ctx: click.Context, endpoint: str) -> None:
-    """Re-enable ENDPOINT after it answered 410 Gone."""
+    """Re-enable ENDPOINT after it answered 410 Gone or failed for days.
+
+    Its failing streak starts afresh. Deliveries dead-lettered while it was disabled stay
+    dead letters: `newswatch webhooks dead-letters replay --endpoint ENDPOINT` sends them.
+    """
     settings = settings_from(ctx)
     _configured(settings, endpoint)
     changed = _run(settings, lambda redis: _outbox(redis, settings, endpoint).enable())
@@ -104,14 +112,16 @@ def dead_letters() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the body.")
 @click.pass_context
 def list_dead(ctx: click.Context, endpoint: str | None, as_json: bool) -> None:
-    """List dead letters, oldest first."""
+    """List dead letters, oldest first (expired ones are deleted first)."""
     settings = settings_from(ctx)
 
     async def action(redis: Redis) -> int:
         names = [endpoint] if endpoint else await _known_endpoints(redis, settings)
         total = 0
         for name in names:
-            for letter in await _outbox(redis, settings, name).dead_letters():
+            outbox = _outbox(redis, settings, name)
+            await outbox.prune_dead()  # expired ones are gone even with no worker running
+            for letter in await outbox.dead_letters():
                 total += 1
                 if as_json:
                     record = {

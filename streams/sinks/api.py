@@ -2,10 +2,16 @@
 
 Pure query functions plus `parse_alert_query()`, which turns the query string into their
 arguments and raises `QueryError` (answer 400) on bad input. The worker's web server wires them.
+
+Authentication: with `NEWSWATCH_API_TOKEN` set, every request but `/metrics`, `/healthz` and
+`/readyz` must carry `Authorization: Bearer <token>` (RFC 6750). `bearer_problem()` checks the
+header in constant time; `newswatch.streams.web.api_auth_middleware` answers 401 with a
+`WWW-Authenticate` challenge.
 """
 
 from __future__ import annotations
 
+import hmac
 import math
 import re
 import time
@@ -22,6 +28,31 @@ MAX_LIMIT = 1_000
 _SCAN_CAP = 20_000  # index entries examined per query at most (bounds a filtered query's cost)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
 _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+# Paths served without the token: Prometheus scrapes and orchestrator probes must not need it,
+# and they reveal no alert content.
+OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+REALM = "newswatch"
+
+
+def bearer_problem(authorization: str | None, token: str) -> str | None:
+    """None when `authorization` is `Bearer <token>`; else "missing" (no or another scheme)
+    or "invalid" (wrong token). The token comparison takes the same time wherever it differs."""
+    scheme, _, offered = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not offered.strip():
+        return "missing"
+    # compare_digest on bytes: on str it refuses non-ASCII with TypeError.
+    if hmac.compare_digest(offered.strip().encode("utf-8", "replace"), token.encode("utf-8")):
+        return None
+    return "invalid"
+
+
+def bearer_challenge(problem: str) -> str:
+    """The `WWW-Authenticate` value for a 401 (RFC 6750 section 3)."""
+    if problem == "invalid":
+        return f'Bearer realm="{REALM}", error="invalid_token"'
+    return f'Bearer realm="{REALM}"'
 
 
 class QueryError(ValueError):

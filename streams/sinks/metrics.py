@@ -33,8 +33,27 @@ WEBHOOK_DEAD_LETTERS = Gauge(
 )
 WEBHOOK_ENDPOINT_ENABLED = Gauge(
     "newswatch_webhook_endpoint_enabled",
-    "1 while the endpoint receives deliveries, 0 once disabled (HTTP 410).",
+    "1 while the endpoint receives deliveries, 0 once disabled (HTTP 410, or failing for days).",
     ["endpoint"],
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "newswatch_webhook_endpoints_disabled_total",
+    "Endpoints disabled by the dispatcher, by endpoint and reason (gone: HTTP 410; failing:"
+    " every delivery failed for webhooks.disable_after_days).",
+    ["endpoint", "reason"],
+)
+WEBHOOK_FAILING_SECONDS = Gauge(
+    "newswatch_webhook_endpoint_failing_seconds",
+    "Seconds since the endpoint's last success during which every delivery failed; 0 when"
+    " the last delivery succeeded or while disabled. The endpoint is disabled when it reaches"
+    " webhooks.disable_after_days.",
+    ["endpoint"],
+)
+WEBHOOK_DEAD_LETTERS_DROPPED = Counter(
+    "newswatch_webhook_dead_letters_dropped_total",
+    "Dead letters deleted to keep the store bounded, by endpoint and reason (ttl: older than"
+    " webhooks.dead_letter_ttl_days; cap: beyond webhooks.dead_letter_max).",
+    ["endpoint", "reason"],
 )
 
 # Series exist at 0 from the start, so the first writes show in rate()/increase().

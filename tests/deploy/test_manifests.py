@@ -29,6 +29,9 @@ COMPOSE = DEPLOY / "compose.yaml"
 K8S = DEPLOY / "k8s"
 SYSTEMD = DEPLOY / "systemd"
 WEB_PORT = "6066"
+SAMPLE_TOKEN = "sample-api-token-0123456789"
+# compose's required-variable interpolation: ${NAME:?message}
+REQUIRED_VARIABLE = re.compile(r"^\$\{(NEWSWATCH_\w+):\?[^}]+\}$")
 # Values that look like credentials: a password in a URL, a whsec_ key, a PEM block.
 SECRET_VALUE = re.compile(r"://[^/\s:@]*:[^@\s]+@|whsec_[A-Za-z0-9+/=]{8,}|-----BEGIN")
 
@@ -76,12 +79,32 @@ def test_dockerfile() -> None:
     assert re.search(r"^HEALTHCHECK .*", runtime, re.M | re.S) and "/healthz" in runtime
     assert f"NEWSWATCH_WEB_PORT={WEB_PORT}" in runtime and f"EXPOSE {WEB_PORT}" in runtime
     assert "NEWSWATCH_WEB_HOST=0.0.0.0" in runtime, "containers must listen beyond loopback"
+    assert "NEWSWATCH_API_TOKEN" not in re.sub(r"#.*", "", runtime), "no token in the image"
     assert re.search(r'ENTRYPOINT \["newswatch"\]', runtime)
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
         for path in source.split():
             assert (ROOT / path).exists(), f"COPY of {path}, which is not in the repository"
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text()
     assert ".venv" not in ignore or "!" in ignore  # allow-list style: only what the build needs
+
+
+def _dockerfile_env() -> dict[str, str]:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    runtime = text.rsplit("\nFROM ", 1)[1]
+    env = {}
+    for line in re.findall(r"^ENV (.+)$", runtime, re.M):
+        env.update(dict(re.findall(r"(\w+)=(\S+)", line)))
+    return {name: value for name, value in env.items() if name.startswith("NEWSWATCH_")}
+
+
+def test_dockerfile_image_requires_an_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image listens on 0.0.0.0: started without NEWSWATCH_API_TOKEN it refuses to run,
+    naming the setting; with one it starts."""
+    env = _dockerfile_env()
+    assert env["NEWSWATCH_WEB_HOST"] == "0.0.0.0"
+    with pytest.raises(pytest.fail.Exception, match="NEWSWATCH_API_TOKEN"):
+        _assert_settings_valid(env, monkeypatch)
+    _assert_settings_valid({**env, "NEWSWATCH_API_TOKEN": SAMPLE_TOKEN}, monkeypatch)
 
 
 # ---- compose -------------------------------------------------------------------------------
@@ -113,6 +136,12 @@ def test_compose_newswatch_services(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).exists()
         env = {k: str(v) for k, v in service["environment"].items()}
         assert env["NEWSWATCH_WEB_PORT"] == WEB_PORT
+        # Listening on 0.0.0.0 requires the API token, from the environment or deploy/.env:
+        # compose refuses to start when it is unset (${VAR:?message}).
+        assert env["NEWSWATCH_WEB_HOST"] == "0.0.0.0"
+        required = REQUIRED_VARIABLE.match(env["NEWSWATCH_API_TOKEN"])
+        assert required and required.group(1) == "NEWSWATCH_API_TOKEN", f"{name}: token optional"
+        env["NEWSWATCH_API_TOKEN"] = SAMPLE_TOKEN
         kafka = env["NEWSWATCH_KAFKA_SERVERS"].split(":")[0]
         redis = env["NEWSWATCH_REDIS_URL"].split("//")[1].split(":")[0]
         assert {kafka, redis} <= set(_compose()["services"]), "Kafka/Redis host is not a service"
@@ -207,6 +236,9 @@ def test_k8s_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
         for variable in container["env"]:
             assert "value" not in variable, f"{name}: {variable['name']} inlined; use a Secret"
             assert variable["valueFrom"]["secretKeyRef"]["name"] == "newswatch-secrets"
+        token = [v for v in container["env"] if v["name"] == "NEWSWATCH_API_TOKEN"]
+        assert token, f"{name}: listens on 0.0.0.0 without NEWSWATCH_API_TOKEN"
+        assert not token[0]["valueFrom"]["secretKeyRef"].get("optional"), "the token is required"
         names = {v["name"] for v in container["env"]} | set(configmap["data"])
         unknown = sorted(n for n in names if not env_name_known(n))
         assert not unknown, f"not settings of newswatch: {unknown}"
@@ -214,9 +246,39 @@ def test_k8s_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
     assert deployments["newswatch-poller"]["spec"]["strategy"]["type"] == "Recreate"
     replicas = deployments["newswatch-worker"]["spec"]["replicas"]
     assert replicas <= int(configmap["data"]["NEWSWATCH_TOPIC_PARTITIONS"])
+    assert configmap["data"]["NEWSWATCH_WEB_HOST"] == "0.0.0.0"
     _assert_settings_valid(
-        {**configmap["data"], "NEWSWATCH_REDIS_URL": "redis://redis:6379/0"}, monkeypatch
+        {
+            **configmap["data"],
+            "NEWSWATCH_REDIS_URL": "redis://redis:6379/0",
+            "NEWSWATCH_API_TOKEN": SAMPLE_TOKEN,
+        },
+        monkeypatch,
     )
+
+
+def test_k8s_network_policy_limits_ingress() -> None:
+    """The base has a NetworkPolicy selecting every newswatch pod: ingress only to the http
+    port, only from Prometheus pods and labelled API clients; never from everywhere."""
+    policies = [d for d in _k8s_documents() if d.get("kind") == "NetworkPolicy"]
+    assert len(policies) == 1
+    (policy,) = policies
+    base = yaml.safe_load((K8S / "base/kustomization.yaml").read_text())
+    assert "networkpolicy.yaml" in base["resources"]
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    for deployment in _deployments().values():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert spec["podSelector"]["matchLabels"].items() <= labels.items()
+    assert spec["ingress"], "an empty ingress list would drop the probes' and scrapes' peers"
+    for rule in spec["ingress"]:
+        assert rule.get("from"), "a rule without `from` admits every peer"
+        for peer in rule["from"]:
+            assert peer.get("podSelector", {}).get("matchLabels"), "peers are selected pods"
+            assert "ipBlock" not in peer
+        assert [(p["protocol"], p["port"]) for p in rule["ports"]] == [("TCP", "http")]
+    peers = [peer["podSelector"]["matchLabels"] for r in spec["ingress"] for peer in r["from"]]
+    assert {"app.kubernetes.io/name": "prometheus"} in peers
 
 
 def test_k8s_services_are_scraped() -> None:
@@ -247,6 +309,8 @@ def test_k8s_secrets_are_not_inlined() -> None:
         if path.is_file() and path.name != "secrets.env.example":
             assert not SECRET_VALUE.search(path.read_text()), f"{path}: looks like a secret"
     overlay = yaml.safe_load((K8S / "overlays/production/kustomization.yaml").read_text())
+    example_text = (K8S / "overlays/production/secrets.env.example").read_text()
+    assert re.search(r"^api-token=CHANGE-ME$", example_text, re.M)
     (generator,) = overlay["secretGenerator"]
     assert generator["name"] == "newswatch-secrets"
     assert "literals" not in generator
@@ -273,6 +337,7 @@ def test_kustomize_builds(tmp_path: Path) -> None:
         "ConfigMap",
         "Deployment",
         "Deployment",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Service",
         "Service",
@@ -322,12 +387,18 @@ def test_systemd_unit(unit: str) -> None:
 
 
 def test_systemd_env_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example binds 0.0.0.0, so its token placeholder must be replaced before the units
+    start: as shipped, newswatch refuses it; with a real token the file is valid."""
     env = {}
     for line in (SYSTEMD / "newswatch.env.example").read_text().splitlines():
         if line and not line.startswith("#"):
             key, value = line.split("=", 1)
             env[key] = value
-    _assert_settings_valid(env, monkeypatch)
+    assert env["NEWSWATCH_WEB_HOST"] == "0.0.0.0"
+    assert env["NEWSWATCH_API_TOKEN"] == "CHANGE-ME"
+    with pytest.raises(pytest.fail.Exception, match="api_token"):
+        _assert_settings_valid(env, monkeypatch)
+    _assert_settings_valid({**env, "NEWSWATCH_API_TOKEN": SAMPLE_TOKEN}, monkeypatch)
 
 
 def test_systemd_analyze_verify(tmp_path: Path) -> None:

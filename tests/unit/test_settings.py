@@ -97,11 +97,11 @@ def test_check_config_masks_secrets(tmp_path: Path) -> None:
         "kafka_security:\n  protocol: SASL_SSL\n  sasl_mechanism: PLAIN\n"
         "  sasl_username: svc\n  sasl_password: s3cret-pass\n"
         "webhooks:\n  endpoints:\n    - name: ops\n      url: https://hooks.example/x\n"
-        "      secrets: [whsec_c2VjcmV0LXZhbHVl]\n"
+        "      secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]\n"
     )
     result = CliRunner().invoke(main, ["--config", str(config), "check-config"])
     assert result.exit_code == 0, result.output
-    for secret in ("hunter2", "s3cret-pass", "c2VjcmV0LXZhbHVl"):
+    for secret in ("hunter2", "s3cret-pass", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"):
         assert secret not in result.output
     assert "redis://user:********@db:6379/0" in result.output
     assert "sasl_username: svc" in result.output

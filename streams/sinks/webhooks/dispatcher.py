@@ -6,7 +6,10 @@ then returns. Each endpoint's worker claims due deliveries with a lease, posts t
 most `max_in_flight` in flight, and records the outcome: delivered (marker with TTL, never
 sent again), retry (Standard Webhooks schedule divided by `time_scale`, full jitter, at least
 `Retry-After` on 429), dead letter (schedule exhausted, or the endpoint's address refused by the
-SSRF guard: `streams/netguard.py`, replay once allowed), or endpoint disabled (410).
+SSRF guard: `streams/netguard.py`, replay once allowed), or endpoint disabled: at once on 410
+Gone, or when every delivery has failed for `disable_after_days` (Svix: 5 days; the streak is
+kept in Redis and ended by any success). `newswatch webhooks enable NAME` re-enables it.
+Dead letters are capped per endpoint and expire (see `outbox.py`).
 
 An outcome that cannot be recorded because Redis is down stays in memory (`memory.py`, shared
 by the process's workers on the same outbox) until it can be: workers record those outcomes
@@ -26,6 +29,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import aiohttp
@@ -39,6 +43,8 @@ from newswatch.streams.sinks.metrics import (
     WEBHOOK_DEAD_LETTERS,
     WEBHOOK_DELIVERIES,
     WEBHOOK_ENDPOINT_ENABLED,
+    WEBHOOK_ENDPOINTS_DISABLED,
+    WEBHOOK_FAILING_SECONDS,
     WEBHOOK_LATENCY,
 )
 from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
@@ -54,6 +60,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "newswatch-webhooks/0.1"
 POLL_INTERVAL = 1.0  # seconds between outbox checks when idle (other processes may add work)
+PRUNE_INTERVAL = 60.0  # seconds between dead-letter expiry passes per endpoint
 MAX_RETRY_AFTER = 86_400.0
 # Error prefix of a delivery the SSRF guard refused (dead-lettered at once, never retried).
 BLOCKED = "blocked address"
@@ -68,6 +75,17 @@ async def _finish(task: asyncio.Task[None], timeout: float) -> None:
     if not done:
         task.cancel()
         await asyncio.wait([task], timeout=1.0)
+
+
+def make_outbox(redis: Redis, settings: Settings, name: str) -> Outbox:
+    """The outbox of endpoint `name` with the TTLs and bounds of `settings`."""
+    return Outbox(
+        redis,
+        name,
+        int(settings.alerts.dedup_ttl_days * 86_400),
+        dead_letter_max=settings.webhooks.dead_letter_max,
+        dead_letter_ttl=settings.webhooks.dead_letter_ttl_days * 86_400,
+    )
 
 
 def lease_seconds(endpoint: WebhookEndpoint) -> float:
@@ -103,9 +121,8 @@ class WebhookDispatcher:
 
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self._settings = settings
-        delivered_ttl = int(settings.alerts.dedup_ttl_days * 86_400)
         self._workers = [
-            _EndpointWorker(endpoint, settings, Outbox(redis, endpoint.name, delivered_ttl))
+            _EndpointWorker(endpoint, settings, make_outbox(redis, settings, endpoint.name))
             for endpoint in settings.webhooks.endpoints
         ]
 
@@ -169,6 +186,9 @@ class _EndpointWorker:
             raise ConfigError(f"webhooks.endpoints[{endpoint.name}].secrets: {exc}") from None
         self._schedule = list(settings.webhooks.retry_schedule) or [0.0]
         self._scale = settings.webhooks.time_scale
+        # Like the retry schedule, the failing period is divided by time_scale.
+        self._disable_after = settings.webhooks.disable_after_days * 86_400 / self._scale
+        self._pruned_at = 0.0
         self._max_in_flight = settings.webhooks.max_in_flight
         self._policy = AddressPolicy.from_settings("webhooks", settings.webhooks)
         self._claim_batch = max(1, self._max_in_flight // 4)
@@ -405,14 +425,22 @@ class _EndpointWorker:
         if self._enabled is not None and now - self._checked_at < POLL_INTERVAL:
             return self._enabled
         self._checked_at = now
-        disabled = await self.outbox.disabled()
-        enabled = disabled is None
+        if now - self._pruned_at >= PRUNE_INTERVAL:
+            self._pruned_at = now
+            await self.outbox.prune_dead()
+        health = await self.outbox.health()
+        enabled = health.disabled is None
+        name = self.endpoint.name
         if enabled != self._enabled:
             self._enabled = enabled
-            WEBHOOK_ENDPOINT_ENABLED.labels(self.endpoint.name).set(1 if enabled else 0)
+            WEBHOOK_ENDPOINT_ENABLED.labels(name).set(1 if enabled else 0)
             if not enabled:
-                log.warning("webhooks %s: endpoint disabled (%s)", self.endpoint.name, disabled)
-        WEBHOOK_DEAD_LETTERS.labels(self.endpoint.name).set((await self.outbox.counts())["dead"])
+                log.warning("webhooks %s: endpoint disabled (%s)", name, health.disabled)
+        WEBHOOK_DEAD_LETTERS.labels(name).set(health.dead)
+        # A disabled endpoint gets no attempts: its streak is frozen, not growing.
+        since = health.failing_since
+        failing = 0.0 if since is None or not enabled else time.time() - since
+        WEBHOOK_FAILING_SECONDS.labels(name).set(max(0.0, failing))
         return enabled
 
     async def _deliver(self, job: Job) -> None:
@@ -432,17 +460,19 @@ class _EndpointWorker:
             return
         if status == 410:
             self._memory.remember(job.id, None)
-            moved = await self._record(
+            moved, _ = await self._record(
                 job.id,
                 None,
                 "webhook_disable",
                 lambda: self.outbox.disable("HTTP 410 Gone", status, now),
             )
-            self._enabled = False
-            WEBHOOK_ENDPOINT_ENABLED.labels(name).set(0)
-            self._m_disabled.inc()
+            self._disabled("gone")
             log.warning(
-                "webhooks %s: 410 Gone; endpoint disabled, %d deliveries dead-lettered", name, moved
+                "webhooks %s: 410 Gone; endpoint disabled, %d deliveries dead-lettered;"
+                " re-enable with `newswatch webhooks enable %s`",
+                name,
+                moved,
+                name,
             )
             return
         delay = retry_delay(self._schedule, attempts, self._scale, self._rng)
@@ -451,7 +481,7 @@ class _EndpointWorker:
         if delay is None:
             self._memory.remember(job.id, None)
             reason = f"HTTP {status}" if status is not None else (error or "error")
-            await self._record(
+            since, _ = await self._record(
                 job.id,
                 None,
                 "webhook_bury",
@@ -465,6 +495,7 @@ class _EndpointWorker:
                 attempts,
                 reason,
             )
+            await self._disable_if_failing_too_long(since, status, now)
             return
         if status == 429:
             delay = max(delay, parse_retry_after(retry_after, now) or 0.0)
@@ -478,14 +509,53 @@ class _EndpointWorker:
             f"HTTP {status}" if status is not None else error,
             delay,
         )
-        await self._record(
+        since = await self._record(
             job.id,
             due,
             "webhook_reschedule",
-            lambda: self.outbox.reschedule(job.id, due, attempts),
+            lambda: self.outbox.reschedule(job.id, due, attempts, now),
         )
         self._wake.set()  # the loop may be sleeping on this job's old lease
         self._m_retry.inc()
+        await self._disable_if_failing_too_long(since, status, now)
+
+    async def _disable_if_failing_too_long(
+        self, since: float, status: int | None, now: float
+    ) -> None:
+        """Disable the endpoint once every delivery has failed for `disable_after_days`."""
+        failing = now - since
+        WEBHOOK_FAILING_SECONDS.labels(self.endpoint.name).set(max(0.0, failing))
+        if failing < self._disable_after or self._enabled is False:
+            return
+        name = self.endpoint.name
+        days = failing * self._scale / 86_400
+        moved, _ = await retry_forever(
+            "webhook_disable",
+            lambda: self.outbox.disable(
+                f"every delivery failed for {days:.1f} days", status, time.time()
+            ),
+        )
+        self._disabled("failing")
+        log.warning(
+            "webhooks %s: every delivery failed since %s (%.1f days, limit %.1f);"
+            " endpoint disabled, %d deliveries dead-lettered; re-enable with"
+            " `newswatch webhooks enable %s`",
+            name,
+            datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+            days,
+            self._disable_after * self._scale / 86_400,
+            moved,
+            name,
+        )
+
+    def _disabled(self, reason: str) -> None:
+        """Account for a disable this worker made (several 410s in flight count once)."""
+        if self._enabled is not False:
+            WEBHOOK_ENDPOINTS_DISABLED.labels(self.endpoint.name, reason).inc()
+        self._enabled = False
+        WEBHOOK_ENDPOINT_ENABLED.labels(self.endpoint.name).set(0)
+        WEBHOOK_FAILING_SECONDS.labels(self.endpoint.name).set(0)
+        self._m_disabled.inc()
 
     async def _post(self, job: Job) -> tuple[int | None, str | None, str | None]:
         """(status, Retry-After, error kind) of one signed POST."""

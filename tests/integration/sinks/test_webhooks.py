@@ -124,6 +124,8 @@ async def test_410_disables_the_endpoint(redis: Redis, redis_url: str, receiver:
     settings = make_settings(
         redis_url, [endpoint(receiver, "gone"), endpoint(receiver, "fine")], max_in_flight=1
     )
+    gone = {"endpoint": "gone", "reason": "gone"}
+    before = REGISTRY.get_sample_value("newswatch_webhook_endpoints_disabled_total", gone) or 0
     async with running(settings, redis) as dispatcher:
         await dispatcher.submit(alert(1))
         await receiver.wait_until(lambda: receiver.of("gone"))
@@ -141,6 +143,8 @@ async def test_410_disables_the_endpoint(redis: Redis, redis_url: str, receiver:
     letters = await outbox(redis, "gone").dead_letters()
     assert {letter.id for letter in letters} == {alert(n).id for n in range(1, 6)}
     assert await outbox(redis, "fine").disabled() is None
+    after = REGISTRY.get_sample_value("newswatch_webhook_endpoints_disabled_total", gone)
+    assert after == before + 1
 
 
 async def test_429_retry_after_is_honoured(

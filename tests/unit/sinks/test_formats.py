@@ -48,11 +48,64 @@ def test_slack_message_escapes_mrkdwn() -> None:
     body, content_type = render(ALERT, "slack")
     message = orjson.loads(body)
     assert content_type == "application/json"
-    assert message["text"].startswith(":rotating_light: [HIGH] DeepSeek <R2>")
+    expected = ":rotating_light: [HIGH] DeepSeek &lt;R2&gt; &amp; the new export rules"
+    assert message["text"] == expected
     first = message["blocks"][0]["text"]["text"]
     assert "&lt;R2&gt; &amp; the new" in first
     assert "<https://example.org/a?b=1&amp;c=2|" in first
     assert message["blocks"][-1]["type"] == "context"
+
+
+HOSTILE = Alert(
+    id="x:1",
+    rule="r<!here>",
+    severity="high",
+    title="<!channel> pay <@U024BE7LH> at <http://evil.example|your bank>",
+    entities=["<!everyone>"],
+    themes=["t>&<"],
+    url="https://ok.example/a|<fake>",
+    summary="<https://evil.example|https://bank.example> & more",
+)
+
+
+def _mrkdwn_texts(message: dict) -> list[str]:
+    texts = [message["text"]]
+    for block in message["blocks"]:
+        if "text" in block:
+            texts.append(block["text"]["text"])
+        texts += [element["text"] for element in block.get("elements", [])]
+    return texts
+
+
+def test_slack_cannot_ping_mention_or_disguise_a_link() -> None:
+    message = orjson.loads(render(HOSTILE, "slack")[0])
+    texts = _mrkdwn_texts(message)
+    assert len(texts) == 4  # text, headline, summary, context
+    for text in texts:
+        for forbidden in ("<!", "<@", "<http://evil", "<https://evil"):
+            assert forbidden not in text
+    headline = texts[1]
+    # The only link is ours: the alert's URL with `|` and `<>` made harmless.
+    assert headline.count("<") == 1 and headline.count(">") == 1
+    assert "<https://ok.example/a%7C&lt;fake&gt;|&lt;!channel&gt; pay" in headline
+    assert "rule `r&lt;!here&gt;`" in texts[3] and "&lt;!everyone&gt;" in texts[3]
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "slack://channel?id=1", "", None])
+def test_slack_links_only_http_urls(url: str | None) -> None:
+    alert = Alert(id="x:2", rule="r", severity="low", title="T", url=url)
+    headline = orjson.loads(render(alert, "slack")[0])["blocks"][0]["text"]["text"]
+    assert "<" not in headline and headline.endswith(" T")
+
+
+def test_rendering_survives_values_orjson_refuses() -> None:
+    alert = Alert(id="x:3", rule="r", severity="low", title="bad \ud800 surrogate", count=2**70)
+    for fmt in ("json", "cloudevents", "slack"):
+        body = orjson.loads(render(alert, fmt)[0])
+        assert "\ufffd" in orjson.dumps(body).decode()
+    alert = Alert(id="x:4", rule="r", severity="low", title="T", created_at=1e300)
+    event = orjson.loads(render(alert, "cloudevents")[0])
+    assert "time" not in event and event["id"] == "x:4"
 
 
 def test_unknown_format() -> None:

@@ -75,16 +75,25 @@ def test_parse_alert_query_errors(params: dict[str, str], message: str) -> None:
         parse_alert_query(params)
 
 
-def test_a_bad_secret_names_the_endpoint() -> None:
-    from redis.asyncio import Redis
-
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("whsec_!!", "not valid base64"),
+        ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must start with 'whsec_'"),
+        ("whsec_c2VjcmV0LXZhbHVl", "decodes to 12 bytes; it must be 24 to 64"),
+        ("whsec_" + "QUFB" * 22, "decodes to 66 bytes"),
+    ],
+)
+def test_a_bad_secret_names_the_endpoint(secret: str, problem: str) -> None:
     from newswatch.streams.settings import ConfigError, load_settings
-    from newswatch.streams.sinks.webhooks import WebhookDispatcher
 
-    settings = load_settings(
-        webhooks={
-            "endpoints": [{"name": "soc", "url": "http://127.0.0.1:1/", "secrets": ["whsec_!!"]}]
-        }
-    )
-    with pytest.raises(ConfigError, match=r"webhooks.endpoints\[soc\].secrets"):
-        WebhookDispatcher(settings, Redis())  # a client object; it never connects here
+    endpoint = {"name": "soc", "url": "http://127.0.0.1:1/", "secrets": [SECRET_OK, secret]}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(webhooks={"endpoints": [endpoint]})
+    message = str(caught.value)
+    assert "webhooks.endpoints.0" in message and "endpoint 'soc': secret #2" in message
+    assert problem in message
+    assert secret.removeprefix("whsec_") not in message, "the secret itself is never printed"
+
+
+SECRET_OK = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
