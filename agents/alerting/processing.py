@@ -26,7 +26,13 @@ from typing import Any
 
 from newswatch.agents.alerting.engine import EntityInfo, EntityLookup, RuleEngine
 from newswatch.agents.alerting.rules import load_rules
-from newswatch.streams.records import Article, RecordError, TaggedArticle
+from newswatch.streams.records import (
+    MAX_RECORD_BYTES,
+    Article,
+    RecordError,
+    RecordTooLargeError,
+    TaggedArticle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ log = logging.getLogger(__name__)
 class Outcome:
     """What became of one record: published records, or a dead-letter reason."""
 
-    reason: str | None = None  # set: dead letter ("decode", "schema", "processing")
+    reason: str | None = None  # set: dead letter (a `DEADLETTER_REASONS` value)
     error: str | None = None
     article_id: str = ""
     tagged: bytes = b""
@@ -50,6 +56,14 @@ class Outcome:
         return self.reason is None
 
 
+def _fitting(body: bytes, max_bytes: int = MAX_RECORD_BYTES) -> bytes:
+    """An encoded alert, or RecordTooLargeError (alerts are small within the decode limits
+    of their article; this guards records built some other way)."""
+    if len(body) > max_bytes:
+        raise RecordTooLargeError(f"alert: {len(body)} bytes exceeds {max_bytes}")
+    return body
+
+
 def tag_article(tagger: Any, article: Article) -> TaggedArticle:
     """Run the tagging engine over one article."""
     result = tagger.tag(article.text, title=article.title, lang=article.lang)
@@ -62,8 +76,10 @@ def tag_article(tagger: Any, article: Article) -> TaggedArticle:
     )
 
 
-def decode_reason(exc: RecordError) -> str:
-    return "schema" if "schema_version" in str(exc) else "decode"
+def dead_letter_reason(exc: BaseException) -> str:
+    """The dead-letter reason for an exception: a RecordError says which (its class), anything
+    else raised while handling a record is "processing"."""
+    return exc.reason if isinstance(exc, RecordError) else "processing"
 
 
 def catalogue_lookup(catalogue: Any) -> EntityLookup:
@@ -104,37 +120,47 @@ def catalogue_lookup(catalogue: Any) -> EntityLookup:
 class ArticleProcessor:
     """Decode, tag and (when `engine` is given) evaluate the rules for raw article values."""
 
-    def __init__(self, tagger: Any, engine: RuleEngine | None) -> None:
+    def __init__(
+        self, tagger: Any, engine: RuleEngine | None, max_bytes: int = MAX_RECORD_BYTES
+    ) -> None:
         self.tagger = tagger
         self.engine = engine
+        self.max_bytes = max_bytes
 
     def process(self, value: bytes) -> Outcome:
+        """Never raises (but for BaseExceptions such as KeyboardInterrupt): whatever goes
+        wrong with one record becomes a dead-letter Outcome with its reason."""
+        article_id = ""
         try:
             article = Article.loads(value)
-        except RecordError as exc:
-            return Outcome(reason=decode_reason(exc), error=str(exc))
-        try:
-            tagged = tag_article(self.tagger, article)
-        except Exception as exc:  # a tagger bug must not stop the stream
-            log.exception("tagger failed on article %s", article.id)
-            return Outcome(reason="processing", error=repr(exc), article_id=article.id)
-        alerts: tuple[tuple[str, str, str, bytes], ...] = ()
-        if self.engine is not None:
+            article_id = article.id
             try:
-                raised = self.engine.evaluate(tagged)
-            except Exception as exc:
-                log.exception("rule evaluation failed on article %s", article.id)
-                return Outcome(reason="processing", error=repr(exc), article_id=article.id)
-            alerts = tuple((a.id, a.rule, a.severity, a.dumps()) for a in raised)
-        return Outcome(
-            article_id=article.id,
-            tagged=tagged.dumps(),
-            alerts=alerts,
-            entities=tuple(dict.fromkeys(tagged.entities)),
-            themes=tuple(dict.fromkeys(tagged.theme_ids)),
-            lang=tagged.lang,
-            fetched_at=article.fetched_at,
-        )
+                tagged = tag_article(self.tagger, article)
+            except Exception:  # a tagger bug must not stop the stream
+                log.exception("tagger failed on article %s", article.id)
+                raise
+            alerts: tuple[tuple[str, str, str, bytes], ...] = ()
+            if self.engine is not None:
+                try:
+                    raised = self.engine.evaluate(tagged)
+                except Exception:
+                    log.exception("rule evaluation failed on article %s", article.id)
+                    raise
+                alerts = tuple((a.id, a.rule, a.severity, _fitting(a.dumps())) for a in raised)
+            return Outcome(
+                article_id=article.id,
+                tagged=tagged.dumps_within(self.max_bytes),
+                alerts=alerts,
+                entities=tuple(dict.fromkeys(tagged.entities)),
+                themes=tuple(dict.fromkeys(tagged.theme_ids)),
+                lang=tagged.lang,
+                fetched_at=article.fetched_at,
+            )
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, RecordError) else repr(exc)
+            return Outcome(
+                reason=dead_letter_reason(exc), error=error[:2000], article_id=article_id
+            )
 
     def process_batch(self, values: list[bytes]) -> list[Outcome]:
         return [self.process(value) for value in values]
@@ -223,9 +249,11 @@ class ProcessorPool:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
             log.warning("a batch of %d articles runs in-process after the crash", len(values))
-            if self._inline is None:
-                self._inline = self._inline_factory()
-            return self._inline.process_batch(values)
+        except Exception as exc:  # the child's side failed as a whole (it never should)
+            log.error("tagging process failed on a batch (%r); it runs in-process", exc)
+        if self._inline is None:
+            self._inline = self._inline_factory()
+        return self._inline.process_batch(values)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
