@@ -184,10 +184,15 @@ def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: b
 _CHILD: ArticleProcessor | None = None
 
 
-def _init_child(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> None:
+def _init_child(
+    catalogue_dir: Path | None,
+    rules_file: Path | None,
+    rules: bool,
+    loader: Callable[..., ArticleProcessor] = load_processor,
+) -> None:
     global _CHILD
     _exit_with_parent()
-    _CHILD = load_processor(catalogue_dir, rules_file, rules)
+    _CHILD = loader(catalogue_dir, rules_file, rules)
     _CHILD.process(b"{}")  # warm up imports and lazy tables before the first batch
 
 
@@ -208,9 +213,24 @@ def _process_in_child(values: list[bytes]) -> list[Outcome]:
     return _CHILD.process_batch(values)
 
 
+#: Times a record may be in the child when it dies before it is dead-lettered: with two batches
+#: in flight, an innocent record can share a crash with the guilty one.
+CRASHES_PER_RECORD = 3
+
+
 class ProcessorPool:
-    """`await pool.process_batch(values)` in a child process; falls back to `inline` when the
-    child dies (a crash is logged, the pool restarted, and that batch processed in-process)."""
+    """`await pool.process_batch(values)` in a child process.
+
+    When the child dies (a crash is logged and the pool restarted once), the batches it held
+    are processed again in the new child one record at a time, so a record that kills the
+    child (a native crash, the OOM killer) is found and dead-lettered ("processing") after
+    `CRASHES_PER_RECORD` deaths instead of taking the worker down with it: processing it in the
+    worker's own process, as a fallback, would crash the worker on every restart. Any other
+    failure of the pool processes the batch in-process (`inline`).
+
+    `loader(catalogue_dir, rules_file, rules)` builds the child's processor (a module-level
+    function, as it crosses the process boundary; tests pass their own).
+    """
 
     def __init__(
         self,
@@ -220,8 +240,9 @@ class ProcessorPool:
         rules: bool,
         inline: Callable[[], ArticleProcessor],
         processes: int = 1,
+        loader: Callable[..., ArticleProcessor] = load_processor,
     ) -> None:
-        self._args = (catalogue_dir, rules_file, rules)
+        self._args = (catalogue_dir, rules_file, rules, loader)
         self._processes = processes
         self._inline_factory = inline
         self._inline: ArticleProcessor | None = None
@@ -244,16 +265,35 @@ class ProcessorPool:
         try:
             return await loop.run_in_executor(pool, _process_in_child, values)
         except BrokenProcessPool as exc:
-            if pool is self._pool:  # other batches in flight saw the same crash: restart once
-                log.error("tagging process died (%r); restarting it", exc)
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            log.warning("a batch of %d articles runs in-process after the crash", len(values))
+            self._restart(pool, exc)
         except Exception as exc:  # the child's side failed as a whole (it never should)
             log.error("tagging process failed on a batch (%r); it runs in-process", exc)
-        if self._inline is None:
-            self._inline = self._inline_factory()
-        return self._inline.process_batch(values)
+            if self._inline is None:
+                self._inline = self._inline_factory()
+            return self._inline.process_batch(values)
+        log.warning("the %d articles of a batch the crash hit run one at a time", len(values))
+        return [await self._process_alone(value) for value in values]
+
+    async def _process_alone(self, value: bytes) -> Outcome:
+        loop = asyncio.get_running_loop()
+        for _ in range(CRASHES_PER_RECORD):
+            pool = self._pool
+            try:
+                (outcome,) = await loop.run_in_executor(pool, _process_in_child, [value])
+                return outcome
+            except BrokenProcessPool as exc:
+                self._restart(pool, exc)
+        log.error("the tagging process died %d times on one record", CRASHES_PER_RECORD)
+        return Outcome(
+            reason="processing",
+            error=f"the tagging process died {CRASHES_PER_RECORD} times on this record",
+        )
+
+    def _restart(self, pool: concurrent.futures.ProcessPoolExecutor, exc: BaseException) -> None:
+        if pool is self._pool:  # other batches in flight saw the same crash: restart once
+            log.error("tagging process died (%r); restarting it", exc)
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
