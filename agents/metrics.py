@@ -3,7 +3,7 @@
 - lang: a known ISO 639-1 code, else "other";
 - entity / theme: ids from the catalogue (anything else becomes "other");
 - rule: ids from the rules file, plus `spike_entity` / `spike_theme`;
-- topic: our topic names; reason: `DEADLETTER_REASONS`; stage: `STAGES`.
+- topic: our topic names; reason: `DEADLETTER_REASONS`; stage: `STAGES`; agent: `AGENTS`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,14 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from newswatch.streams.records import RECORD_ERROR_REASONS
+
 STAGES = ("tag", "alert", "redis", "webhook")
-DEADLETTER_REASONS = ("decode", "schema", "processing")
+#: decode, schema, range, too_large (the record: `RecordError.reason`), processing (the tagger,
+#: the rules or publishing failed on it), sink (Redis or the webhook outbox refused it with a
+#: deterministic error).
+DEADLETTER_REASONS = (*RECORD_ERROR_REASONS, "processing", "sink")
+AGENTS = ("tag", "alert", "spikes", "redis-sink", "webhook-sink")
 
 #: Languages with their own label value; everything else is "other".
 KNOWN_LANGS = frozenset(
@@ -73,9 +79,14 @@ ALERTS = Counter(
     "newswatch_alerts_total", "Alerts raised (before sink dedup), by rule.", ["rule", "severity"]
 )
 DEADLETTERS = Counter(
-    "newswatch_deadletters_total",
-    "Records sent to the dead-letter topic, by source topic and reason.",
+    "newswatch_deadletter_total",
+    "Records sent to the dead-letter topic (and acknowledged), by source topic and reason.",
     ["topic", "reason"],
+)
+AGENT_CRASHES = Counter(
+    "newswatch_agent_crashes_total",
+    "Agents that stopped with an exception (Faust restarts them); should stay 0.",
+    ["agent"],
 )
 PROCESSING_LATENCY = Histogram(
     "newswatch_processing_latency_seconds",
@@ -92,7 +103,10 @@ SPIKES = Counter("newswatch_spikes_total", "Spikes detected, by kind.", ["kind"]
 
 
 def init_series(
-    entities: Iterable[str], themes: Iterable[str], rules: Iterable[tuple[str, str]]
+    entities: Iterable[str],
+    themes: Iterable[str],
+    rules: Iterable[tuple[str, str]],
+    topics: Iterable[str] = (),
 ) -> None:
     """Create the labelled series at 0 for every known label value.
 
@@ -112,6 +126,16 @@ def init_series(
         PROCESSING_LATENCY.labels(stage)
     for kind in ("entity", "theme"):
         SPIKES.labels(kind)
+    for topic in topics:
+        for reason in DEADLETTER_REASONS:
+            DEADLETTERS.labels(topic, reason)
+    for agent in AGENTS:
+        AGENT_CRASHES.labels(agent)
+
+
+def deadletter_reason(reason: str) -> str:
+    """A bounded label for a dead-letter reason."""
+    return reason if reason in DEADLETTER_REASONS else "processing"
 
 
 def lang_label(lang: str | None) -> str:

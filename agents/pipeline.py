@@ -17,9 +17,17 @@ sinks. One worker thus uses both cores of a 2-core machine.
 
 Delivery. Every agent runs with concurrency 1 (a `kill -9` with concurrency > 1 can lose an
 event: faust-streaming #606) and handles events in batches (`noack_take`), acknowledging a batch
-only after everything in it was sent or written. A record that cannot be decoded, carries an
-unknown schema version or makes the tagger fail goes to the dead-letter topic with the error
-and is acknowledged, so it never stops an agent.
+only after everything in it was sent or written.
+
+Bad records. No record can stop an agent: whatever goes wrong with one record — it is not JSON,
+has an unknown schema version or values out of range (`records.RecordError`, whose class is the
+reason), makes the tagger, the rules or the producer fail, is too large to publish, or is
+refused by Redis with a deterministic error — it goes to the dead-letter topic with the reason
+and the error, is counted in `newswatch_deadletter_total{topic,reason}`, and is acknowledged
+with its batch, so the committed offsets move past it (Faust commits only offsets below the
+first unacknowledged one). Only transient failures (Redis or Kafka unreachable) make an agent
+wait. An agent that still stops with an exception is counted in
+`newswatch_agent_crashes_total{agent}` and restarted by Faust.
 
 Spikes. Counting goes through its own small topic keyed by entity/theme: a Faust table writes
 its changelog to the partition of the event being processed, so counting entities inside the
@@ -33,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import hashlib
 import logging
 import os
 import time
@@ -58,10 +67,22 @@ from newswatch.agents.alerting.processing import (
     Outcome,
     ProcessorPool,
     catalogue_lookup,
-    decode_reason,
+    dead_letter_reason,
 )
-from newswatch.streams.records import Alert, RecordError, TaggedArticle
+from newswatch.agents.alerting.spikes import SPIKE_KINDS
+from newswatch.streams.records import (
+    EARLIEST_EPOCH,
+    KEY_CHARS,
+    LATEST_EPOCH,
+    MAX_RECORD_BYTES,
+    Alert,
+    NotARecordError,
+    OutOfRangeError,
+    RecordTooLargeError,
+    TaggedArticle,
+)
 from newswatch.streams.settings import Settings
+from newswatch.streams.sinks.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +161,8 @@ def register(
         themes=getattr(catalogue, "theme_ids", ()),
         rules=[(rule.id, rule.severity) for rule in rules if rule.enabled]
         + [(f"spike_{kind}", deps.spikes.severity) for kind in ("entity", "theme")],
+        topics=[deps.topics["articles"], deps.topics["alerts"], deps.counts_topic]
+        + ([] if hops == "merged" else [deps.topics["tagged"]]),
     )
     raw = {
         "key_type": bytes,
@@ -164,22 +187,40 @@ def register(
 
     merged = hops == "merged"
     deps.agents["tag"] = app.agent(articles, name="tag", concurrency=1)(
-        _tag_agent(app, deps, with_alerts=merged)
+        _counted("tag", _tag_agent(app, deps, with_alerts=merged))
     )
     if not merged:
         deps.agents["alert"] = app.agent(tagged, name="alert", concurrency=1)(
-            _alert_agent(app, deps)
+            _counted("alert", _alert_agent(app, deps))
         )
     deps.agents["spikes"] = app.agent(counts, name="spikes", concurrency=1)(
-        _spike_agent(app, deps, table)
+        _counted("spikes", _spike_agent(app, deps, table))
     )
     deps.agents["redis"] = app.agent(alerts, name="redis-sink", concurrency=1)(
-        _redis_agent(app, deps)
+        _counted("redis-sink", _redis_agent(app, deps))
     )
     deps.agents["webhooks"] = app.agent(alerts, name="webhook-sink", concurrency=1)(
-        _webhook_agent(app, deps)
+        _counted("webhook-sink", _webhook_agent(app, deps))
     )
     return deps
+
+
+def _counted(name: str, fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The agent function, counting in newswatch_agent_crashes_total when it stops with an
+    exception (Faust logs it and restarts the agent)."""
+
+    async def agent(stream: Any) -> None:
+        try:
+            await fun(stream)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.AGENT_CRASHES.labels(name).inc()
+            log.exception("agent %s crashed; Faust restarts it", name)
+            raise
+
+    agent.__name__ = agent.__qualname__ = getattr(fun, "__name__", name)
+    return agent
 
 
 # ---- pure helpers ------------------------------------------------------------------------
@@ -194,6 +235,14 @@ def load_tagger(settings: Settings) -> Any:
     return Tagger.load(settings.catalogue_dir)
 
 
+#: Original values up to this size are copied into the dead letter (base64); larger ones are
+#: referenced (topic, partition, offset, length, SHA-256 and the first bytes), so a dead letter
+#: always fits MAX_RECORD_BYTES.
+DEADLETTER_VALUE_BYTES = 512 * 1024
+DEADLETTER_KEY_BYTES = 1024
+DEADLETTER_HEAD_BYTES = 1024
+
+
 def dead_letter(
     *,
     reason: str,
@@ -204,24 +253,69 @@ def dead_letter(
     key: bytes | None,
     value: bytes | None,
 ) -> bytes:
-    """The dead-letter record: the error, where the record came from, and its exact bytes."""
-    return orjson.dumps(
-        {
-            "schema_version": 1,
-            "reason": reason,
-            "error": str(error)[:2000],
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": _b64(key),
-            "value": _b64(value),
-            "failed_at": time.time(),
-        }
-    )
+    """The dead-letter record: the error, where the record came from, and its exact bytes (or,
+    when they are too large to copy, a reference: `value_sha256`, `value_bytes`, `value_head`
+    and `value` null; the original stays at topic/partition/offset for the topic's retention)."""
+    record: dict[str, Any] = {
+        "schema_version": 1,
+        "reason": reason,
+        "error": _error_text(error),
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": _b64(key) if key is None or len(key) <= DEADLETTER_KEY_BYTES else None,
+        "value": None,
+        "failed_at": time.time(),
+    }
+    if key is not None and len(key) > DEADLETTER_KEY_BYTES:
+        record["key_sha256"] = hashlib.sha256(key).hexdigest()
+        record["key_bytes"] = len(key)
+    if value is not None and len(value) <= DEADLETTER_VALUE_BYTES:
+        record["value"] = _b64(value)
+    elif value is not None:
+        record["value_sha256"] = hashlib.sha256(value).hexdigest()
+        record["value_bytes"] = len(value)
+        record["value_head"] = _b64(value[:DEADLETTER_HEAD_BYTES])
+    return orjson.dumps(record)
+
+
+def _error_text(error: BaseException | str) -> str:
+    try:
+        text = error if isinstance(error, str) else str(error) or repr(error)
+    except Exception:  # a hostile __str__
+        text = type(error).__name__
+    return text[:2000].encode("utf-8", "replace").decode("utf-8")
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The dead letter's Kafka key: the original key, or its SHA-256 when it is too large."""
+    if key is None or len(key) <= DEADLETTER_KEY_BYTES:
+        return key
+    return hashlib.sha256(key).hexdigest().encode()
 
 
 def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def decode_count(value: Any) -> tuple[str, str, int, float]:
+    """A mention-count record -> (kind, key, n, window_start); raises a RecordError."""
+    try:
+        data = orjson.loads(value)
+        kind, key, n, start = data["kind"], data["key"], data["n"], data["window_start"]
+    except orjson.JSONDecodeError as exc:
+        raise NotARecordError(f"count: not JSON: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise NotARecordError(f"count: missing or malformed field {exc!r}") from None
+    if not isinstance(kind, str) or not isinstance(key, str):
+        raise NotARecordError("count: kind and key must be strings")
+    if type(n) is not int or isinstance(start, bool) or not isinstance(start, int | float):
+        raise NotARecordError("count: n must be an integer and window_start a number")
+    if kind not in SPIKE_KINDS or not key or len(key) > KEY_CHARS:
+        raise OutOfRangeError(f"count: kind {kind[:20]!r} or key of {len(key)} characters")
+    if not 1 <= n <= 10**9 or not EARLIEST_EPOCH <= start <= LATEST_EPOCH:
+        raise OutOfRangeError(f"count: n {n} or window_start {start} out of range")
+    return kind, key, n, float(start)
 
 
 def window_start(timestamp: float, window: float) -> float:
@@ -272,26 +366,52 @@ def _log_send_failure(fut: Any) -> None:
 async def _send_dead_letter(
     app: faust.App, deps: Deps, event: Any, reason: str, error: BaseException | str
 ) -> None:
+    """Dead-letter one event; never raises (but for cancellation): the caller acknowledges the
+    event either way, and a dead letter that cannot be sent is logged, not retried."""
+    reason = metrics.deadletter_reason(reason)
     message = event.message
+    text = _error_text(error)
     log.warning(
         "dead-letter %s[%s]@%s (%s): %s",
         message.topic,
         message.partition,
         message.offset,
         reason,
-        error,
+        text[:500],
     )
-    value = dead_letter(
-        reason=reason,
-        error=error,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=event.key,
-        value=event.value,
-    )
-    await _send(app, deps.topics["deadletter"], event.key, value)
     metrics.DEADLETTERS.labels(message.topic, reason).inc()
+    key = event.key if isinstance(event.key, bytes | None) else None
+    value = event.value if isinstance(event.value, bytes | None) else None
+    try:
+        body = dead_letter(
+            reason=reason,
+            error=text,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=key,
+            value=value,
+        )
+        await _send(app, deps.topics["deadletter"], dead_letter_key(key), body)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.error(
+            "could not send the dead letter for %s[%s]@%s: %r",
+            message.topic,
+            message.partition,
+            message.offset,
+            exc,
+        )
+
+
+async def _send_checked(
+    app: faust.App, topic: str, key: bytes | None, value: bytes, **kw: Any
+) -> None:
+    """`_send` for records built from untrusted input: too large is an error of the record."""
+    if len(value) > MAX_RECORD_BYTES:
+        raise RecordTooLargeError(f"{len(value)} bytes for {topic} exceeds {MAX_RECORD_BYTES}")
+    await _send(app, topic, key, value, **kw)
 
 
 class _AlertStage:
@@ -314,7 +434,7 @@ class _AlertStage:
         for item in raised:
             if _seen_recently(deps, item.id):
                 continue  # a throttled rule raised this id already
-            await _send(app, self.topic, item.id.encode(), item.dumps())
+            await _send_checked(app, self.topic, item.id.encode(), item.dumps())
             metrics.ALERTS.labels(item.rule, item.severity).inc()
         self.counter.add(tagged.entities, tagged.theme_ids, tagged.article.fetched_at)
         self.observe(max(0.0, time.time() - tagged.article.fetched_at))
@@ -356,7 +476,15 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
                 log.warning("processing failed for article %s: %s", out.article_id, out.error)
             await _send_dead_letter(app, deps, event, out.reason or "decode", out.error or "")
             return
-        await _send(app, tagged_topic, out.article_id.encode(), out.tagged)
+        try:
+            await publish_outcome(out)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the producer refused a record built from this article
+            await _send_dead_letter(app, deps, event, dead_letter_reason(exc), exc)
+
+    async def publish_outcome(out: Outcome) -> None:
+        await _send_checked(app, tagged_topic, out.article_id.encode(), out.tagged)
         metrics.ARTICLES_TAGGED.labels(metrics.lang_label(out.lang)).inc()
         for entity in out.entities:
             metrics.MENTIONS.labels(entity if deps.lookup(entity) is not None else "other").inc()
@@ -369,7 +497,7 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
         for alert_id, rule, severity, body in out.alerts:
             if _seen_recently(deps, alert_id):
                 continue  # a throttled rule raised this id already
-            await _send(app, alerts_topic, alert_id.encode(), body)
+            await _send_checked(app, alerts_topic, alert_id.encode(), body)
             metrics.ALERTS.labels(rule, severity).inc()
         counter.add(out.entities, out.themes, out.fetched_at)
         observe_alert(latency)
@@ -436,12 +564,23 @@ class _MentionCounter:
             self.counts["theme", theme, start] += 1
 
     async def flush(self) -> None:
-        for (kind, key, start), n in self.counts.items():
+        """Send the batch's counts. Counts are derived data: one the producer refuses is logged
+        and dropped, never allowed to fail the batch of articles it came from."""
+        counts, self.counts = self.counts, collections.Counter()
+        for (kind, key, start), n in counts.items():
             body = orjson.dumps({"kind": kind, "key": key, "n": n, "window_start": start})
-            await _send(
-                self.app, self.deps.counts_topic, f"{kind}:{key}".encode(), body, timestamp=start
-            )
-        self.counts.clear()
+            try:
+                await _send(
+                    self.app,
+                    self.deps.counts_topic,
+                    f"{kind}:{key}".encode(),
+                    body,
+                    timestamp=start,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("mention count %s:%s@%s not sent: %r", kind, key, start, exc)
 
 
 def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
@@ -452,10 +591,11 @@ def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
             for event in events:
                 try:
                     tagged = TaggedArticle.loads(event.value)
-                except RecordError as exc:
-                    await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
-                    continue
-                await alert_stage(event, tagged)
+                    await alert_stage(event, tagged)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    await _send_dead_letter(app, deps, event, dead_letter_reason(exc), exc)
             await alert_stage.flush_counts()
             await ack_all(stream, events)
 
@@ -470,32 +610,29 @@ def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]
     async def spikes(stream: Any) -> None:
         async for event in stream.events():
             try:
-                data = orjson.loads(event.value)
-                kind, key, n, start = (
-                    data["kind"],
-                    data["key"],
-                    int(data["n"]),
-                    data["window_start"],
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                await _send_dead_letter(app, deps, event, "decode", repr(exc))
-                continue
-            name = f"{kind}:{key}"
-            table[name] += n
-            windows = table[name]
-            current = windows.current()
-            history = [
-                windows.delta(config.window * i) for i in range(config.baseline_windows, 0, -1)
-            ]
-            item = spike_alert(kind, key, float(start), current, history, config)
-            if item is None or item.id in raised:
-                continue
-            raised[item.id] = None
-            if len(raised) > 10_000:
-                raised.popitem(last=False)
-            await _send(app, alerts_topic, item.id.encode(), item.dumps())
-            metrics.SPIKES.labels(kind).inc()
-            metrics.ALERTS.labels(item.rule, item.severity).inc()
+                await count(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await _send_dead_letter(app, deps, event, dead_letter_reason(exc), exc)
+
+    async def count(event: Any) -> None:
+        """Count one event, and raise the spike alert when there is one."""
+        kind, key, n, start = decode_count(event.value)
+        name = f"{kind}:{key}"
+        table[name] += n
+        windows = table[name]
+        current = windows.current()
+        history = [windows.delta(config.window * i) for i in range(config.baseline_windows, 0, -1)]
+        item = spike_alert(kind, key, float(start), current, history, config)
+        if item is None or item.id in raised:
+            return
+        raised[item.id] = None
+        if len(raised) > 10_000:
+            raised.popitem(last=False)
+        await _send_checked(app, alerts_topic, item.id.encode(), item.dumps())
+        metrics.SPIKES.labels(kind).inc()
+        metrics.ALERTS.labels(item.rule, item.severity).inc()
 
     return spikes
 
@@ -511,15 +648,17 @@ def _redis_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
         sink = RedisAlertSink(client, deps.settings)
         try:
             async for events in batches(stream):
-                alerts = []
+                decoded = []
                 for event in events:
                     try:
-                        alerts.append(Alert.loads(event.value))
-                    except RecordError as exc:
-                        await _send_dead_letter(app, deps, event, decode_reason(exc), exc)
-                # One pipelined round trip per batch; retries until Redis accepts, and the
-                # batch is acknowledged only after.
-                await sink.write_many(alerts)
+                        decoded.append((event, Alert.loads(event.value)))
+                    except Exception as exc:
+                        await _send_dead_letter(app, deps, event, dead_letter_reason(exc), exc)
+                # One pipelined round trip per batch; retries transient errors until Redis
+                # accepts, and the batch is acknowledged only after.
+                alerts = await _write_or_dead_letter(
+                    app, deps, decoded, sink.write_many, "redis sink"
+                )
                 now = time.time()
                 for alert in alerts:
                     if alert.source_time:
@@ -543,15 +682,17 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
         await dispatcher.start()
         try:
             async for events in batches(stream):
-                alerts = []
+                decoded = []
                 for event in events:
                     try:
-                        alerts.append(Alert.loads(event.value))
-                    except RecordError:
+                        decoded.append((event, Alert.loads(event.value)))
+                    except Exception:
                         continue  # the redis sink dead-letters it; one copy is enough
                 # One Redis round trip for the batch; retries through an outage, and the batch
                 # is acknowledged only after it is queued.
-                await dispatcher.submit_many(alerts)
+                alerts = await _write_or_dead_letter(
+                    app, deps, decoded, dispatcher.submit_many, "webhook sink"
+                )
                 now = time.time()
                 for alert in alerts:
                     if alert.source_time:
@@ -562,3 +703,40 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
             await _bounded("webhook redis close", client.aclose())
 
     return webhook_sink
+
+
+async def _write_or_dead_letter(
+    app: faust.App,
+    deps: Deps,
+    decoded: list[tuple[Any, Alert]],
+    write: Callable[[list[Alert]], Any],
+    sink: str,
+) -> list[Alert]:
+    """`write(alerts)` for the batch; when it fails with a deterministic error (the write only
+    retries transient ones), each alert is written alone and the ones that fail again are
+    dead-lettered (reason "sink"). Returns the alerts written. Both sinks are idempotent, so
+    writing again what the failed batch wrote already is harmless."""
+    alerts = [alert for _, alert in decoded]
+    try:
+        await write(alerts)
+        return alerts
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.warning(
+            "%s: a batch of %d alerts failed (%r); writing one by one", sink, len(alerts), exc
+        )
+    written = []
+    for event, alert in decoded:
+        try:
+            await write([alert])
+            written.append(alert)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            await _send_dead_letter(app, deps, event, "sink", f"{sink}: {exc!r}")
+    return written

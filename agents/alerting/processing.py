@@ -26,7 +26,13 @@ from typing import Any
 
 from newswatch.agents.alerting.engine import EntityInfo, EntityLookup, RuleEngine
 from newswatch.agents.alerting.rules import load_rules
-from newswatch.streams.records import Article, RecordError, TaggedArticle
+from newswatch.streams.records import (
+    MAX_RECORD_BYTES,
+    Article,
+    RecordError,
+    RecordTooLargeError,
+    TaggedArticle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ log = logging.getLogger(__name__)
 class Outcome:
     """What became of one record: published records, or a dead-letter reason."""
 
-    reason: str | None = None  # set: dead letter ("decode", "schema", "processing")
+    reason: str | None = None  # set: dead letter (a `DEADLETTER_REASONS` value)
     error: str | None = None
     article_id: str = ""
     tagged: bytes = b""
@@ -50,6 +56,14 @@ class Outcome:
         return self.reason is None
 
 
+def _fitting(body: bytes, max_bytes: int = MAX_RECORD_BYTES) -> bytes:
+    """An encoded alert, or RecordTooLargeError (alerts are small within the decode limits
+    of their article; this guards records built some other way)."""
+    if len(body) > max_bytes:
+        raise RecordTooLargeError(f"alert: {len(body)} bytes exceeds {max_bytes}")
+    return body
+
+
 def tag_article(tagger: Any, article: Article) -> TaggedArticle:
     """Run the tagging engine over one article."""
     result = tagger.tag(article.text, title=article.title, lang=article.lang)
@@ -62,8 +76,10 @@ def tag_article(tagger: Any, article: Article) -> TaggedArticle:
     )
 
 
-def decode_reason(exc: RecordError) -> str:
-    return "schema" if "schema_version" in str(exc) else "decode"
+def dead_letter_reason(exc: BaseException) -> str:
+    """The dead-letter reason for an exception: a RecordError says which (its class), anything
+    else raised while handling a record is "processing"."""
+    return exc.reason if isinstance(exc, RecordError) else "processing"
 
 
 def catalogue_lookup(catalogue: Any) -> EntityLookup:
@@ -104,37 +120,47 @@ def catalogue_lookup(catalogue: Any) -> EntityLookup:
 class ArticleProcessor:
     """Decode, tag and (when `engine` is given) evaluate the rules for raw article values."""
 
-    def __init__(self, tagger: Any, engine: RuleEngine | None) -> None:
+    def __init__(
+        self, tagger: Any, engine: RuleEngine | None, max_bytes: int = MAX_RECORD_BYTES
+    ) -> None:
         self.tagger = tagger
         self.engine = engine
+        self.max_bytes = max_bytes
 
     def process(self, value: bytes) -> Outcome:
+        """Never raises (but for BaseExceptions such as KeyboardInterrupt): whatever goes
+        wrong with one record becomes a dead-letter Outcome with its reason."""
+        article_id = ""
         try:
             article = Article.loads(value)
-        except RecordError as exc:
-            return Outcome(reason=decode_reason(exc), error=str(exc))
-        try:
-            tagged = tag_article(self.tagger, article)
-        except Exception as exc:  # a tagger bug must not stop the stream
-            log.exception("tagger failed on article %s", article.id)
-            return Outcome(reason="processing", error=repr(exc), article_id=article.id)
-        alerts: tuple[tuple[str, str, str, bytes], ...] = ()
-        if self.engine is not None:
+            article_id = article.id
             try:
-                raised = self.engine.evaluate(tagged)
-            except Exception as exc:
-                log.exception("rule evaluation failed on article %s", article.id)
-                return Outcome(reason="processing", error=repr(exc), article_id=article.id)
-            alerts = tuple((a.id, a.rule, a.severity, a.dumps()) for a in raised)
-        return Outcome(
-            article_id=article.id,
-            tagged=tagged.dumps(),
-            alerts=alerts,
-            entities=tuple(dict.fromkeys(tagged.entities)),
-            themes=tuple(dict.fromkeys(tagged.theme_ids)),
-            lang=tagged.lang,
-            fetched_at=article.fetched_at,
-        )
+                tagged = tag_article(self.tagger, article)
+            except Exception:  # a tagger bug must not stop the stream
+                log.exception("tagger failed on article %s", article.id)
+                raise
+            alerts: tuple[tuple[str, str, str, bytes], ...] = ()
+            if self.engine is not None:
+                try:
+                    raised = self.engine.evaluate(tagged)
+                except Exception:
+                    log.exception("rule evaluation failed on article %s", article.id)
+                    raise
+                alerts = tuple((a.id, a.rule, a.severity, _fitting(a.dumps())) for a in raised)
+            return Outcome(
+                article_id=article.id,
+                tagged=tagged.dumps_within(self.max_bytes),
+                alerts=alerts,
+                entities=tuple(dict.fromkeys(tagged.entities)),
+                themes=tuple(dict.fromkeys(tagged.theme_ids)),
+                lang=tagged.lang,
+                fetched_at=article.fetched_at,
+            )
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, RecordError) else repr(exc)
+            return Outcome(
+                reason=dead_letter_reason(exc), error=error[:2000], article_id=article_id
+            )
 
     def process_batch(self, values: list[bytes]) -> list[Outcome]:
         return [self.process(value) for value in values]
@@ -158,10 +184,15 @@ def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: b
 _CHILD: ArticleProcessor | None = None
 
 
-def _init_child(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> None:
+def _init_child(
+    catalogue_dir: Path | None,
+    rules_file: Path | None,
+    rules: bool,
+    loader: Callable[..., ArticleProcessor] = load_processor,
+) -> None:
     global _CHILD
     _exit_with_parent()
-    _CHILD = load_processor(catalogue_dir, rules_file, rules)
+    _CHILD = loader(catalogue_dir, rules_file, rules)
     _CHILD.process(b"{}")  # warm up imports and lazy tables before the first batch
 
 
@@ -182,9 +213,24 @@ def _process_in_child(values: list[bytes]) -> list[Outcome]:
     return _CHILD.process_batch(values)
 
 
+#: Times a record may be in the child when it dies before it is dead-lettered: with two batches
+#: in flight, an innocent record can share a crash with the guilty one.
+CRASHES_PER_RECORD = 3
+
+
 class ProcessorPool:
-    """`await pool.process_batch(values)` in a child process; falls back to `inline` when the
-    child dies (a crash is logged, the pool restarted, and that batch processed in-process)."""
+    """`await pool.process_batch(values)` in a child process.
+
+    When the child dies (a crash is logged and the pool restarted once), the batches it held
+    are processed again in the new child one record at a time, so a record that kills the
+    child (a native crash, the OOM killer) is found and dead-lettered ("processing") after
+    `CRASHES_PER_RECORD` deaths instead of taking the worker down with it: processing it in the
+    worker's own process, as a fallback, would crash the worker on every restart. Any other
+    failure of the pool processes the batch in-process (`inline`).
+
+    `loader(catalogue_dir, rules_file, rules)` builds the child's processor (a module-level
+    function, as it crosses the process boundary; tests pass their own).
+    """
 
     def __init__(
         self,
@@ -194,8 +240,9 @@ class ProcessorPool:
         rules: bool,
         inline: Callable[[], ArticleProcessor],
         processes: int = 1,
+        loader: Callable[..., ArticleProcessor] = load_processor,
     ) -> None:
-        self._args = (catalogue_dir, rules_file, rules)
+        self._args = (catalogue_dir, rules_file, rules, loader)
         self._processes = processes
         self._inline_factory = inline
         self._inline: ArticleProcessor | None = None
@@ -218,14 +265,35 @@ class ProcessorPool:
         try:
             return await loop.run_in_executor(pool, _process_in_child, values)
         except BrokenProcessPool as exc:
-            if pool is self._pool:  # other batches in flight saw the same crash: restart once
-                log.error("tagging process died (%r); restarting it", exc)
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            log.warning("a batch of %d articles runs in-process after the crash", len(values))
+            self._restart(pool, exc)
+        except Exception as exc:  # the child's side failed as a whole (it never should)
+            log.error("tagging process failed on a batch (%r); it runs in-process", exc)
             if self._inline is None:
                 self._inline = self._inline_factory()
             return self._inline.process_batch(values)
+        log.warning("the %d articles of a batch the crash hit run one at a time", len(values))
+        return [await self._process_alone(value) for value in values]
+
+    async def _process_alone(self, value: bytes) -> Outcome:
+        loop = asyncio.get_running_loop()
+        for _ in range(CRASHES_PER_RECORD):
+            pool = self._pool
+            try:
+                (outcome,) = await loop.run_in_executor(pool, _process_in_child, [value])
+                return outcome
+            except BrokenProcessPool as exc:
+                self._restart(pool, exc)
+        log.error("the tagging process died %d times on one record", CRASHES_PER_RECORD)
+        return Outcome(
+            reason="processing",
+            error=f"the tagging process died {CRASHES_PER_RECORD} times on this record",
+        )
+
+    def _restart(self, pool: concurrent.futures.ProcessPoolExecutor, exc: BaseException) -> None:
+        if pool is self._pool:  # other batches in flight saw the same crash: restart once
+            log.error("tagging process died (%r); restarting it", exc)
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -427,7 +427,7 @@ def pipeline() -> dict:
             "Dead-lettered records by topic and reason",
             [
                 event(
-                    f"sum by (topic, reason) (increase(newswatch_deadletters_total[{RATE}]))",
+                    f"sum by (topic, reason) (increase(newswatch_deadletter_total[{RATE}]))",
                     "{{topic}} {{reason}}",
                 )
             ],

@@ -5,6 +5,22 @@
 -- ARGV[5] live channel  ARGV[6] score (created_at)  ARGV[7] per-entity/theme index size
 -- ARGV[8] stats hash TTL (s, 0 = too old to count)  ARGV[9..] stats fields to increment
 -- Returns 1 when the alert is new, 0 when it was already written (then nothing changes).
+-- A key of the wrong type is refused before anything is written: an error in a script does not
+-- undo its earlier writes, so the alert would be marked written but left out of an index.
+local function wrong_type(key, kind)
+  local found = redis.call('TYPE', key)['ok']
+  if found ~= 'none' and found ~= kind then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. found .. ', not a ' .. kind)
+  end
+end
+local err = wrong_type(KEYS[2], 'stream') or wrong_type(KEYS[3], 'zset')
+  or wrong_type(KEYS[4], 'hash')
+for i = 5, #KEYS do
+  err = err or wrong_type(KEYS[i], 'zset')
+end
+if err then
+  return err
+end
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then
   return 0
 end

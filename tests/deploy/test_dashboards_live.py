@@ -53,7 +53,7 @@ EVENT_FALLBACK = " or on() vector(0)"
 # the demo is not expected to produce them.
 EVENT_ONLY = {
     "newswatch_redis_errors_total",
-    "newswatch_deadletters_total",
+    "newswatch_deadletter_total",
     "newswatch_spikes_total",
     "newswatch_poll_publish_errors_total",
 }

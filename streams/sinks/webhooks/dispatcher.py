@@ -381,7 +381,10 @@ class _EndpointWorker:
             await self._completed_ready.wait()
             self._completed_ready.clear()
             if self._memory.delivered and not self._stopping:
-                await retry_forever("webhook_complete", self._flush_completed)
+                try:
+                    await retry_forever("webhook_complete", self._flush_completed)
+                except RETRYABLE as exc:  # deterministic: the leases expire, jobs are redone
+                    log.error("webhooks %s: completions not recorded: %r", self.endpoint.name, exc)
 
     async def _flush_completed(self) -> None:
         batch = self._memory.take_delivered()

@@ -160,3 +160,45 @@ async def test_http_responses(redis: Redis, sink: RedisAlertSink) -> None:
     assert status == 400 and "severity" in body["error"]
     status, body = await stats_response(redis)
     assert status == 200 and body["entities"] == {"deepseek": 1}
+
+
+async def test_a_deterministic_redis_error_is_raised_not_retried_forever(
+    redis: Redis, sink: RedisAlertSink
+) -> None:
+    """A key of the wrong type (WRONGTYPE in the script) fails the same way every time: the
+    write raises at once, and the worker's fallback writes the other alerts one by one."""
+    from dataclasses import dataclass, field
+
+    from redis.exceptions import ResponseError
+
+    from newswatch.agents import pipeline
+
+    await redis.set(keys.entity_index("poisoned"), "not a zset")
+    good = [alert(1), alert(2)]
+    poisoned = Alert(id="p", rule="r", severity="low", title="t", entities=["poisoned"])
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await asyncio.wait_for(sink.write_many([good[0], poisoned, good[1]]), timeout=30)
+
+    @dataclass
+    class Event:
+        key: bytes
+        message: object = field(default=None)
+
+    dead: list[str] = []
+
+    async def record(app: object, deps: object, event: Event, reason: str, error: object) -> None:
+        dead.append(f"{event.key.decode()}:{reason}")
+
+    original = pipeline._send_dead_letter
+    pipeline._send_dead_letter = record
+    try:
+        decoded = [(Event(a.id.encode()), a) for a in (good[0], poisoned, good[1])]
+        written = await pipeline._write_or_dead_letter(
+            None, None, decoded, sink.write_many, "redis sink"
+        )
+    finally:
+        pipeline._send_dead_letter = original
+    assert [a.id for a in written] == [good[0].id, good[1].id]
+    assert dead == ["p:sink"]
+    ids = [fields[b"id"].decode() for _, fields in await redis.xrange(keys.STREAM)]
+    assert good[0].id in ids and good[1].id in ids

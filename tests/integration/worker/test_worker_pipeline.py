@@ -76,7 +76,7 @@ async def test_bad_records_go_to_the_dead_letter_topic(harness: WorkerHarness) -
     assert by_key[b"future"]["reason"] == "schema"
     assert "schema_version 99" in by_key[b"future"]["error"]
     assert by_key[b"future"]["topic"] == harness.settings.topic("articles")
-    assert harness.metric("newswatch_deadletters_total") == 2
+    assert harness.metric("newswatch_deadletter_total") == 2
     assert harness.terminate() == 0
 
 

@@ -114,7 +114,7 @@ async def test_child_killed_with_batches_in_flight_every_batch_is_processed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The tag agent keeps several batches in the pool: a crash restarts the child once and
-    every batch still gets its outcomes (in-process for the ones the crash hit)."""
+    every batch still gets its outcomes (one record at a time for the ones the crash hit)."""
     import asyncio
     import os
     import signal
@@ -151,3 +151,35 @@ async def test_child_killed_with_batches_in_flight_every_batch_is_processed(
         assert all(o.ok and o.alerts for o in outcomes)
     assert [o.article_id for o in after] == ["b0-0", "b0-1"]
     assert sum("tagging process died" in r.message for r in caplog.records) == 1
+
+
+@pytest.mark.slow
+async def test_a_record_that_kills_the_child_is_dead_lettered_and_the_rest_processed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Processing it in the worker's process instead would take the worker down, on every
+    restart: it is found by processing the batch one record at a time in fresh children."""
+    from crashing_tagger import CrashingTagger, load_crashing
+
+    from newswatch.agents.alerting.processing import CRASHES_PER_RECORD
+
+    values = [article(f"c{i}", "Qwen news") for i in range(5)]
+    values.insert(2, article("bad", "segfault"))
+    pool = ProcessorPool(
+        None,
+        None,
+        rules=False,
+        inline=lambda: ArticleProcessor(CrashingTagger(), None),  # would die here too
+        loader=load_crashing,
+    )
+    try:
+        outcomes = await pool.process_batch(values)
+        after = await pool.process_batch([article("later", "Qwen again")])
+    finally:
+        pool.close()
+    assert [o.ok for o in outcomes] == [True, True, False, True, True, True]
+    assert outcomes[2].reason == "processing" and "died" in (outcomes[2].error or "")
+    assert [o.entities for o in outcomes if o.ok] == [("qwen",)] * 5
+    assert after[0].ok and after[0].article_id == "later"
+    died = sum("tagging process died (" in r.message for r in caplog.records)
+    assert died == 1 + CRASHES_PER_RECORD  # the batch, then each try of the bad record

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from newswatch.agents.alerting import EntityInfo
-from newswatch.agents.alerting.processing import catalogue_lookup, decode_reason, tag_article
+from newswatch.agents.alerting.processing import catalogue_lookup, dead_letter_reason, tag_article
 from newswatch.agents.metrics import lang_label
 from newswatch.agents.pipeline import dead_letter, window_start
 from newswatch.streams.records import Article, RecordError, ThemeHit
@@ -71,8 +71,8 @@ def test_decode_reasons() -> None:
         Article.loads(b"not json")
     with pytest.raises(RecordError) as bad_version:
         Article.loads(b'{"schema_version": 2}')
-    assert decode_reason(bad_json.value) == "decode"
-    assert decode_reason(bad_version.value) == "schema"
+    assert dead_letter_reason(bad_json.value) == "decode"
+    assert dead_letter_reason(bad_version.value) == "schema"
 
 
 @dataclass
