@@ -89,6 +89,22 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
 )
 SPIKES = Counter("newswatch_spikes_total", "Spikes detected, by kind.", ["kind"])
+# ---- stories (agents/story_agent.py) ----------------------------------------------------------
+STORY_HOW = ("new", "near_duplicate", "similar", "duplicate")
+STORY_ASSIGNMENTS = Counter(
+    "newswatch_story_assignments_total",
+    "Articles assigned to a story, by how: a new story, a near-duplicate or a similar article.",
+    ["how"],
+)
+STORIES_OPEN = Gauge("newswatch_stories_open", "Open stories held by the story engine.")
+ARTICLES_PER_STORY = Histogram(
+    "newswatch_story_articles",
+    "Articles in a story when it closed.",
+    buckets=(1, 2, 3, 5, 10, 25, 50, 100, 250, 1000),
+)
+STORY_CHECKPOINT_BYTES = Gauge(
+    "newswatch_story_checkpoint_bytes", "Size of the story engine's last checkpoint."
+)
 
 
 def init_series(
@@ -112,6 +128,8 @@ def init_series(
         PROCESSING_LATENCY.labels(stage)
     for kind in ("entity", "theme"):
         SPIKES.labels(kind)
+    for how in STORY_HOW:
+        STORY_ASSIGNMENTS.labels(how)
 
 
 def lang_label(lang: str | None) -> str:
