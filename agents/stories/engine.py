@@ -72,10 +72,10 @@ class StoryConfig:
     num_perm: int = 128
     near_duplicate: float = 0.5  # estimated Jaccard of shingles
     min_shingles: int = 6  # shorter texts skip the near-duplicate test
-    min_similarity: float = 0.45  # share of the article's anchor weight found in the story
-    min_evidence: float = 2.0  # weight of shared specific anchors
+    min_similarity: float = 0.35  # shared anchor weight over the mean of article and story
+    min_evidence: float = 0.5  # weight of shared specific anchors
     weak_factor: float = 0.3  # weight of a plainly capitalised word of Latin text
-    normalise: str = "article"  # similarity over the article's weight, or "min" of both
+    normalise: str = "dice"  # similarity over the article's weight, "min" or "dice" of both
     time_decay: float = 0.0  # similarity lost per day between the story's last article and this
     max_candidates: int = 24  # stories scored in full, the best by shared specific weight
     join_window: float = 2 * 86400.0  # seconds between a story's last article and this one
@@ -272,6 +272,9 @@ class StoryEngine:
         mh.update_batch(sorted(feats.shingles))
         return mh.hashvalues
 
+    def _minhash(self, signature: np.ndarray) -> MinHash:
+        return MinHash(num_perm=self.config.num_perm, hashvalues=signature, scheme=_SCHEME)
+
     def _in_window(self, story: Story, published: float) -> bool:
         window = self.config.join_window
         return story.first_seen - window <= published <= story.last_seen + window
@@ -282,7 +285,7 @@ class StoryEngine:
         signature = self._signature(feats)
         if signature is not None and self._stories:
             best: tuple[float, int, Story] | None = None
-            lean = MinHash(num_perm=self.config.num_perm, hashvalues=signature, scheme=_SCHEME)
+            lean = self._minhash(signature)
             for key in self._lsh.query(lean):
                 story = self._stories.get(key.rsplit("#", 1)[0])
                 if story is None or not self._in_window(story, article.published):
@@ -304,6 +307,33 @@ class StoryEngine:
         return self.config.weights.get(anchor[0], 1.0) / (1.0 + math.log(max(df, 1)))
 
     def _similar(self, article: StoryArticle, feats: Features) -> tuple[Story | None, float]:
+        best: tuple[float, int, Story] | None = None
+        for story, _, similarity, verdict in self._score_candidates(article, feats):
+            if verdict == "match" and (
+                best is None or (similarity, -story.ordinal) > (best[0], -best[1])
+            ):
+                best = (similarity, story.ordinal, story)
+        return (best[2], best[0]) if best else (None, 0.0)
+
+    def explain(self, article: StoryArticle) -> list[dict[str, Any]]:
+        """How the article scores against its candidate stories, without changing state."""
+        feats = self.features(article)
+        return [
+            {
+                "story": story.id,
+                "headline": story.headline,
+                "evidence": round(evidence, 3),
+                "similarity": round(similarity, 3),
+                "verdict": verdict,
+                "shared": sorted(a for a in feats.anchors if a in story.anchors),
+            }
+            for story, evidence, similarity, verdict in self._score_candidates(article, feats)
+        ]
+
+    def _score_candidates(
+        self, article: StoryArticle, feats: Features
+    ) -> Iterable[tuple[Story, float, float, str]]:
+        """(story, evidence, similarity, verdict) of the best candidate stories."""
         cfg = self.config
         anchors = sorted(feats.anchors)
         # df counts this article as one more holder, so an anchor new to every story weighs
@@ -312,7 +342,7 @@ class StoryEngine:
         for anchor in feats.weak:
             weights[anchor] *= cfg.weak_factor
         # Candidates: open stories sharing a specific anchor, best shared weight first.
-        pre: dict[str, float] = {}
+        evidence: dict[str, float] = {}
         for anchor in anchors:
             if anchor[0] not in SPECIFIC_KINDS:
                 continue
@@ -320,34 +350,36 @@ class StoryEngine:
             if posting and len(posting) <= cfg.max_postings:
                 weight = weights[anchor]
                 for story_id in posting:
-                    pre[story_id] = pre.get(story_id, 0.0) + weight
-        if not pre:
-            return None, 0.0
+                    evidence[story_id] = evidence.get(story_id, 0.0) + weight
         ranked = sorted(
-            (item for item in pre.items() if item[1] >= cfg.min_evidence),
-            key=lambda item: (-item[1], self._stories[item[0]].ordinal),
+            evidence.items(), key=lambda item: (-item[1], self._stories[item[0]].ordinal)
         )[: cfg.max_candidates]
         total = sum(weights.values())
         entities = set(article.entities)
-        best: tuple[float, int, Story] | None = None
-        for story_id, _ in ranked:
+        for story_id, story_evidence in ranked:
             story = self._stories[story_id]
-            if not self._in_window(story, article.published):
-                continue
-            if entities and story.entities and not entities.intersection(story.entities):
-                continue
             shared = sum(weights[a] for a in anchors if a in story.anchors)
             denominator = total
             if cfg.normalise == "min":
                 denominator = min(total, self._story_mass(story))
+            elif cfg.normalise == "dice":
+                denominator = (total + self._story_mass(story)) / 2
             similarity = shared / denominator if denominator else 0.0
-            gap = max(0.0, article.published - story.last_seen, story.first_seen - article.published)
+            gap = max(
+                0.0, article.published - story.last_seen, story.first_seen - article.published
+            )
             similarity -= cfg.time_decay * gap / 86400.0
-            if similarity < cfg.min_similarity:
-                continue
-            if best is None or (similarity, -story.ordinal) > (best[0], -best[1]):
-                best = (similarity, story.ordinal, story)
-        return (best[2], best[0]) if best else (None, 0.0)
+            if not self._in_window(story, article.published):
+                verdict = "outside join window"
+            elif entities and story.entities and not entities.intersection(story.entities):
+                verdict = "no shared entity"
+            elif story_evidence < cfg.min_evidence:
+                verdict = "too little evidence"
+            elif similarity < cfg.min_similarity:
+                verdict = "too dissimilar"
+            else:
+                verdict = "match"
+            yield story, story_evidence, similarity, verdict
 
     def _story_mass(self, story: Story) -> float:
         """The weight of a story's anchors held by at least half of its articles."""
@@ -421,7 +453,9 @@ class StoryEngine:
             and not (how == "near_duplicate" and score >= 0.8)
         ):
             key = f"{story.id}#{len(story.indexed)}"
-            self._lsh.insert(key, MinHash(num_perm=cfg.num_perm, hashvalues=signature, scheme=_SCHEME))
+            self._lsh.insert(
+                key, MinHash(num_perm=cfg.num_perm, hashvalues=signature, scheme=_SCHEME)
+            )
             story.indexed.append((key, signature))
 
     def _headline_rank(self, article: StoryArticle) -> tuple[int, float, str]:
@@ -552,7 +586,9 @@ class StoryEngine:
             sig = np.frombuffer(base64.b64decode(packed), dtype="<u8").astype(np.uint64)
             if sig.shape != (self.config.num_perm,):
                 raise ValueError(f"story {story.id}: signature of the wrong length")
-            self._lsh.insert(key, MinHash(num_perm=self.config.num_perm, hashvalues=sig, scheme=_SCHEME))
+            self._lsh.insert(
+                key, MinHash(num_perm=self.config.num_perm, hashvalues=sig, scheme=_SCHEME)
+            )
             story.indexed.append((key, sig))
         self._stories[story.id] = story
 

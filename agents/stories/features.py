@@ -23,6 +23,7 @@ Everything here is deterministic and pure.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -53,7 +54,7 @@ def _is_cyrillic(ch: str) -> bool:
 
 
 def script_of(text: str) -> str:
-    """"unspaced" (CJK, Thai, Hangul), "cyrillic" or "latin": the majority of letters."""
+    """ "unspaced" (CJK, Thai, Hangul), "cyrillic" or "latin": the majority of letters."""
     unspaced = cyrillic = latin = 0
     for ch in text:
         if ch.isascii():
@@ -89,7 +90,7 @@ def shingles(title: str, text: str) -> set[bytes]:
     words = _WORD.findall(full)
     if len(words) < 2:
         return {w.encode() for w in words}
-    return {f"{a} {b}".encode() for a, b in zip(words, words[1:], strict=False)}
+    return {f"{a} {b}".encode() for a, b in itertools.pairwise(words)}
 
 
 # ---- numbers -------------------------------------------------------------------------------
@@ -217,12 +218,22 @@ def _magnitude_key(value: float) -> str:
     return f"{mantissa:g}e{exponent}"
 
 
+def _is_date(text: str, start: int, end: int, value: float) -> bool:
+    """A day of the month ("17日", "June 17", "17. Juni"): the same for every story of
+    that day, and English writes "on Monday" instead; not an anchor."""
+    if not (value.is_integer() and 1 <= value <= 31):
+        return False
+    if _DAY_AFTER.match(text, end):
+        return True
+    return bool(_MONTHS.search(text[max(0, start - 12) : end + 12]))
+
+
 def numbers(text: str) -> set[str]:
     """Amounts (``n:``) and percentages (``p:``) in text, language-neutral."""
     found: set[str] = set()
     for match in _NUMBER.finditer(text):
         value = _parse_number(match["num"])
-        if value is None:
+        if value is None or _is_date(text, match.start(), match.end(), value):
             continue
         unit = (match["unit"] or match["sign"] or "").lower()
         if unit in _PERCENT_WORDS or unit.startswith("процент"):
@@ -248,25 +259,32 @@ _LATIN_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-Za-zÀ-ɏ]+(?![A-Za-zÀ-ɏ0-9
 _SENTENCE_END = re.compile(r"[.!?。！？:;«»\"“”„\n]\s*$")
 
 # Capitalised words that begin clauses or name dates, not actors (all Latin languages).
-_CAPITAL_STOP = frozenset(
-    """
-    the a an and but in on at for of to by with from as after before while this that these those
-    it its he she they we his her their our us chinese american us-based
-    monday tuesday wednesday thursday friday saturday sunday january february march april may
-    june july august september october november december
-    der die das ein eine und im am auf für mit von zu nach bei montag dienstag mittwoch
-    donnerstag freitag samstag sonntag januar februar märz juni juli oktober dezember
-    le la les un une des du et en au aux pour avec sur dans selon lundi mardi mercredi jeudi
-    vendredi samedi dimanche janvier février mars avril mai juin juillet août septembre octobre
-    novembre décembre
-    el los las una del con por para según lunes martes miércoles jueves viernes sábado domingo
-    enero febrero marzo mayo junio julio agosto septiembre octubre noviembre diciembre
-    o os um uma do da dos das em no na nos nas com segundo segunda terça quarta quinta sexta
-    sábado janeiro fevereiro março maio junho julho setembro outubro novembro dezembro
-    il lo gli di che nel della secondo
-    theo các những một của và trong khi ngày tháng năm ông bà công ty tập đoàn
-    """.split()
+_CAPITAL_STOP_WORDS = """
+    the a an and but in on at for of to by with from as after before while this that these
+    those it its he she they we his her their our us chinese american us-based monday tuesday
+    wednesday thursday friday saturday sunday january february march april may june july august
+    september october november december der die das ein eine und im am auf für mit von zu nach
+    bei montag dienstag mittwoch donnerstag freitag samstag sonntag januar februar märz juni
+    juli oktober dezember le la les un une des du et en au aux pour avec sur dans selon lundi
+    mardi mercredi jeudi vendredi samedi dimanche janvier février mars avril mai juin juillet
+    août septembre octobre novembre décembre el los las una del con por para según lunes martes
+    miércoles jueves viernes sábado domingo enero febrero marzo mayo junio julio agosto
+    septiembre octubre noviembre diciembre o os um uma do da dos das em no na nos nas com
+    segundo segunda terça quarta quinta sexta sábado janeiro fevereiro março maio junho julho
+    setembro outubro novembro dezembro il lo gli di che nel della secondo theo các những một
+    của và trong khi ngày tháng năm ông bà công ty tập đoàn ai ki ia ии ceo app api usd gpu cpu
+    pc ok
+"""
+_CAPITAL_STOP = frozenset(_CAPITAL_STOP_WORDS.split())
+_MONTHS = re.compile(
+    r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|januar|februar|märz|mai|juni|"
+    r"juli|oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|"
+    r"novembre|décembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|"
+    r"noviembre|diciembre|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|"
+    r"dezembro|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|"
+    r"декабря|tháng)\w*"
 )
+_DAY_AFTER = re.compile(r"\s?(?:日|号|號|일)")
 
 
 def model_codes(text: str) -> set[str]:
@@ -356,7 +374,8 @@ def extract(
     anchors.update(codes)
     # A name that is also a model family ("Qwen" of "Qwen2.5") stays a name too.
     names, weak = latin_names(full, script, lang)
-    anchors.update(names)
+    # "DeepSeek" as a name says no more than the entity "deepseek" the tagger found.
+    anchors.update(n for n in names if f"e:{n[2:]}" not in anchors)
     return Features(
-        script, frozenset(shingles(title, text)), frozenset(anchors), frozenset(weak)
+        script, frozenset(shingles(title, text)), frozenset(anchors), frozenset(weak & anchors)
     )
