@@ -19,7 +19,7 @@ STAGES = ("tag", "alert", "redis", "webhook")
 #: the rules or publishing failed on it), sink (Redis or the webhook outbox refused it with a
 #: deterministic error).
 DEADLETTER_REASONS = (*RECORD_ERROR_REASONS, "processing", "sink")
-AGENTS = ("tag", "alert", "spikes", "redis-sink", "webhook-sink")
+AGENTS = ("tag", "alert", "spikes", "stories", "redis-sink", "webhook-sink")
 
 #: Languages with their own label value; everything else is "other".
 KNOWN_LANGS = frozenset(
@@ -100,6 +100,22 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
 )
 SPIKES = Counter("newswatch_spikes_total", "Spikes detected, by kind.", ["kind"])
+# ---- stories (agents/story_agent.py) ----------------------------------------------------------
+STORY_HOW = ("new", "near_duplicate", "similar", "duplicate")
+STORY_ASSIGNMENTS = Counter(
+    "newswatch_story_assignments_total",
+    "Articles assigned to a story, by how: a new story, a near-duplicate or a similar article.",
+    ["how"],
+)
+STORIES_OPEN = Gauge("newswatch_stories_open", "Open stories held by the story engine.")
+ARTICLES_PER_STORY = Histogram(
+    "newswatch_story_articles",
+    "Articles in a story when it closed.",
+    buckets=(1, 2, 3, 5, 10, 25, 50, 100, 250, 1000),
+)
+STORY_CHECKPOINT_BYTES = Gauge(
+    "newswatch_story_checkpoint_bytes", "Size of the story engine's last checkpoint."
+)
 
 
 def init_series(
@@ -131,6 +147,8 @@ def init_series(
             DEADLETTERS.labels(topic, reason)
     for agent in AGENTS:
         AGENT_CRASHES.labels(agent)
+    for how in STORY_HOW:
+        STORY_ASSIGNMENTS.labels(how)
 
 
 def deadletter_reason(reason: str) -> str:

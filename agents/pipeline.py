@@ -70,6 +70,8 @@ from newswatch.agents.alerting.processing import (
     dead_letter_reason,
 )
 from newswatch.agents.alerting.spikes import SPIKE_KINDS
+from newswatch.agents.stories import StoryEngine
+from newswatch.agents.story_agent import StoryRunner, StoryStage, story_record
 from newswatch.streams.records import (
     EARLIEST_EPOCH,
     KEY_CHARS,
@@ -82,7 +84,8 @@ from newswatch.streams.records import (
     TaggedArticle,
 )
 from newswatch.streams.settings import Settings
-from newswatch.streams.sinks.retry import is_transient
+from newswatch.streams.sinks.retry import is_transient, retry_forever
+from newswatch.streams.sinks.stories import StoryStore
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,7 @@ class Deps:
     spikes: SpikeConfig
     topics: dict[str, str]
     counts_topic: str
+    story_input_topic: str = ""  # empty: stories off
     tag_processes: int = 0
     processor: Any = None  # ProcessorPool or InlineProcessor, made when the tag agent starts
     agents: dict[str, Any] = field(default_factory=dict)
@@ -153,8 +157,10 @@ def register(
             name: settings.topic(name) for name in ("articles", "tagged", "alerts", "deadletter")
         },
         counts_topic=f"{settings.app_id}-mention-counts",
+        story_input_topic=f"{settings.app_id}-story-input" if settings.stories.enabled else "",
         tag_processes=tag_processes,
     )
+    deps.topics["stories"] = settings.topic("stories")
     catalogue = getattr(tagger, "catalogue", None)
     metrics.init_series(
         entities=getattr(catalogue, "entity_ids", ()),
@@ -196,6 +202,14 @@ def register(
     deps.agents["spikes"] = app.agent(counts, name="spikes", concurrency=1)(
         _counted("spikes", _spike_agent(app, deps, table))
     )
+    if deps.story_input_topic:
+        # One partition: the story engine sees every article in one order (story_agent.py).
+        story_input = app.topic(deps.story_input_topic, partitions=1, internal=True, **raw)
+        runner = _story_runner(app, deps)
+        deps.agents["stories"] = app.agent(story_input, name="stories", concurrency=1)(
+            _counted("stories", _stories_agent(runner))
+        )
+        app.timer(deps.settings.stories.checkpoint_seconds)(runner.flush)
     deps.agents["redis"] = app.agent(alerts, name="redis-sink", concurrency=1)(
         _counted("redis-sink", _redis_agent(app, deps))
     )
@@ -485,6 +499,8 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
 
     async def publish_outcome(out: Outcome) -> None:
         await _send_checked(app, tagged_topic, out.article_id.encode(), out.tagged)
+        if deps.story_input_topic:
+            await _send(app, deps.story_input_topic, out.article_id.encode(), out.tagged)
         metrics.ARTICLES_TAGGED.labels(metrics.lang_label(out.lang)).inc()
         for entity in out.entities:
             metrics.MENTIONS.labels(entity if deps.lookup(entity) is not None else "other").inc()
@@ -537,6 +553,55 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
             processor.close()
 
     return tag
+
+
+def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
+    """The stories agent's state; its Redis client is made when the first batch arrives."""
+    settings = deps.settings
+    stories_topic = deps.topics["stories"]
+    holder: dict[str, Any] = {}
+
+    def store() -> StoryStore:
+        if "store" not in holder:
+            from newswatch.streams.sinks.redis_client import make_redis
+
+            holder["store"] = StoryStore(make_redis(settings), settings.stories.ttl_days * 86_400)
+        return holder["store"]
+
+    class _LazyStore:
+        async def load_checkpoint(self) -> tuple[int, bytes | None]:
+            return await store().load_checkpoint()
+
+        async def save_checkpoint(self, offset: int, snapshot: bytes) -> bool:
+            return await retry_forever(
+                "story_checkpoint", lambda: store().save_checkpoint(offset, snapshot)
+            )
+
+    async def publish(stories: list[dict[str, Any]]) -> None:
+        for story in stories:
+            await _send(app, stories_topic, story["id"].encode(), story_record(story))
+        await retry_forever("story_write", lambda: store().write(stories))
+
+    async def dead_letter(event: Any, reason: str, error: BaseException) -> None:
+        await _send_dead_letter(app, deps, event, reason, repr(error))
+
+    stage = StoryStage(
+        _LazyStore(),  # type: ignore[arg-type]
+        StoryEngine,
+        StoryEngine.restore,
+        checkpoint_every=settings.stories.checkpoint_seconds,
+    )
+    return StoryRunner(stage, publish, dead_letter)
+
+
+def _stories_agent(runner: StoryRunner) -> Callable[[Any], Any]:
+    """story input (one partition) -> stories topic + Redis; see agents/story_agent.py."""
+
+    async def stories(stream: Any) -> None:
+        async for events in batches(stream):
+            await runner.handle(stream, events)
+
+    return stories
 
 
 def _seen_recently(deps: Deps, alert_id: str) -> bool:

@@ -14,6 +14,7 @@ offset seen in fetch responses minus the committed offset; Tansu's end offsets c
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import faust
@@ -24,6 +25,8 @@ from newswatch.streams.settings import Settings, is_loopback_host
 from newswatch.streams.web import api_auth_middleware
 
 log = logging.getLogger(__name__)
+
+STORY_ID = re.compile(r"st-[0-9a-f]{16}")
 
 LAG_INTERVAL = 5.0
 
@@ -113,6 +116,41 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
             log.warning("/api/stats failed: %r", exc)
             return self.json({"error": "alert store unavailable"}, status=503)
         return self.json(stats)
+
+    @app.page("/api/stories")
+    async def api_stories(self: Any, request: Any) -> Any:
+        from newswatch.streams.sinks.stories import query_stories
+
+        query = request.query
+        try:
+            kwargs = {
+                "entity": query.get("entity") or None,
+                "since": float(query["since"]) if query.get("since") else None,
+                "min_sources": int(query.get("min_sources", 1)),
+                "limit": int(query.get("limit", 50)),
+            }
+            stories = await query_stories(redis(), **kwargs)
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        except Exception as exc:
+            log.warning("/api/stories failed: %r", exc)
+            return self.json({"error": "story store unavailable"}, status=503)
+        return self.json({"stories": stories, "count": len(stories)})
+
+    @app.page("/api/stories/{story_id}")
+    async def api_story(self: Any, request: Any, story_id: str) -> Any:
+        from newswatch.streams.sinks.stories import get_story
+
+        if not STORY_ID.fullmatch(story_id):
+            return self.json({"error": "story id: not a story id"}, status=400)
+        try:
+            story = await get_story(redis(), story_id)
+        except Exception as exc:
+            log.warning("/api/stories/%s failed: %r", story_id, exc)
+            return self.json({"error": "story store unavailable"}, status=503)
+        if story is None:
+            return self.json({"error": "no such story"}, status=404)
+        return self.json(story)
 
     @app.timer(LAG_INTERVAL)
     async def consumer_lag() -> None:

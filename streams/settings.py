@@ -212,6 +212,16 @@ class AlertSettings(BaseModel):
     spike_min_count: int = Field(10, ge=1)
 
 
+class StorySettings(BaseModel):
+    """The stories agent (agents/story_agent.py); the engine's thresholds are in StoryConfig."""
+
+    model_config = _STRICT
+
+    enabled: bool = Field(True, description="group articles into stories in the worker")
+    checkpoint_seconds: float = Field(10.0, gt=0, description="seconds between checkpoints")
+    ttl_days: float = Field(14.0, gt=0, description="days a story stays readable in Redis")
+
+
 class Settings(BaseSettings):
     """Every knob of newswatch. See the README's configuration reference."""
 
@@ -249,6 +259,7 @@ class Settings(BaseSettings):
     poller: PollerSettings = Field(default_factory=PollerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    stories: StorySettings = Field(default_factory=StorySettings)
 
     @field_validator("kafka_servers", mode="before")
     @classmethod

@@ -31,6 +31,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         "records an agent could not decode or process, with the error",
     ),
     TopicSpec(
+        "stories",
+        "story id",
+        "the story's latest state (JSON)",
+        "stories as they change (compacted: the last record per story is its state)",
+        config=(("cleanup.policy", "compact"),),
+    ),
+    TopicSpec(
         "feeds",
         "feed id",
         "FeedSpec JSON, or a tombstone (no value) for a removed feed",

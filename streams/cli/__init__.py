@@ -18,7 +18,7 @@ import prometheus_client
 
 from newswatch.streams.settings import ConfigError, Settings, load_settings
 
-_MODULES = ("config", "up", "poll", "worker", "feeds", "tag", "alerts", "webhooks")
+_MODULES = ("config", "up", "poll", "worker", "feeds", "tag", "alerts", "webhooks", "stories")
 
 
 class _Group(click.Group):

@@ -1,0 +1,598 @@
+"""The streaming story engine: each tagged article joins an open story or starts one.
+
+Two ways into a story, tried in this order:
+
+1. **Near-duplicate** (syndicated or lightly rewritten copies): MinHash of the article's
+   shingles (word 2-grams, character 3-grams for CJK/Thai; see features.py), looked up in a
+   MinHash LSH index (datasketch) of the articles of open stories; a hit whose estimated
+   Jaccard similarity reaches ``near_duplicate`` joins that story.
+2. **Same event, other words or language**: the article's anchors (entities, themes, actors,
+   places, sources, model codes, amounts, percentages, Latin names; features.py) are looked
+   up in an inverted index of open stories. A story is a match when (a) its last article is
+   within ``join_window`` of this one, (b) it shares a catalogue entity when both have one,
+   (c) the *specific* anchors they share (everything but entities and themes) weigh at least
+   ``min_evidence`` and (d) the shared anchors carry at least ``min_similarity`` of the
+   article's anchor weight. Each anchor's weight is its kind's weight times its specificity,
+   ``1 / (1 + ln df)``, where df is the number of open stories that hold it: "DeepSeek" or
+   "Nvidia" are in many stories and weigh little; "H20", "$5.6 billion" or "Lutnick" are in
+   few and weigh much. That keeps two events about the same entities apart: they share
+   entities and themes (no evidence) and differ in their specific anchors (similarity).
+
+A story closes when nothing joined it for ``quiet_window`` (event time: the largest
+`published` seen). Memory is bounded by counts, not by time alone: at most
+``max_open_stories`` stories (the least recently active closes first), ``max_articles_kept``
+article summaries, ``max_anchors`` anchors and ``max_indexed`` LSH entries per story.
+
+The engine is pure and deterministic: the same articles in the same order give the same
+stories (ties go to the older story; no set iteration order leaks into a decision), and
+`snapshot()` / `StoryEngine.restore()` carry the whole state across restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from datasketch import MinHash, MinHashLSH
+
+from newswatch.agents.stories.features import Features, extract
+from newswatch.agents.stories.gazetteer import Gazetteer
+
+SNAPSHOT_VERSION = 1
+_SCHEME = "affine32"  # datasketch's permutation scheme; snapshots depend on it
+
+# Anchor kinds whose shared weight counts as evidence of the same event.
+SPECIFIC_KINDS = frozenset("gsmnpl")
+
+
+def _default_weights() -> dict[str, float]:
+    return {
+        "e": 1.0,  # tagger entity
+        "t": 0.5,  # tagger theme
+        "g": 1.5,  # gazetteer actor or place
+        "s": 0.5,  # named source (many stories cite Reuters)
+        "m": 3.0,  # model or product code
+        "n": 2.0,  # amount
+        "p": 2.0,  # percentage
+        "l": 1.0,  # Latin-script name
+    }
+
+
+@dataclass(frozen=True)
+class StoryConfig:
+    """Thresholds and bounds. docs/stories.md explains how to tune them."""
+
+    num_perm: int = 128
+    near_duplicate: float = 0.5  # estimated Jaccard of shingles
+    min_shingles: int = 6  # shorter texts skip the near-duplicate test
+    min_similarity: float = 0.35  # shared anchor weight over the mean of article and story
+    min_evidence: float = 0.5  # weight of shared specific anchors
+    weak_factor: float = 0.3  # weight of a plainly capitalised word of Latin text
+    normalise: str = "dice"  # similarity over the article's weight, "min" or "dice" of both
+    time_decay: float = 0.0  # similarity lost per day between the story's last article and this
+    max_candidates: int = 24  # stories scored in full, the best by shared specific weight
+    join_window: float = 2 * 86400.0  # seconds between a story's last article and this one
+    quiet_window: float = 36 * 3600.0  # a story closes after this long without an article
+    growth_window: float = 6 * 3600.0  # growth rate: articles per hour over this window
+    max_open_stories: int = 500_000
+    max_articles_kept: int = 20
+    max_anchors: int = 80
+    max_indexed: int = 6
+    max_members: int = 2_000  # article ids remembered per story (redelivery is idempotent)
+    max_postings: int = 5_000  # an anchor in more open stories is not used to find candidates
+    headline_langs: tuple[str, ...] = ("en",)  # preferred languages for the headline
+    weights: dict[str, float] = field(default_factory=_default_weights)
+    seed: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoryArticle:
+    """The input: an article with what the tagger found."""
+
+    id: str
+    title: str
+    published: float
+    text: str = ""
+    lang: str | None = None
+    feed: str = ""
+    url: str | None = None
+    entities: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Where one article went, and the story's state after it joined."""
+
+    article_id: str
+    story_id: str
+    how: str  # "new", "near_duplicate" or "similar"
+    score: float
+    story: dict[str, Any]
+    closed: tuple[dict[str, Any], ...] = ()  # stories that closed before this article
+
+
+def story_id_for(article_id: str) -> str:
+    """Deterministic: a story is named after the article that started it."""
+    return "st-" + hashlib.blake2b(article_id.encode(), digest_size=8).hexdigest()
+
+
+class Story:
+    """One open story. Mutable; the engine owns it."""
+
+    __slots__ = (
+        "activity",
+        "anchors",
+        "entities",
+        "feeds",
+        "first_seen",
+        "headline",
+        "headline_rank",
+        "id",
+        "indexed",
+        "langs",
+        "last_seen",
+        "members",
+        "ordinal",
+        "recent",
+        "size",
+        "summaries",
+        "themes",
+    )
+
+    def __init__(self, story_id: str, ordinal: int) -> None:
+        self.id = story_id
+        self.ordinal = ordinal
+        self.headline = ""
+        self.headline_rank: tuple[int, float, str] = (99, math.inf, "")
+        self.first_seen = math.inf
+        self.last_seen = -math.inf
+        self.activity = -math.inf  # engine clock when the last article joined
+        self.size = 0
+        self.summaries: list[dict[str, Any]] = []
+        self.langs: dict[str, int] = {}
+        self.feeds: dict[str, int] = {}
+        self.entities: dict[str, int] = {}
+        self.themes: dict[str, int] = {}
+        self.anchors: dict[str, int] = {}
+        self.recent: list[float] = []
+        self.indexed: list[tuple[str, np.ndarray]] = []
+        self.members: list[str] = []
+
+    def growth_rate(self, window: float) -> float:
+        """Articles per hour over the last `window` seconds before its last article."""
+        since = self.last_seen - window
+        return round(sum(1 for t in self.recent if t > since) / (window / 3600.0), 3)
+
+    def to_dict(self, config: StoryConfig, status: str = "open") -> dict[str, Any]:
+        def top(counts: dict[str, int]) -> list[str]:
+            return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+        return {
+            "id": self.id,
+            "status": status,
+            "headline": self.headline,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "size": self.size,
+            "sources": len(self.feeds),
+            "languages": sorted(self.langs),
+            "entities": top(self.entities),
+            "themes": top(self.themes),
+            "growth_rate": self.growth_rate(config.growth_window),
+            "articles": list(self.summaries),
+        }
+
+
+class StoryEngine:
+    """Assigns articles to stories; see the module docstring."""
+
+    def __init__(self, config: StoryConfig | None = None, gazetteer: Gazetteer | None = None):
+        self.config = config or StoryConfig()
+        self.gazetteer = gazetteer or Gazetteer.load()
+        cfg = self.config
+        self._lsh = MinHashLSH(threshold=cfg.near_duplicate, num_perm=cfg.num_perm)
+        self._perms = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme=_SCHEME).permutations
+        self._stories: OrderedDict[str, Story] = OrderedDict()  # least recently active first
+        self._postings: dict[str, dict[str, None]] = {}  # anchor -> open story ids (ordered)
+        self._members: dict[str, str] = {}  # article id -> open story id
+        self._clock = -math.inf
+        self._ordinal = 0
+        self.closed_total = 0
+
+    # ---- public API ---------------------------------------------------------------------
+
+    def add(self, article: StoryArticle) -> Assignment:
+        """Assign one article; returns its story's state after the article joined."""
+        if not math.isfinite(article.published):
+            raise ValueError(f"article {article.id!r}: published must be a finite number")
+        known = self._stories.get(self._members.get(article.id, ""))
+        if known is not None:  # redelivered: same answer, no change
+            return Assignment(article.id, known.id, "duplicate", 1.0, known.to_dict(self.config))
+        closed = self._advance(article.published)
+        feats = self.features(article)
+        story, how, score, signature = self._match(article, feats)
+        if story is None:
+            self._ordinal += 1
+            story_id = story_id_for(article.id)
+            if story_id in self._stories:  # its id's story is open and full: still unique
+                story_id = story_id_for(f"{article.id}#{self._ordinal}")
+            story = Story(story_id, self._ordinal)
+            self._stories[story.id] = story
+            how, score = "new", 1.0
+        self._join(story, article, feats, signature, how, score)
+        closed += self._evict()
+        return Assignment(
+            article.id, story.id, how, round(score, 4), story.to_dict(self.config), tuple(closed)
+        )
+
+    def tick(self, now: float) -> list[dict[str, Any]]:
+        """Advance the clock without an article (idle stream); returns stories that closed."""
+        return self._advance(now)
+
+    def features(self, article: StoryArticle) -> Features:
+        gaz = self.gazetteer.find(f"{article.title}\n{article.text}")
+        return extract(
+            article.title, article.text, article.lang, article.entities, article.themes, gaz
+        )
+
+    def story(self, story_id: str) -> dict[str, Any] | None:
+        story = self._stories.get(story_id)
+        return story.to_dict(self.config) if story else None
+
+    def open_stories(self) -> list[dict[str, Any]]:
+        return [s.to_dict(self.config) for s in self._stories.values()]
+
+    def stats(self) -> dict[str, int]:
+        """Counts of retained entries, the engine's memory in units that can be bounded."""
+        stories = self._stories.values()
+        return {
+            "open_stories": len(self._stories),
+            "articles_kept": sum(len(s.summaries) for s in stories),
+            "anchors": sum(len(s.anchors) for s in stories),
+            "indexed": sum(len(s.indexed) for s in stories),
+            "postings": sum(len(p) for p in self._postings.values()),
+            "members": len(self._members),
+            "closed_total": self.closed_total,
+        }
+
+    # ---- matching -----------------------------------------------------------------------
+
+    def _signature(self, feats: Features) -> np.ndarray | None:
+        if len(feats.shingles) < self.config.min_shingles:
+            return None
+        mh = MinHash(num_perm=self.config.num_perm, permutations=self._perms, scheme=_SCHEME)
+        mh.update_batch(sorted(feats.shingles))
+        return mh.hashvalues
+
+    def _minhash(self, signature: np.ndarray) -> MinHash:
+        return MinHash(num_perm=self.config.num_perm, hashvalues=signature, scheme=_SCHEME)
+
+    def _in_window(self, story: Story, published: float) -> bool:
+        window = self.config.join_window
+        return story.first_seen - window <= published <= story.last_seen + window
+
+    def _match(
+        self, article: StoryArticle, feats: Features
+    ) -> tuple[Story | None, str, float, np.ndarray | None]:
+        signature = self._signature(feats)
+        if signature is not None and self._stories:
+            best: tuple[float, int, Story] | None = None
+            lean = self._minhash(signature)
+            for key in self._lsh.query(lean):
+                story = self._stories.get(key.rsplit("#", 1)[0])
+                if story is None or not self._in_window(story, article.published):
+                    continue
+                for _, other in story.indexed:
+                    sim = float(np.count_nonzero(other == signature)) / self.config.num_perm
+                    if sim >= self.config.near_duplicate and (
+                        best is None or (sim, -story.ordinal) > (best[0], -best[1])
+                    ):
+                        best = (sim, story.ordinal, story)
+            if best is not None:
+                return best[2], "near_duplicate", best[0], signature
+        story, score = self._similar(article, feats)
+        if story is not None:
+            return story, "similar", score, signature
+        return None, "new", 0.0, signature
+
+    def _weight(self, anchor: str, df: int) -> float:
+        return self.config.weights.get(anchor[0], 1.0) / (1.0 + math.log(max(df, 1)))
+
+    def _similar(self, article: StoryArticle, feats: Features) -> tuple[Story | None, float]:
+        best: tuple[float, int, Story] | None = None
+        for story, _, similarity, verdict in self._score_candidates(article, feats):
+            if verdict == "match" and (
+                best is None or (similarity, -story.ordinal) > (best[0], -best[1])
+            ):
+                best = (similarity, story.ordinal, story)
+        return (best[2], best[0]) if best else (None, 0.0)
+
+    def explain(self, article: StoryArticle) -> list[dict[str, Any]]:
+        """How the article scores against its candidate stories, without changing state."""
+        feats = self.features(article)
+        return [
+            {
+                "story": story.id,
+                "headline": story.headline,
+                "evidence": round(evidence, 3),
+                "similarity": round(similarity, 3),
+                "verdict": verdict,
+                "shared": sorted(a for a in feats.anchors if a in story.anchors),
+            }
+            for story, evidence, similarity, verdict in self._score_candidates(article, feats)
+        ]
+
+    def _score_candidates(
+        self, article: StoryArticle, feats: Features
+    ) -> Iterable[tuple[Story, float, float, str]]:
+        """(story, evidence, similarity, verdict) of the best candidate stories."""
+        cfg = self.config
+        anchors = sorted(feats.anchors)
+        # df counts this article as one more holder, so an anchor new to every story weighs
+        # as much as one held by a single story.
+        weights = {a: self._weight(a, len(self._postings.get(a, ())) + 1) for a in anchors}
+        for anchor in feats.weak:
+            weights[anchor] *= cfg.weak_factor
+        # Candidates: open stories sharing a specific anchor, best shared weight first.
+        evidence: dict[str, float] = {}
+        for anchor in anchors:
+            if anchor[0] not in SPECIFIC_KINDS:
+                continue
+            posting = self._postings.get(anchor)
+            if posting and len(posting) <= cfg.max_postings:
+                weight = weights[anchor]
+                for story_id in posting:
+                    evidence[story_id] = evidence.get(story_id, 0.0) + weight
+        ranked = sorted(
+            evidence.items(), key=lambda item: (-item[1], self._stories[item[0]].ordinal)
+        )[: cfg.max_candidates]
+        total = sum(weights.values())
+        entities = set(article.entities)
+        for story_id, story_evidence in ranked:
+            story = self._stories[story_id]
+            shared = sum(weights[a] for a in anchors if a in story.anchors)
+            denominator = total
+            if cfg.normalise == "min":
+                denominator = min(total, self._story_mass(story))
+            elif cfg.normalise == "dice":
+                denominator = (total + self._story_mass(story)) / 2
+            similarity = shared / denominator if denominator else 0.0
+            gap = max(
+                0.0, article.published - story.last_seen, story.first_seen - article.published
+            )
+            similarity -= cfg.time_decay * gap / 86400.0
+            if not self._in_window(story, article.published):
+                verdict = "outside join window"
+            elif entities and story.entities and not entities.intersection(story.entities):
+                verdict = "no shared entity"
+            elif story_evidence < cfg.min_evidence:
+                verdict = "too little evidence"
+            elif similarity < cfg.min_similarity:
+                verdict = "too dissimilar"
+            else:
+                verdict = "match"
+            yield story, story_evidence, similarity, verdict
+
+    def _story_mass(self, story: Story) -> float:
+        """The weight of a story's anchors held by at least half of its articles."""
+        need = story.size / 2
+        return sum(
+            self._weight(a, len(self._postings.get(a, ())))
+            for a, n in story.anchors.items()
+            if n >= need
+        )
+
+    # ---- state updates ------------------------------------------------------------------
+
+    def _join(
+        self,
+        story: Story,
+        article: StoryArticle,
+        feats: Features,
+        signature: np.ndarray | None,
+        how: str,
+        score: float,
+    ) -> None:
+        cfg = self.config
+        story.size += 1
+        if len(story.members) < cfg.max_members:
+            story.members.append(article.id)
+            self._members[article.id] = story.id
+        story.first_seen = min(story.first_seen, article.published)
+        story.last_seen = max(story.last_seen, article.published)
+        story.activity = self._clock
+        self._stories.move_to_end(story.id)
+        if article.lang:
+            story.langs[article.lang] = story.langs.get(article.lang, 0) + 1
+        feed = article.feed or "(unknown)"
+        if feed in story.feeds or len(story.feeds) < 1_000:
+            story.feeds[feed] = story.feeds.get(feed, 0) + 1
+        for name in article.entities:
+            story.entities[name] = story.entities.get(name, 0) + 1
+        for name in article.themes:
+            story.themes[name] = story.themes.get(name, 0) + 1
+        for anchor in sorted(feats.anchors):
+            if anchor in story.anchors:
+                story.anchors[anchor] += 1
+            elif len(story.anchors) < cfg.max_anchors:
+                story.anchors[anchor] = 1
+                self._postings.setdefault(anchor, {})[story.id] = None
+        summary = {
+            "id": article.id,
+            "feed": article.feed,
+            "url": article.url,
+            "lang": article.lang,
+            "title": article.title,
+            "published": article.published,
+        }
+        if len(story.summaries) < cfg.max_articles_kept:
+            story.summaries.append(summary)
+        else:  # keep the first half, rotate the latest
+            story.summaries[cfg.max_articles_kept // 2 :] = [
+                *story.summaries[cfg.max_articles_kept // 2 + 1 :],
+                summary,
+            ]
+        story.recent = [t for t in story.recent if t > story.last_seen - cfg.growth_window]
+        if len(story.recent) < 1_000:
+            story.recent.append(article.published)
+        rank = self._headline_rank(article)
+        if article.title and rank < story.headline_rank:
+            story.headline, story.headline_rank = article.title, rank
+        # Index the article for near-duplicates unless it is a close copy of one indexed.
+        if (
+            signature is not None
+            and len(story.indexed) < cfg.max_indexed
+            and not (how == "near_duplicate" and score >= 0.8)
+        ):
+            key = f"{story.id}#{len(story.indexed)}"
+            self._lsh.insert(
+                key, MinHash(num_perm=cfg.num_perm, hashvalues=signature, scheme=_SCHEME)
+            )
+            story.indexed.append((key, signature))
+
+    def _headline_rank(self, article: StoryArticle) -> tuple[int, float, str]:
+        langs = self.config.headline_langs
+        lang_rank = langs.index(article.lang) if article.lang in langs else len(langs)
+        return (lang_rank, article.published, article.id)
+
+    def _advance(self, now: float) -> list[dict[str, Any]]:
+        self._clock = max(self._clock, now)
+        horizon = self._clock - self.config.quiet_window
+        closed = []
+        while self._stories:
+            story = next(iter(self._stories.values()))
+            if story.activity >= horizon:
+                break
+            closed.append(self._close(story))
+        return closed
+
+    def _evict(self) -> list[dict[str, Any]]:
+        closed = []
+        while len(self._stories) > self.config.max_open_stories:
+            closed.append(self._close(next(iter(self._stories.values()))))
+        return closed
+
+    def _close(self, story: Story) -> dict[str, Any]:
+        del self._stories[story.id]
+        for anchor in story.anchors:
+            posting = self._postings.get(anchor)
+            if posting is not None:
+                posting.pop(story.id, None)
+                if not posting:
+                    del self._postings[anchor]
+        for key, _ in story.indexed:
+            self._lsh.remove(key)
+        for member in story.members:
+            self._members.pop(member, None)
+        self.closed_total += 1
+        return story.to_dict(self.config, status="closed")
+
+    # ---- snapshot / restore -------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as JSON bytes (signatures base64), for restarts."""
+        stories = []
+        for s in self._stories.values():
+            stories.append(
+                {
+                    "id": s.id,
+                    "ordinal": s.ordinal,
+                    "headline": s.headline,
+                    "headline_rank": list(s.headline_rank),
+                    "first_seen": s.first_seen,
+                    "last_seen": s.last_seen,
+                    "activity": s.activity,
+                    "size": s.size,
+                    "summaries": s.summaries,
+                    "langs": s.langs,
+                    "feeds": s.feeds,
+                    "entities": s.entities,
+                    "themes": s.themes,
+                    "anchors": s.anchors,
+                    "recent": s.recent,
+                    "members": s.members,
+                    "indexed": [
+                        [key, base64.b64encode(sig.astype("<u8").tobytes()).decode()]
+                        for key, sig in s.indexed
+                    ],
+                }
+            )
+        return orjson.dumps(
+            {
+                "version": SNAPSHOT_VERSION,
+                "num_perm": self.config.num_perm,
+                "seed": self.config.seed,
+                "clock": self._clock if math.isfinite(self._clock) else None,
+                "ordinal": self._ordinal,
+                "closed_total": self.closed_total,
+                "stories": stories,
+            }
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        data: bytes,
+        config: StoryConfig | None = None,
+        gazetteer: Gazetteer | None = None,
+    ) -> StoryEngine:
+        """An engine in the state `snapshot()` saved. Raises ValueError on a bad snapshot."""
+        engine = cls(config, gazetteer)
+        try:
+            state = orjson.loads(data)
+            if state.get("version") != SNAPSHOT_VERSION:
+                raise ValueError(f"unknown snapshot version {state.get('version')!r}")
+            if (state["num_perm"], state["seed"]) != (engine.config.num_perm, engine.config.seed):
+                raise ValueError("snapshot was taken with other MinHash settings")
+            engine._clock = state["clock"] if state["clock"] is not None else -math.inf
+            engine._ordinal = int(state["ordinal"])
+            engine.closed_total = int(state["closed_total"])
+            for item in state["stories"]:
+                engine._restore_story(item)
+        except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"bad story snapshot: {exc!r}") from None
+        return engine
+
+    def _restore_story(self, item: dict[str, Any]) -> None:
+        story = Story(item["id"], int(item["ordinal"]))
+        story.headline = item["headline"]
+        lang_rank, published, article_id = item["headline_rank"]
+        story.headline_rank = (int(lang_rank), float(published), str(article_id))
+        story.first_seen = item["first_seen"]
+        story.last_seen = item["last_seen"]
+        story.activity = item["activity"]
+        story.size = int(item["size"])
+        story.summaries = list(item["summaries"])
+        story.langs = dict(item["langs"])
+        story.feeds = dict(item["feeds"])
+        story.entities = dict(item["entities"])
+        story.themes = dict(item["themes"])
+        story.anchors = dict(item["anchors"])
+        story.recent = list(item["recent"])
+        story.members = list(item["members"])
+        for member in story.members:
+            self._members[member] = story.id
+        for anchor in story.anchors:
+            self._postings.setdefault(anchor, {})[story.id] = None
+        for key, packed in item["indexed"]:
+            sig = np.frombuffer(base64.b64decode(packed), dtype="<u8").astype(np.uint64)
+            if sig.shape != (self.config.num_perm,):
+                raise ValueError(f"story {story.id}: signature of the wrong length")
+            self._lsh.insert(
+                key, MinHash(num_perm=self.config.num_perm, hashvalues=sig, scheme=_SCHEME)
+            )
+            story.indexed.append((key, sig))
+        self._stories[story.id] = story
+
+
+def assign_all(engine: StoryEngine, articles: Iterable[StoryArticle]) -> dict[str, str]:
+    """Article id -> story id for articles in the given order."""
+    return {a.id: engine.add(a).story_id for a in articles}
