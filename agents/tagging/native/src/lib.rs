@@ -98,6 +98,8 @@ struct Engine {
     max_mentions: u32,
     segment: usize,
     themes: FxHashMap<u32, ThemeBound>, // by theme (owner index)
+    prefixes: rustc_hash::FxHashSet<Vec<u8>>, // Python's GLUED_PREFIXES (UTF-8)
+    max_prefix: usize,                       // the longest, in characters
 }
 
 /// A theme's threshold and weights (its score and upper bound, as in Python's `_themes`).
@@ -111,7 +113,9 @@ struct ThemeBound {
 /// A term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches (`_REPEAT` in tagger.py).
 const REPEAT: [f64; 4] = [0.0, 1.0, 1.5, 2.0];
 
-const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzs";
+// Python's `_TAIL_STARTS`: versions, "s", and the first letters of Latin case endings.
+const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzsabehilnouy";
+const ALIAS_TAIL_WIDE: [u32; 8] = [0xE1, 0xE4, 0xE9, 0xF3, 0xF6, 0x151, 0x16F, 0x119];
 
 /// Matches of one theme term or one side of a proximity rule, as (start, end) characters.
 type Spans = Vec<(u32, u32)>;
@@ -225,6 +229,17 @@ fn utf8_len(lead: u8) -> usize {
     }
 }
 
+/// The UTF-8 length of a code point.
+#[inline]
+fn utf8_len_of(cp: u32) -> usize {
+    match cp {
+        0..0x80 => 1,
+        0x80..0x800 => 2,
+        0x800..0x10000 => 3,
+        _ => 4,
+    }
+}
+
 /// Counts characters (non-continuation bytes) of `bytes[from..to]`.
 #[inline]
 fn count_chars(bytes: &[u8], from: usize, to: usize) -> usize {
@@ -255,13 +270,48 @@ impl Engine {
         }
     }
 
+    /// Python's left-boundary test: `boundary()` of the character before, or `_left_free`:
+    /// an Arabic or Hebrew match preceded only by glued particles ("وديب سيك"). (Thai and
+    /// Lao letters are no WORD characters in the table, so `boundary()` covers them.)
+    #[inline]
+    fn left_ok(&self, bytes: &[u8], bs: usize) -> bool {
+        let before = char_before(bytes, bs);
+        if self.boundary(before) {
+            return true;
+        }
+        let (Some(b), Some(first)) = (before, char_at(bytes, bs)) else {
+            return false;
+        };
+        if !(0x0590..=0x06FF).contains(&b) || !(0x0590..=0x06FF).contains(&first) {
+            return false;
+        }
+        // Walk back over at most `max_prefix` word characters to the start of the word.
+        let mut i = bs;
+        let mut chars = 0;
+        while i > 0 && chars <= self.max_prefix {
+            let ch = char_before(bytes, i);
+            if self.boundary(ch) {
+                break;
+            }
+            i -= utf8_len_of(ch.unwrap_or(0));
+            chars += 1;
+        }
+        if chars > self.max_prefix {
+            return false; // a longer word: the match is inside it
+        }
+        self.prefixes.contains(&bytes[i..bs])
+    }
+
     /// Python's `_may_extend`: may the character after an alias start a version or an
     /// inflection?
     fn may_extend(&self, py: Python<'_>, cp: u32) -> bool {
         if cp < 0x80 && ALIAS_TAIL.contains(&(cp as u8)) {
             return true;
         }
-        if (0x0400..=0x052F).contains(&cp) {
+        if (0x0400..=0x052F).contains(&cp)
+            || (0x0980..=0x09FF).contains(&cp)
+            || ALIAS_TAIL_WIDE.contains(&cp)
+        {
             return true;
         }
         if cp < 0x10000 {
@@ -384,7 +434,7 @@ impl Engine {
                 let index = pattern as usize;
                 let plan = self.plans[index];
                 let end = start + plan.chars as usize;
-                let left_ok = self.boundary(char_before(bytes, bs));
+                let left_ok = self.left_ok(bytes, bs);
                 if left_ok || !plan.needs_left {
                     let after = char_at(bytes, be);
                     let right_ok = self.boundary(after);
@@ -477,7 +527,7 @@ impl Engine {
         let bs = outer_byte + inner.x_byte as usize;
         let start = outer_char + inner.x_char as usize;
         let end = outer_char + inner.y_char as usize;
-        let left_ok = self.boundary(char_before(bytes, bs));
+        let left_ok = self.left_ok(bytes, bs);
         if plan.needs_left && !left_ok {
             return Ok(());
         }
@@ -587,6 +637,7 @@ impl Engine {
         max_mentions: u32,
         segment: usize,
         themes: Vec<ThemeArgs>,
+        prefixes: Vec<String>,
     ) -> PyResult<Self> {
         // Every index the scan follows must exist: a scan never panics on its tables.
         let consistent = plans.len() == patterns.len()
@@ -672,7 +723,11 @@ impl Engine {
             .enumerate()
             .map(|(i, o)| Ok((o.bind(py).to_str()?.to_owned(), i as u32)))
             .collect::<PyResult<_>>()?;
+        let max_prefix = prefixes.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+        let prefixes = prefixes.into_iter().map(String::into_bytes).collect();
         Ok(Engine {
+            prefixes,
+            max_prefix,
             owner_at,
             automaton,
             plans,
