@@ -281,7 +281,8 @@ def _unstable_pair() -> tuple[re.Pattern[str], re.Pattern[str]]:
         folded = unicodedata.normalize("NFKC", ch)
         if folded != ch or len(ch.lower()) != 1 or ch in SCRIPT_FOLD:
             changing.append(code)
-            if len(folded) != 1 or len(fold_script(folded.lower())) != 1 or not _stable_alone(folded):
+            grows = len(folded) != 1 or len(fold_script(folded.lower())) != 1
+            if grows or not _stable_alone(folded):
                 growing.append(code)
     astral = "\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff\U0002f800-\U0002fa1f"
     m = _ranges(marks) + _JAMO + "\uff9e\uff9f"  # half-width voiced marks compose too

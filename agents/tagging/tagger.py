@@ -92,6 +92,7 @@ class TagResult:
         }
 
 
+_THAI, _LAO_END = "\u0e00", "\u0eff"  # matched as substrings, like CJK
 _is_word = is_word_char  # a letter or digit of a script that separates words with spaces
 
 
@@ -496,7 +497,9 @@ class Tagger:
                 left_ok = not (before.isalnum() and before < "\u2e80") or _left_free(text, start)
                 if left_ok or not needs_left:
                     after = text[end] if end < n else " "
-                    right_ok = not (after.isalnum() and after < "\u2e80") or "\u0e00" <= after <= "\u0eff"
+                    right_ok = (
+                        not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
+                    )
                     if simple is not None and (right_ok or not simple.right):
                         # The common cases, one plain theme term or one side of a proximity
                         # rule ("data", "export"): recorded inline, no call.
@@ -540,7 +543,7 @@ class Tagger:
         if needs_left and not left_ok:
             return
         after = text[end] if end < n else " "
-        right_ok = not (after.isalnum() and after < "\u2e80") or "\u0e00" <= after <= "\u0eff"
+        right_ok = not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
         if simple is not None and (right_ok or not simple.right):
             _record(scan, simple, start, end)
         elif right_ok or not needs_right or (needs_right == _ALIAS_TAIL and _may_extend(text, end)):
@@ -593,7 +596,7 @@ class Tagger:
                 before = text[start - 1] if start else " "
                 left_ok = not (before.isalnum() and before < "\u2e80") or _left_free(text, start)
                 after = text[end] if end < n else " "
-                right_ok = not (after.isalnum() and after < "\u2e80") or "\u0e00" <= after <= "\u0eff"
+                right_ok = not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
                 for p in payloads[index]:
                     if (p.left and not left_ok) or (p.right and not right_ok):
                         continue
@@ -898,11 +901,12 @@ def _snippet(original: str, start: int, end: int) -> str:
 # DeepSeeku, Huaweiem), Hungarian (DeepSeeket, Alibabánál is listed), Finnish (DeepSeekin,
 # DeepSeekissä), Romanian (DeepSeekul). Only after aliases of 5+ characters: a short alias
 # glued to a letter is too often part of another word ("kimia", "qwerty").
-_LATIN_ENDINGS = frozenset(
+_ENDINGS = (
     "a u e y ie em iem owi ovi ou om ach ami ów ů ům ech ot et öt nak nek ban ben ba be ra re "
     "ról ről tól től hoz hez höz val vel on en ön in ia ssa ssä sta stä lla llä lle lta ltä ksi "
-    "ul ului ului".split()
+    "ul ului"
 )
+_LATIN_ENDINGS = frozenset(_ENDINGS.split())
 
 
 def _inflection(last: str, suffix: str, length: int) -> bool:

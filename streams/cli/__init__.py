@@ -18,7 +18,9 @@ import prometheus_client
 
 from newswatch.streams.settings import ConfigError, Settings, load_settings
 
-_MODULES = ("config", "up", "poll", "worker", "feeds", "tag", "alerts", "webhooks")
+_MODULES = (
+    "config", "up", "poll", "worker", "feeds", "tag", "catalogue", "alerts", "webhooks",
+)  # fmt: skip
 
 
 class _Group(click.Group):
