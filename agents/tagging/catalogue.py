@@ -93,6 +93,7 @@ class Theme:
     stop: tuple[str, ...] = ()  # phrases that contain a term but are not evidence ("blue chip")
     requires: tuple[str, ...] = ()  # at least one must occur in the text (or requires_entity)
     requires_entity: bool = False  # any tagged entity also satisfies `requires`
+    languages: tuple[str, ...] = ()  # languages given their own vocabulary in `theme_terms`
     entities: tuple[tuple[str, float], ...] = ()  # a mention of this entity is evidence
 
 
@@ -146,6 +147,7 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
     cat = Catalogue(sources=tuple(files))
     context: list[str] = []
     names: list[tuple[Path, Any]] = []
+    theme_terms: list[tuple[Path, Any]] = []
     for path in files:
         try:
             data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
@@ -153,7 +155,7 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
             raise CatalogueError(f"{path}: {exc}") from None
         if not isinstance(data, dict):
             raise CatalogueError(f"{path}: expected a mapping at the top level")
-        unknown = set(data) - {"entities", "themes", "context", "names"}
+        unknown = set(data) - {"entities", "themes", "context", "names", "theme_terms"}
         if unknown:
             raise CatalogueError(f"{path}: unknown top-level keys {sorted(unknown)}")
         for raw in data.get("entities") or []:
@@ -168,9 +170,12 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
             cat.themes[theme.id] = theme
         context.extend(_strings(path, "context", data.get("context") or []))
         names.append((path, data.get("names") or {}))
+        theme_terms.append((path, data.get("theme_terms") or {}))
     cat.context = tuple(context)
     for path, entries in names:  # after every file: names may refer to any file's entities
         _merge_names(cat, path, entries)
+    for path, entries in theme_terms:
+        _merge_theme_terms(cat, path, entries)
     for ent in cat.entities.values():
         if ent.parent and ent.parent not in cat.entities:
             raise CatalogueError(f"entity {ent.id!r}: parent {ent.parent!r} is not an entity")
@@ -356,3 +361,36 @@ def _number(where: object, name: str, value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise CatalogueError(f"{where}: {name} must be a number, got {value!r}") from None
+
+
+def _merge_theme_terms(cat: Catalogue, path: Path, entries: Any) -> None:
+    """Merge a `theme_terms:` section (a theme's vocabulary per language) into its themes.
+
+    `theme_terms: {theme_id: {lang: {terms: {weight: [...]}, near: [...], requires: [...],
+    stop: [...]}}}`, in the format of a theme's own fields; each language's near rules are
+    rules of their own.
+    """
+    if not isinstance(entries, dict):
+        raise CatalogueError(f"{path}: theme_terms must map a theme id to languages")
+    for theme_id, by_lang in entries.items():
+        where = f"{path}: theme_terms {theme_id!r}"
+        if theme_id not in cat.themes:
+            raise CatalogueError(f"{where}: unknown theme")
+        if not isinstance(by_lang, dict):
+            raise CatalogueError(f"{where}: expected a mapping of language codes")
+        theme = cat.themes[theme_id]
+        for lang, raw in by_lang.items():
+            if not isinstance(raw, dict) or set(raw) - {"terms", "near", "requires", "stop"}:
+                raise CatalogueError(
+                    f"{where}: {lang!r}: expected a mapping with terms, near, requires, stop"
+                )
+            part = _theme(path, {"id": theme_id, **raw})
+            theme = dataclasses.replace(
+                theme,
+                terms=theme.terms + part.terms,
+                near=theme.near + part.near,
+                requires=theme.requires + part.requires,
+                stop=theme.stop + part.stop,
+                languages=(*theme.languages, str(lang)),
+            )
+        cat.themes[theme_id] = theme

@@ -9,10 +9,11 @@ its length maps 1:1, one that grew is bisected down to the expanding characters.
 Only clusters that changed length are recorded, so mapping an offset is one bisect.
 
 Per-script folds that change matching (`SCRIPT_FOLD`) follow NFKC and lower case on both
-sides: Arabic/Persian/Urdu letter variants unified one for one (ی/ى -> ي, ک -> ك, أ/إ/آ/ٱ -> ا,
-ھ/ہ -> ه), and deleted: tatweel, Arabic harakat, Hebrew niqqud and cantillation, the
-Devanagari and Bengali nukta, ZWJ and ZWNJ. A deletion changes the length, so such text
-takes the mapped (chunked or cluster) path and offsets still point into the original.
+sides. Unified one for one: Arabic/Persian/Urdu letter variants (ی/ى -> ي, ک -> ك, أ/إ/آ/ٱ -> ا,
+ھ/ہ -> ه), Greek accented vowels, Romanian ş/ţ -> ș/ț. Deleted: tatweel, Arabic harakat,
+Hebrew niqqud and cantillation, the Devanagari and Bengali nukta, ZWJ and ZWNJ. A deletion
+changes the length, so such text takes the mapped (chunked or cluster) path and offsets
+still point into the original.
 
 Diacritic folding is done on the *pattern* side instead (see `pattern_variants`): every alias
 and term is compiled with and without diacritics, so "Lương Văn Phong" and "Luong Van Phong"
@@ -79,6 +80,11 @@ SCRIPT_UNIFY = {
     "\u06cc": "\u064a", "\u0649": "\u064a", "\u06a9": "\u0643",  # ی ى -> ي, ک -> ك
     "\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",  # alef forms
     "\u06be": "\u0647", "\u06c1": "\u0647",  # Urdu ھ ہ -> ه
+    # Greek accents move with inflection (έλεγχος, ελέγχου): dropped.
+    "ά": "α", "έ": "ε", "ή": "η", "ί": "ι", "ό": "ο", "ύ": "υ", "ώ": "ω", "ϊ": "ι", "ϋ": "υ",
+    "ΐ": "ι", "ΰ": "υ",
+    # Romanian cedilla letters, still common in the press, as the comma-below ones.
+    "ş": "ș", "ţ": "ț",
 }  # fmt: skip
 _DROP_RANGES = (
     (0x0591, 0x05BD), (0x05BF, 0x05BF), (0x05C1, 0x05C2), (0x05C4, 0x05C5), (0x05C7, 0x05C7),
@@ -279,7 +285,7 @@ def _unstable_pair() -> tuple[re.Pattern[str], re.Pattern[str]]:
         ):
             continue  # jamo: handled as runs (see _JAMO)
         folded = unicodedata.normalize("NFKC", ch)
-        if folded != ch or len(ch.lower()) != 1 or ch in SCRIPT_FOLD:
+        if folded != ch or len(ch.lower()) != 1 or ch in SCRIPT_FOLD or ch.lower() in SCRIPT_FOLD:
             changing.append(code)
             grows = len(folded) != 1 or len(fold_script(folded.lower())) != 1
             if grows or not _stable_alone(folded):
