@@ -162,7 +162,8 @@ def lang_detector() -> object | None:
     from newswatch.agents.tagging import langdetect
 
     langs = sorted({lang for shares in langdetect._SHARES.values() for lang, _ in shares}
-                   | {lang for lang, _ in langdetect._LETTERS})  # fmt: skip
+                   | {lang for lang, _ in langdetect._LETTERS}
+                   | {r[i] for r in langdetect.LATIN_REFINE for i in (0, 1)})  # fmt: skip
     at = {lang: i for i, lang in enumerate(langs)}
     # Shares are 1/n (n languages share a stopword) and letter hits count 0.5: integers
     # in units of 1 / (2 * lcm of every n).
@@ -180,6 +181,9 @@ def lang_detector() -> object | None:
     ranges = [(start, names.index(name) if name else None) for start, name in langdetect._RANGES]
     return module.LangDetector(
         langs, stopwords, letters, unit // 2, lower, space, ranges, names,
-        langdetect._UKRAINIAN.pattern.strip("[]"),
+        [(names.index(script), list(choices), default)
+         for script, (choices, default) in langdetect.REFINE.items()],
+        [(at[base], at[alt], sorted(base_words), sorted(alt_words))
+         for base, alt, base_words, alt_words in langdetect.LATIN_REFINE],
         langdetect.SAMPLE, langdetect.LATIN_SAMPLE, ("en", "und", "ko", "ja", "zh", "uk", "ru"),
     )  # fmt: skip

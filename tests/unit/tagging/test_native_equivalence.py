@@ -262,7 +262,9 @@ def test_table_normalisation_equals_normalise(engines: tuple[Tagger, Tagger]) ->
 
 _SCRIPT_WORDS = (
     "the der le el il o và của 的 是 在 한국어 ディープ дипсик іїє αβγ שלום مرحبا हिन्दी "
-    "ไทย ÄÖÜß ñ ã ơư 𐐀𐐨 İ Σς ’ ' … \u00a0 \u3000 ᄀ ㄱ ｶ abc"
+    "ไทย ÄÖÜß ñ ã ơư 𐐀𐐨 İ Σς ’ ' … \u00a0 \u3000 ᄀ ㄱ ｶ abc "
+    "یک گچ ٹڈ ے فارسی اردو বাংলা ও yang bahawa kerana bahwa karena og ikke af efter av etter "
+    "selskabet selskapet och är že sa sú se jsou și în hogy az ang ng sa mga őű ěř ľô æø ăș"
 )
 
 

@@ -99,7 +99,7 @@ struct Engine {
     segment: usize,
     themes: FxHashMap<u32, ThemeBound>, // by theme (owner index)
     prefixes: rustc_hash::FxHashSet<Vec<u8>>, // Python's GLUED_PREFIXES (UTF-8)
-    max_prefix: usize,                       // the longest, in characters
+    max_prefix: usize,                  // the longest, in characters
 }
 
 /// A theme's threshold and weights (its score and upper bound, as in Python's `_themes`).
@@ -723,7 +723,11 @@ impl Engine {
             .enumerate()
             .map(|(i, o)| Ok((o.bind(py).to_str()?.to_owned(), i as u32)))
             .collect::<PyResult<_>>()?;
-        let max_prefix = prefixes.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+        let max_prefix = prefixes
+            .iter()
+            .map(|p| p.chars().count())
+            .max()
+            .unwrap_or(0);
         let prefixes = prefixes.into_iter().map(String::into_bytes).collect();
         Ok(Engine {
             prefixes,
@@ -1072,12 +1076,19 @@ struct LangDetector {
     space: Vec<char>,                 // the characters str.isspace() accepts, sorted
     ranges: Vec<(u32, Option<usize>)>, // script ranges: start, script (index into names)
     names: Vec<Py<PyString>>,         // script names; some are language codes ("el", "th")
-    scripts: [Option<usize>; 4],      // han, kana, hangul, cyrillic: indexes into names
-    ukrainian: Vec<char>,
+    scripts: [Option<usize>; 3],      // han, kana, hangul: indexes into names
+    // Python's REFINE: script -> (language, its own letters) in order, and the default.
+    refine_scripts: Vec<ScriptRefine>,
+    // Python's LATIN_REFINE: base, alt (indexes into langs), base's and alt's own words.
+    refine_latin: Vec<(usize, usize, Vec<String>, Vec<String>)>,
     sample: usize,
     latin_sample: usize,
     codes: [Py<PyString>; 7], // en, und, ko, ja, zh, uk, ru
 }
+
+/// A script shared by languages: script, (language, its own letters) in order, default.
+type ScriptRefine = (usize, Vec<(Py<PyString>, Vec<char>)>, Py<PyString>);
+type ScriptRefineArgs = (usize, Vec<(Py<PyString>, String)>, Py<PyString>);
 
 const EN: usize = 0;
 const UND: usize = 1;
@@ -1146,6 +1157,19 @@ impl LangDetector {
                 best = i;
             }
         }
+        for (base, alt, base_words, alt_words) in &self.refine_latin {
+            if best == *base {
+                let mut words: Vec<&str> = low.split(is_space).filter(|w| !w.is_empty()).collect();
+                words.sort_unstable();
+                words.dedup();
+                let count = |own: &Vec<String>| {
+                    words.iter().filter(|w| own.iter().any(|o| o == *w)).count()
+                };
+                if count(alt_words) > count(base_words) {
+                    return Ok(*alt);
+                }
+            }
+        }
         Ok(best)
     }
 
@@ -1171,12 +1195,18 @@ impl LangDetector {
         space: String,
         ranges: Vec<(u32, Option<usize>)>,
         names: Vec<Py<PyString>>,
-        ukrainian: String,
+        refine_scripts: Vec<ScriptRefineArgs>,
+        refine_latin: Vec<(usize, usize, Vec<String>, Vec<String>)>,
         sample: usize,
         latin_sample: usize,
         codes: [Py<PyString>; 7],
     ) -> PyResult<Self> {
         if letters.len() > 16
+            || langs.len() > 32
+            || refine_latin
+                .iter()
+                .any(|r| r.0 >= langs.len() || r.1 >= langs.len())
+            || refine_scripts.iter().any(|r| r.0 >= names.len())
             || ranges
                 .iter()
                 .any(|(_, s)| s.is_some_and(|s| s >= names.len()))
@@ -1190,7 +1220,7 @@ impl LangDetector {
                 .iter()
                 .position(|n| n.bind(py).to_str().ok() == Some(name))
         };
-        let scripts = [find("han"), find("kana"), find("hangul"), find("cyrillic")];
+        let scripts = [find("han"), find("kana"), find("hangul")];
         Ok(LangDetector {
             scripts,
             langs,
@@ -1208,7 +1238,17 @@ impl LangDetector {
             space,
             ranges,
             names,
-            ukrainian: ukrainian.chars().collect(),
+            refine_scripts: refine_scripts
+                .into_iter()
+                .map(|(script, langs, default)| {
+                    let langs = langs
+                        .into_iter()
+                        .map(|(lang, letters)| (lang, letters.chars().collect()))
+                        .collect();
+                    (script, langs, default)
+                })
+                .collect(),
+            refine_latin,
             sample,
             latin_sample,
             codes,
@@ -1269,7 +1309,7 @@ impl LangDetector {
                 .and_then(|s| counts.iter().find(|(x, _)| *x == s))
                 .map_or(0, |e| e.1)
         };
-        let [han_at, kana_at, hangul_at, cyrillic_at] = self.scripts;
+        let [han_at, kana_at, hangul_at] = self.scripts;
         let (han, kana, hangul) = (count(han_at), count(kana_at), count(hangul_at));
         let cjk = if han + kana + hangul >= 4 {
             sample.chars().filter(|&c| c as u32 >= 0x3040).count()
@@ -1277,7 +1317,15 @@ impl LangDetector {
             0
         };
         let nchars = sample.chars().count();
-        if cjk * 6 >= nchars || (han + kana + hangul > 0 && self.latin(latin, true) == Err(UND)) {
+        // Python's `other`: the most distinct characters of a script that is not CJK.
+        let other = counts
+            .iter()
+            .filter(|(s, _)| ![han_at, kana_at, hangul_at].contains(&Some(*s)))
+            .map(|e| e.1)
+            .max()
+            .unwrap_or(0);
+        let few = han + kana + hangul > other && self.latin(latin, true) == Err(UND);
+        if cjk * 6 >= nchars || few {
             let code = if 2 * hangul >= han.max(kana) {
                 2
             } else if kana >= 3 || (kana > 0 && han == 0) {
@@ -1295,9 +1343,13 @@ impl LangDetector {
         }
         let cjk_script = [han_at, kana_at, hangul_at].contains(&Some(best.0));
         if best.1 >= 6 && !cjk_script {
-            if Some(best.0) == cyrillic_at {
-                let uk = sample.chars().any(|c| self.ukrainian.contains(&c));
-                return Some(self.codes[if uk { 5 } else { 6 }].clone_ref(py));
+            if let Some((_, langs, default)) = self.refine_scripts.iter().find(|r| r.0 == best.0) {
+                for (lang, letters) in langs {
+                    if sample.chars().any(|c| letters.contains(&c)) {
+                        return Some(lang.clone_ref(py));
+                    }
+                }
+                return Some(default.clone_ref(py));
             }
             return Some(self.names[best.0].clone_ref(py));
         }
