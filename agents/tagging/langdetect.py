@@ -7,6 +7,7 @@ does not depend on the language (articles mix scripts and languages freely).
 from __future__ import annotations
 
 import bisect
+import math
 import re
 
 SAMPLE = 300  # characters looked at; the start of an article says enough
@@ -102,6 +103,12 @@ for _lang, _words in _STOPWORDS.items():
         _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
 _STOPWORD_SET = frozenset(_LANGS_OF)
 _SHARES = {w: tuple((lang, 1.0 / len(langs)) for lang in langs) for w, langs in _LANGS_OF.items()}
+# Scores are summed as integers in units of 1 / (2 * lcm of every n), as the compiled
+# detector does: float sums taken in set order could break exact ties either way.
+_UNIT = 2 * math.lcm(*(len(langs) for langs in _LANGS_OF.values()))
+_INT_SHARES = {
+    w: tuple((lang, _UNIT // len(langs)) for lang in langs) for w, langs in _LANGS_OF.items()
+}
 
 
 def detect(text: str) -> str:
@@ -173,18 +180,18 @@ REFINE: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
 
 def _latin(sample: str, letters: bool = True) -> str:
     low = sample.lower().replace("'", " ").replace("’", " ")  # l'île -> l île
-    counts: dict[str, float] = {}
+    counts: dict[str, int] = {}
     # Distinct words that are stopwords; words glued to punctuation are skipped.
     for word in _STOPWORD_SET.intersection(low.split()):
-        for lang, share in _SHARES[word]:  # "de" says little, "della" a lot
-            counts[lang] = counts.get(lang, 0.0) + share
+        for lang, share in _INT_SHARES[word]:  # "de" says little, "della" a lot
+            counts[lang] = counts.get(lang, 0) + share
     if letters and not low.isascii():
         present = set(low)  # letters some languages use and others do not
         for lang, letters in _LETTER_SETS:
             common = present & letters
             if common:
                 hits = sum(map(low.count, common))
-                counts[lang] = counts.get(lang, 0.0) + min(hits, 6) * 0.5
+                counts[lang] = counts.get(lang, 0) + min(hits, 6) * (_UNIT // 2)
     if not counts:
         return "en" if low.isascii() and any(c.isalpha() for c in low) else "und"
     best = max(sorted(counts), key=counts.__getitem__)  # ties: alphabetical, deterministic
