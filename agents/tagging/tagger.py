@@ -93,6 +93,7 @@ class TagResult:
 
 
 _THAI, _LAO_END = "\u0e00", "\u0eff"  # matched as substrings, like CJK
+_HEBREW = "\u0590"  # from Hebrew to Lao: the scripts `_left_free` may accept
 _is_word = is_word_char  # a letter or digit of a script that separates words with spaces
 
 
@@ -494,7 +495,9 @@ class Tagger:
                 # is its own pattern): reject them here, before any call.
                 needs_left, needs_right, payloads, simple = plans[index]
                 before = text[start - 1] if start else " "
-                left_ok = not (before.isalnum() and before < "\u2e80") or _left_free(text, start)
+                left_ok = not (before.isalnum() and before < "\u2e80") or (
+                    _HEBREW <= before <= _LAO_END and _left_free(text, start)
+                )
                 if left_ok or not needs_left:
                     after = text[end] if end < n else " "
                     right_ok = (
@@ -539,7 +542,9 @@ class Tagger:
         the same checks as the main loop of `_scan`."""
         needs_left, needs_right, payloads, simple = plan
         before = text[start - 1] if start else " "
-        left_ok = not (before.isalnum() and before < "\u2e80") or _left_free(text, start)
+        left_ok = not (before.isalnum() and before < "\u2e80") or (
+            _HEBREW <= before <= _LAO_END and _left_free(text, start)
+        )
         if needs_left and not left_ok:
             return
         after = text[end] if end < n else " "
@@ -594,7 +599,9 @@ class Tagger:
             for index, a, b in self._context.find_matches_as_indexes(text[lo:hi], overlapping=True):
                 start, end = lo + a, lo + b
                 before = text[start - 1] if start else " "
-                left_ok = not (before.isalnum() and before < "\u2e80") or _left_free(text, start)
+                left_ok = not (before.isalnum() and before < "\u2e80") or (
+                    _HEBREW <= before <= _LAO_END and _left_free(text, start)
+                )
                 after = text[end] if end < n else " "
                 right_ok = not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
                 for p in payloads[index]:
