@@ -67,3 +67,16 @@ def test_glued_particles_and_endings(tagger: Tagger, text: str, entity: str, men
 )
 def test_refused(tagger: Tagger, text: str) -> None:
     assert tagger.tag(text).entities == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Romanian "cip" and Polish/Dutch/Swedish/Hungarian "chip" are listed by form, not
+        # as stems: English "cipher" and "chipotle" are no chips.
+        "The ciphertext and the cipher suites of ML-KEM: ciphertexts, ciphers, cipher text.",
+        "Chipotle chippa_a chipotles chippers, chipotle chipotle.",
+    ],
+)
+def test_lookalike_stems_are_no_theme(tagger: Tagger, text: str) -> None:
+    assert tagger.tag(text).theme_ids == []
