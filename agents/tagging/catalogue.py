@@ -7,6 +7,7 @@ catalogue by editing or dropping in a file; no code changes. See `catalogue/READ
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -64,6 +65,10 @@ class Entity:
     versions: bool = False  # "Qwen2.5-Max", "Kimi k1.5": a version suffix extends a mention
     version_confirms: bool = True  # a version suffix confirms an ambiguous alias
     generic_support: bool = True  # generic AI context ("AI", "模型") confirms ambiguous aliases
+    # Aliases (plain and ambiguous) by the key they were listed under: a language code,
+    # "latin" (every Latin-script language) or "other" (by script); see languages.py.
+    by_key: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()  # language -> where its names come from
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,7 @@ class Theme:
     stop: tuple[str, ...] = ()  # phrases that contain a term but are not evidence ("blue chip")
     requires: tuple[str, ...] = ()  # at least one must occur in the text (or requires_entity)
     requires_entity: bool = False  # any tagged entity also satisfies `requires`
+    languages: tuple[str, ...] = ()  # languages given their own vocabulary in `theme_terms`
     entities: tuple[tuple[str, float], ...] = ()  # a mention of this entity is evidence
 
 
@@ -140,6 +146,8 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
         raise CatalogueError(f"catalogue folder {directory} holds no *.yaml files")
     cat = Catalogue(sources=tuple(files))
     context: list[str] = []
+    names: list[tuple[Path, Any]] = []
+    theme_terms: list[tuple[Path, Any]] = []
     for path in files:
         try:
             data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
@@ -147,7 +155,7 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
             raise CatalogueError(f"{path}: {exc}") from None
         if not isinstance(data, dict):
             raise CatalogueError(f"{path}: expected a mapping at the top level")
-        unknown = set(data) - {"entities", "themes", "context"}
+        unknown = set(data) - {"entities", "themes", "context", "names", "theme_terms"}
         if unknown:
             raise CatalogueError(f"{path}: unknown top-level keys {sorted(unknown)}")
         for raw in data.get("entities") or []:
@@ -161,7 +169,13 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
                 raise CatalogueError(f"{path}: duplicate theme id {theme.id!r}")
             cat.themes[theme.id] = theme
         context.extend(_strings(path, "context", data.get("context") or []))
+        names.append((path, data.get("names") or {}))
+        theme_terms.append((path, data.get("theme_terms") or {}))
     cat.context = tuple(context)
+    for path, entries in names:  # after every file: names may refer to any file's entities
+        _merge_names(cat, path, entries)
+    for path, entries in theme_terms:
+        _merge_theme_terms(cat, path, entries)
     for ent in cat.entities.values():
         if ent.parent and ent.parent not in cat.entities:
             raise CatalogueError(f"entity {ent.id!r}: parent {ent.parent!r} is not an entity")
@@ -197,6 +211,7 @@ def _entity(path: Path, raw: Any) -> Entity:
     ambiguous = _strings(where, "ambiguous", raw.get("ambiguous") or [])
     if not aliases and not ambiguous:
         raise CatalogueError(f"{where}: no aliases")
+    by_key = _by_key(where, raw.get("aliases")) + _by_key(where, raw.get("ambiguous"))
     return Entity(
         id=ent_id,
         kind=kind,
@@ -212,7 +227,63 @@ def _entity(path: Path, raw: Any) -> Entity:
         versions=bool(raw.get("versions", False)),
         version_confirms=bool(raw.get("version_confirms", True)),
         generic_support=bool(raw.get("generic_support", True)),
+        by_key=by_key,
     )
+
+
+def _by_key(where: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A per-language alias mapping as (key, aliases) pairs; a plain list counts as "latin"."""
+    if isinstance(value, dict):
+        return tuple((str(k), tuple(_strings(where, str(k), v or []))) for k, v in value.items())
+    if isinstance(value, list):
+        return (("latin", tuple(_strings(where, "aliases", value))),)
+    return ()
+
+
+SOURCES = ("kb", "translit", "press")  # knowledge-base label, transliteration rule, news text
+_NAME_KEYS = {"source", "aliases", "ambiguous", "support", "block", "stop"}
+
+
+def _merge_names(cat: Catalogue, path: Path, entries: Any) -> None:
+    """Merge a `names:` section (aliases by language, with their source) into its entities.
+
+    `names: {entity_id: {source, aliases: {lang: [...]}, ambiguous: {lang: [...]}, support,
+    block, stop}}`; `source` is one of SOURCES (or several joined by "+"), for every
+    language or as a mapping per language.
+    """
+    if not isinstance(entries, dict):
+        raise CatalogueError(f"{path}: names must map an entity id to its names")
+    for ent_id, raw in entries.items():
+        where = f"{path}: names {ent_id!r}"
+        if ent_id not in cat.entities:
+            raise CatalogueError(f"{where}: unknown entity")
+        if not isinstance(raw, dict) or set(raw) - _NAME_KEYS:
+            raise CatalogueError(f"{where}: expected a mapping with keys {sorted(_NAME_KEYS)}")
+        aliases = _by_key(where, raw.get("aliases") or {})
+        ambiguous = _by_key(where, raw.get("ambiguous") or {})
+        langs = {k for k, _ in aliases + ambiguous}
+        source = raw.get("source")
+        sources = source if isinstance(source, dict) else dict.fromkeys(langs, source)
+        for lang in langs:
+            value = sources.get(lang)
+            if not isinstance(value, str) or not set(value.split("+")) <= set(SOURCES):
+                raise CatalogueError(
+                    f"{where}: source of {lang!r} must be one of {SOURCES} (joined by '+'),"
+                    f" got {value!r}"
+                )
+        ent = cat.entities[ent_id]
+        flat = [a for _, group in aliases for a in group]
+        flat_ambiguous = [a for _, group in ambiguous for a in group]
+        cat.entities[ent_id] = dataclasses.replace(
+            ent,
+            aliases=ent.aliases + tuple(flat),
+            ambiguous=ent.ambiguous + tuple(flat_ambiguous),
+            support=ent.support + tuple(_strings(where, "support", raw.get("support") or [])),
+            block=ent.block + tuple(_strings(where, "block", raw.get("block") or [])),
+            stop=ent.stop + tuple(_strings(where, "stop", raw.get("stop") or [])),
+            by_key=ent.by_key + aliases + ambiguous,
+            sources=ent.sources + tuple(sorted((k, sources[k]) for k in langs)),
+        )
 
 
 def _theme(path: Path, raw: Any) -> Theme:
@@ -290,3 +361,36 @@ def _number(where: object, name: str, value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise CatalogueError(f"{where}: {name} must be a number, got {value!r}") from None
+
+
+def _merge_theme_terms(cat: Catalogue, path: Path, entries: Any) -> None:
+    """Merge a `theme_terms:` section (a theme's vocabulary per language) into its themes.
+
+    `theme_terms: {theme_id: {lang: {terms: {weight: [...]}, near: [...], requires: [...],
+    stop: [...]}}}`, in the format of a theme's own fields; each language's near rules are
+    rules of their own.
+    """
+    if not isinstance(entries, dict):
+        raise CatalogueError(f"{path}: theme_terms must map a theme id to languages")
+    for theme_id, by_lang in entries.items():
+        where = f"{path}: theme_terms {theme_id!r}"
+        if theme_id not in cat.themes:
+            raise CatalogueError(f"{where}: unknown theme")
+        if not isinstance(by_lang, dict):
+            raise CatalogueError(f"{where}: expected a mapping of language codes")
+        theme = cat.themes[theme_id]
+        for lang, raw in by_lang.items():
+            if not isinstance(raw, dict) or set(raw) - {"terms", "near", "requires", "stop"}:
+                raise CatalogueError(
+                    f"{where}: {lang!r}: expected a mapping with terms, near, requires, stop"
+                )
+            part = _theme(path, {"id": theme_id, **raw})
+            theme = dataclasses.replace(
+                theme,
+                terms=theme.terms + part.terms,
+                near=theme.near + part.near,
+                requires=theme.requires + part.requires,
+                stop=theme.stop + part.stop,
+                languages=(*theme.languages, str(lang)),
+            )
+        cat.themes[theme_id] = theme

@@ -17,13 +17,18 @@ import unicodedata
 from collections.abc import Callable
 from types import ModuleType
 
-from newswatch.agents.tagging.normalize import _REPLACEMENTS
+from newswatch.agents.tagging.normalize import (
+    _REPLACEMENTS,
+    SCRIPT_DROP,
+    SCRIPT_UNIFY,
+    is_word_char,
+)
 
 log = logging.getLogger(__name__)
 
 # Table entry layout, shared with native/src/lib.rs.
 MAPPABLE = 1 << 21  # the character normalises to exactly the character in the low 21 bits
-WORD = 1 << 22  # ch.isalnum() and ch < "\u2e80": part of a word of a spaced script
+WORD = 1 << 22  # `is_word_char(ch)`: part of a word of a spaced script
 DIGIT = 1 << 23  # ch.isdigit()
 # Astral characters real text is full of (emoji, pictographs): mapped by table too; any other
 # astral character sends the text to Python's normalise().
@@ -91,7 +96,12 @@ def _entries(first: int, stop: int) -> list[int]:
     nfkc = _per_char(_nfkc, chars)
     forms = [replacements.get(ch, form) for ch, form in zip(chars, nfkc, strict=True)]
     stable = _per_char(_nfkc, forms)
-    lowered = _per_char(str.lower, forms)
+    # Lower case, then the per-script folds (normalize.SCRIPT_FOLD): a deleted character
+    # becomes "" (not mappable), a unified letter its target.
+    lowered = [
+        "" if low in SCRIPT_DROP else SCRIPT_UNIFY.get(low, low)
+        for low in _per_char(str.lower, forms)
+    ]
     lowered_stable = _per_char(_nfkc, lowered)
     lowered_twice = _per_char(str.lower, lowered)
     combining = unicodedata.combining
@@ -99,7 +109,7 @@ def _entries(first: int, stop: int) -> list[int]:
     out = []
     for i, code in enumerate(codes):
         ch, form, low = chars[i], forms[i], lowered[i]
-        entry = (WORD if code < 0x2E80 and ch.isalnum() else 0) | (DIGIT if ch.isdigit() else 0)
+        entry = (WORD if is_word_char(ch) else 0) | (DIGIT if ch.isdigit() else 0)
         if (
             len(form) == 1
             and len(low) == 1
@@ -107,6 +117,7 @@ def _entries(first: int, stop: int) -> list[int]:
             and lowered_stable[i] == low
             and lowered_twice[i] == low
             and (ch != "a" or code == 0x61)  # not a placeholder
+            and not any(c in SCRIPT_DROP for c in nfkc[i])  # "ﳲ" -> marks -> nothing
             # Astral characters only as themselves: `normalise()` leaves some astral
             # compatibility characters alone on one of its paths (see `_unstable_pair`).
             and (code < 0x10000 or nfkc[i] == ch)
@@ -151,7 +162,8 @@ def lang_detector() -> object | None:
     from newswatch.agents.tagging import langdetect
 
     langs = sorted({lang for shares in langdetect._SHARES.values() for lang, _ in shares}
-                   | {lang for lang, _ in langdetect._LETTERS})  # fmt: skip
+                   | {lang for lang, _ in langdetect._LETTERS}
+                   | {r[i] for r in langdetect.LATIN_REFINE for i in (0, 1)})  # fmt: skip
     at = {lang: i for i, lang in enumerate(langs)}
     # Shares are 1/n (n languages share a stopword) and letter hits count 0.5: integers
     # in units of 1 / (2 * lcm of every n).
@@ -169,6 +181,9 @@ def lang_detector() -> object | None:
     ranges = [(start, names.index(name) if name else None) for start, name in langdetect._RANGES]
     return module.LangDetector(
         langs, stopwords, letters, unit // 2, lower, space, ranges, names,
-        langdetect._UKRAINIAN.pattern.strip("[]"),
+        [(names.index(script), list(choices), default)
+         for script, (choices, default) in langdetect.REFINE.items()],
+        [(at[base], at[alt], sorted(base_words), sorted(alt_words))
+         for base, alt, base_words, alt_words in langdetect.LATIN_REFINE],
         langdetect.SAMPLE, langdetect.LATIN_SAMPLE, ("en", "und", "ko", "ja", "zh", "uk", "ru"),
     )  # fmt: skip

@@ -7,6 +7,7 @@ does not depend on the language (articles mix scripts and languages freely).
 from __future__ import annotations
 
 import bisect
+import math
 import re
 
 SAMPLE = 300  # characters looked at; the start of an article says enough
@@ -39,9 +40,29 @@ _STOPWORDS: dict[str, frozenset[str]] = {
         "oleh ke bahwa atau telah dapat karena setelah hingga sebagai tentang pernah "
         "menjadi para bisa sudah lebih saat tahun ada mereka secara namun seperti masih "
         "baru serta terbaru merilis",
-        "nl": "de het een en van is dat niet op te met voor zijn ook door bij naar om",
-        "pl": "i w nie na się z że do jest to jak po od przez oraz dla jego",
-        "tr": "ve bir bu da de için ile olarak çok daha gibi ancak ise kadar",
+        "tl": "ang ng sa mga na at ay si ni para kay ito mula noong nang hindi rin din may "
+        "ayon nito siya niya kanyang dahil upang",
+        "nl": "de het een en van is dat niet op te met voor zijn ook door bij naar om heeft "
+        "werd wordt worden deze die nog maar wel",
+        "pl": "i w nie na się z że do jest to jak po od przez oraz dla jego który która "
+        "które także już roku proc po tym",
+        "tr": "ve bir bu da de için ile olarak çok daha gibi ancak ise kadar olan göre sonra "
+        "yeni yüzde değil şirketi",
+        # Czech and Slovak share "je, že, na, v, a, to, ale"; the rest tells them apart.
+        "cs": "je že na v to ale se jsou jako také podle již není který která které byl "
+        "byla bylo pro při jeho jejich když než společnost",
+        "sk": "je že na v to ale sa sú ako tiež podľa už nie ktorý ktorá ktoré bol bola "
+        "bolo pre pri jeho ich keď než spoločnosť",
+        # Swedish against Norwegian (Bokmål); Danish is told from Norwegian afterwards
+        # (`LATIN_REFINE`): the two share nearly every function word.
+        "sv": "och är att det som en på av för med den till inte har om ett var men de han "
+        "också efter vid från sina sedan enligt bolaget",
+        "no": "og er at det som en på av for med den til ikke har om et var men de han "
+        "også etter ved fra sine selskapet ifølge hva",
+        "ro": "și şi în cu pe care nu din pentru mai este sunt au fost că după prin sau lui "
+        "companiei iar",
+        "hu": "a az és hogy nem is egy ez meg már csak mint volt van lesz után szerint "
+        "között pedig vagy miatt amely",
     }.items()
 }
 _LETTERS = (
@@ -53,6 +74,27 @@ _LETTERS = (
     ("it", "ìò"),
     ("pl", "ąęłńśźż"),
     ("tr", "ğışİ"),
+    ("cs", "ěřůčšžťďň"),
+    ("sk", "ľĺŕôäňčšžťď"),
+    ("ro", "ăâîșțşţ"),
+    ("hu", "őű"),
+    ("sv", "åäö"),
+    ("no", "æø"),
+)
+# Languages that share nearly all function words with another: when the stopword step picks
+# `base`, the text is `alt` if it holds more of `alt`'s own words than of `base`'s.
+_REFINE_WORDS = {
+    "id": "bahwa karena setelah bisa saat merilis uang perusahaan miliar persen yaitu tersebut "
+    "pemerintah terbaru sementara kini mengurangi",
+    "ms": "bahawa kerana selepas boleh wang syarikat bilion peratus iaitu kerajaan manakala "
+    "turut pelancaran melancarkan pemaju ialah baharu pasaran mengurangkan berkata beliau "
+    "kira-kira mendakwa bimbang ketara memindahkan",
+    "no": "av etter selskapet hva ikkje kroner mellom blitt",
+    "da": "af efter selskabet hvad kroner mellem blevet gennem",
+}
+LATIN_REFINE: tuple[tuple[str, str, frozenset[str], frozenset[str]], ...] = tuple(
+    (base, alt, frozenset(_REFINE_WORDS[base].split()), frozenset(_REFINE_WORDS[alt].split()))
+    for base, alt in (("id", "ms"), ("no", "da"))
 )
 _LETTER_SETS = tuple((lang, frozenset(letters)) for lang, letters in _LETTERS)
 _LANGS_OF: dict[str, tuple[str, ...]] = {}
@@ -61,6 +103,12 @@ for _lang, _words in _STOPWORDS.items():
         _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
 _STOPWORD_SET = frozenset(_LANGS_OF)
 _SHARES = {w: tuple((lang, 1.0 / len(langs)) for lang in langs) for w, langs in _LANGS_OF.items()}
+# Scores are summed as integers in units of 1 / (2 * lcm of every n), as the compiled
+# detector does: float sums taken in set order could break exact ties either way.
+_UNIT = 2 * math.lcm(*(len(langs) for langs in _LANGS_OF.values()))
+_INT_SHARES = {
+    w: tuple((lang, _UNIT // len(langs)) for lang in langs) for w, langs in _LANGS_OF.items()
+}
 
 
 def detect(text: str) -> str:
@@ -89,7 +137,9 @@ def detect(text: str) -> str:
     cjk = 0
     if han + kana + hangul >= 4:  # mostly CJK, or a few CJK words in Latin text?
         cjk = len(sample) - _BELOW_CJK.subn("", sample)[1]
-    if cjk * 6 >= len(sample) or (han + kana + hangul and _latin(sample[:LATIN_SAMPLE]) == "und"):
+    other = max((c for s, c in counts.items() if s not in ("han", "kana", "hangul")), default=0)
+    few = han + kana + hangul > other and _latin(sample[:LATIN_SAMPLE]) == "und"
+    if cjk * 6 >= len(sample) or few:
         if hangul >= max(han, kana) * 0.5:
             return "ko"
         if kana >= 3 or (kana and not han):
@@ -97,8 +147,12 @@ def detect(text: str) -> str:
         return "zh"
     best = max(counts, key=counts.__getitem__)
     if counts[best] >= 6 and best not in ("han", "kana", "hangul"):
-        if best == "cyrillic":
-            return "uk" if _UKRAINIAN.search(sample) else "ru"
+        refine = REFINE.get(best)
+        if refine is not None:
+            for lang, letters in refine[0]:
+                if any(ch in sample for ch in letters):
+                    return lang
+            return refine[1]
         return best
     return _latin(sample[:LATIN_SAMPLE])
 
@@ -106,7 +160,8 @@ def detect(text: str) -> str:
 # Script of each code point range (start, name); None: not a script we tell apart.
 _RANGES = (
     (0x0370, "el"), (0x0400, "cyrillic"), (0x0530, None), (0x0590, "he"), (0x0600, "ar"),
-    (0x0700, None), (0x0900, "hi"), (0x0980, None), (0x0E00, "th"), (0x0E80, None),
+    (0x0700, None), (0x0900, "hi"), (0x0980, "bn"), (0x0A00, None), (0x0E00, "th"),
+    (0x0E80, None),
     (0x1100, "hangul"), (0x1200, None), (0x3040, "kana"), (0x3100, None), (0x3130, "hangul"),
     (0x3190, None), (0x31F0, "kana"), (0x3200, None), (0x3400, "han"), (0x4DC0, None),
     (0x4E00, "han"), (0xA000, None), (0xAC00, "hangul"), (0xD7B0, None), (0xF900, "han"),
@@ -115,26 +170,37 @@ _RANGES = (
 _SCRIPT_STARTS = [start for start, _ in _RANGES]
 _SCRIPTS = [name for _, name in _RANGES]
 _BELOW_CJK = re.compile("[^\u3040-\U0010ffff]")
-_UKRAINIAN = re.compile("[іїєґІЇЄҐ]")
+# A script shared by several languages: the first language with a letter of its own in the
+# sample, else the default. Urdu before Persian (Urdu writes ی and ک too); Arabic uses neither.
+REFINE: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
+    "cyrillic": ((("uk", "іїєґІЇЄҐ"),), "ru"),
+    "ar": ((("ur", "ٹڈڑںےۓھہ"), ("fa", "یکگچژ")), "ar"),
+}
 
 
 def _latin(sample: str, letters: bool = True) -> str:
     low = sample.lower().replace("'", " ").replace("’", " ")  # l'île -> l île
-    counts: dict[str, float] = {}
+    counts: dict[str, int] = {}
     # Distinct words that are stopwords; words glued to punctuation are skipped.
     for word in _STOPWORD_SET.intersection(low.split()):
-        for lang, share in _SHARES[word]:  # "de" says little, "della" a lot
-            counts[lang] = counts.get(lang, 0.0) + share
+        for lang, share in _INT_SHARES[word]:  # "de" says little, "della" a lot
+            counts[lang] = counts.get(lang, 0) + share
     if letters and not low.isascii():
         present = set(low)  # letters some languages use and others do not
         for lang, letters in _LETTER_SETS:
             common = present & letters
             if common:
                 hits = sum(map(low.count, common))
-                counts[lang] = counts.get(lang, 0.0) + min(hits, 6) * 0.5
+                counts[lang] = counts.get(lang, 0) + min(hits, 6) * (_UNIT // 2)
     if not counts:
         return "en" if low.isascii() and any(c.isalpha() for c in low) else "und"
-    return max(sorted(counts), key=counts.__getitem__)  # ties: alphabetical, deterministic
+    best = max(sorted(counts), key=counts.__getitem__)  # ties: alphabetical, deterministic
+    for base, alt, base_words, alt_words in LATIN_REFINE:
+        if best == base:
+            words = set(low.split())
+            if len(words & alt_words) > len(words & base_words):
+                return alt
+    return best
 
 
 def primary(code: str) -> str:

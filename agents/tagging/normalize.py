@@ -8,6 +8,13 @@ its length maps 1:1, one that grew is bisected down to the expanding characters.
 (non-NFC) text is normalised cluster by cluster (a base with its combining marks, jamo runs).
 Only clusters that changed length are recorded, so mapping an offset is one bisect.
 
+Per-script folds that change matching (`SCRIPT_FOLD`) follow NFKC and lower case on both
+sides. Unified one for one: Arabic/Persian/Urdu letter variants (ی/ى -> ي, ک -> ك, أ/إ/آ/ٱ -> ا,
+ھ/ہ -> ه), Greek accented vowels, Romanian ş/ţ -> ș/ț. Deleted: tatweel, Arabic harakat,
+Hebrew niqqud and cantillation, the Devanagari and Bengali nukta, ZWJ and ZWNJ. A deletion
+changes the length, so such text takes the mapped (chunked or cluster) path and offsets
+still point into the original.
+
 Diacritic folding is done on the *pattern* side instead (see `pattern_variants`): every alias
 and term is compiled with and without diacritics, so "Lương Văn Phong" and "Luong Van Phong"
 both match without a costly per-character `str.translate` over every article (8 MB/s measured,
@@ -68,8 +75,47 @@ def clean(text: str) -> str:
     return text
 
 
+# Per-script folds (see the module docstring): one character for one, or deleted ("").
+SCRIPT_UNIFY = {
+    "\u06cc": "\u064a", "\u0649": "\u064a", "\u06a9": "\u0643",  # ی ى -> ي, ک -> ك
+    "\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",  # alef forms
+    "\u06be": "\u0647", "\u06c1": "\u0647",  # Urdu ھ ہ -> ه
+    # Greek accents move with inflection (έλεγχος, ελέγχου): dropped.
+    "ά": "α", "έ": "ε", "ή": "η", "ί": "ι", "ό": "ο", "ύ": "υ", "ώ": "ω", "ϊ": "ι", "ϋ": "υ",
+    "ΐ": "ι", "ΰ": "υ",
+    # Romanian cedilla letters, still common in the press, as the comma-below ones.
+    "ş": "ș", "ţ": "ț",
+}  # fmt: skip
+_DROP_RANGES = (
+    (0x0591, 0x05BD), (0x05BF, 0x05BF), (0x05C1, 0x05C2), (0x05C4, 0x05C5), (0x05C7, 0x05C7),
+    (0x0610, 0x061A), (0x0640, 0x0640), (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06DC),
+    (0x06DF, 0x06E4), (0x06E7, 0x06E8), (0x06EA, 0x06ED), (0x093C, 0x093C), (0x09BC, 0x09BC),
+    (0x200C, 0x200D),
+)  # fmt: skip
+SCRIPT_DROP = frozenset(chr(c) for a, b in _DROP_RANGES for c in range(a, b + 1))
+SCRIPT_FOLD: dict[str, str] = {**SCRIPT_UNIFY, **dict.fromkeys(SCRIPT_DROP, "")}
+_FOLD_TABLE = str.maketrans(SCRIPT_FOLD)
+_UNIFY_TABLE = str.maketrans(SCRIPT_UNIFY)
+_FOLD_CHARS = re.compile("[" + "".join(re.escape(c) for c in sorted(SCRIPT_FOLD)) + "]")
+_DROP_CHARS = re.compile("[" + "".join(re.escape(c) for c in sorted(SCRIPT_DROP)) + "]")
+
+
+def is_word_char(ch: str) -> bool:
+    """A letter or digit of a script that separates words with spaces: not CJK (from
+    U+2E80 on), not Thai or Lao (U+0E00-U+0EFF), which are matched as substrings."""
+    return ch.isalnum() and ch < "\u2e80" and not "\u0e00" <= ch <= "\u0eff"
+
+
+def fold_script(text: str) -> str:
+    """The per-script folds of already NFKC-normalised, lower-cased text."""
+    if text.isascii() or not _FOLD_CHARS.search(text):
+        return text
+    return text.translate(_FOLD_TABLE)
+
+
 def normalise(text: str) -> Normalised:
-    """NFKC + lower case, with an offset map only where the length changed.
+    """NFKC + lower case + per-script folds, with an offset map only where the length
+    changed.
 
     Lone surrogates pass through; the matcher's caller replaces them (see `clean`) only
     when the automaton refuses the text, which keeps the common case free of a check.
@@ -80,7 +126,10 @@ def normalise(text: str) -> Normalised:
     if unicodedata.is_normalized("NFKC", text):
         low = _lower(text)
         if len(low) == len(text):
-            return Normalised(low, original)
+            if not _FOLD_CHARS.search(low):
+                return Normalised(low, original)
+            if not _DROP_CHARS.search(low):  # letter variants only: one for one
+                return Normalised(low.translate(_UNIFY_TABLE), original)
     # The characters that keep most real text from being NFKC get their NFKC form (or, for
     # the usual expanders, a one-character stand-in no pattern contains) by C-speed
     # replace(), one character for one; most texts are NFKC afterwards and take the 1:1
@@ -91,7 +140,10 @@ def normalise(text: str) -> Normalised:
     if unicodedata.is_normalized("NFKC", text):
         low = _lower(text)
         if len(low) == len(text):
-            return Normalised(low, original)
+            if not _FOLD_CHARS.search(low):
+                return Normalised(low, original)
+            if not _DROP_CHARS.search(low):
+                return Normalised(low.translate(_UNIFY_TABLE), original)
     if not unicodedata.is_normalized("NFC", text):
         return _slow(text, original)  # decomposed text: compose cluster by cluster
     return _chunked(text, original)
@@ -130,17 +182,22 @@ CHUNK = 256
 def _chunked(text: str, original: str) -> Normalised:
     """NFKC + lower chunk by chunk. A chunk that kept its length maps 1:1 (the text is NFC,
     so no composition shrinks a chunk while an expansion grows it); one whose length changed
-    is bisected down to the characters that expand ("ﬁ" -> "fi", "㎏" -> "kg")."""
+    is bisected down to the characters that expand ("ﬁ" -> "fi", "㎏" -> "kg"). A chunk
+    holding a deleted character (`SCRIPT_DROP`) is bisected too: an expansion beside it
+    could keep its length while moving offsets."""
     pieces: list[str] = []
     breaks: list[tuple[int, int, int, int]] = []  # norm start, norm end, orig start, orig end
     out = 0
     normalize = unicodedata.normalize
+    shrinking = _shrinking()
+    drops = shrinking.search(text) is not None
     for first in range(0, len(text), CHUNK):
         stack = [(first, min(len(text), first + CHUNK))]
         while stack:
             a, b = stack.pop()
-            piece = normalize("NFKC", text[a:b]).lower()
-            if len(piece) == b - a or b - a == 1:
+            piece = fold_script(normalize("NFKC", text[a:b]).lower())
+            kept = len(piece) == b - a and not (drops and shrinking.search(text, a, b))
+            if kept or b - a == 1:
                 if len(piece) != b - a:
                     breaks.append((out, out + len(piece), a, b))
                 pieces.append(piece)
@@ -175,7 +232,7 @@ def _slow(text: str, original: str) -> Normalised:
         if a > pos:
             pieces.append(text[pos:a])
             out += a - pos
-        piece = unicodedata.normalize("NFKC", text[a:b]).lower()
+        piece = fold_script(unicodedata.normalize("NFKC", text[a:b]).lower())
         pieces.append(piece)
         if len(piece) != b - a:
             norm_starts.append(out)
@@ -228,9 +285,10 @@ def _unstable_pair() -> tuple[re.Pattern[str], re.Pattern[str]]:
         ):
             continue  # jamo: handled as runs (see _JAMO)
         folded = unicodedata.normalize("NFKC", ch)
-        if folded != ch or len(ch.lower()) != 1:
+        if folded != ch or len(ch.lower()) != 1 or ch in SCRIPT_FOLD or ch.lower() in SCRIPT_FOLD:
             changing.append(code)
-            if len(folded.lower()) != 1 or not _stable_alone(folded):
+            grows = len(folded) != 1 or len(fold_script(folded.lower())) != 1
+            if grows or not _stable_alone(folded):
                 growing.append(code)
     astral = "\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff\U0002f800-\U0002fa1f"
     m = _ranges(marks) + _JAMO + "\uff9e\uff9f"  # half-width voiced marks compose too
@@ -238,6 +296,19 @@ def _unstable_pair() -> tuple[re.Pattern[str], re.Pattern[str]]:
     clusters = re.compile(f"[{_ranges(changing)}{astral}{m}][{m}]*")
     length_changing = re.compile(f"[{_ranges(growing)}{astral}{m}]")
     return clusters, length_changing
+
+
+@functools.cache
+def _shrinking() -> re.Pattern[str]:
+    """Characters the per-script folds delete, alone or inside their NFKC form ("ﳲ" ->
+    tatweel + marks -> nothing): where a chunk may shrink while another part grows."""
+    codes = [ord(c) for c in SCRIPT_DROP]
+    for code in range(0x80, 0x10000):
+        if not 0xD800 <= code <= 0xDFFF:
+            form = unicodedata.normalize("NFKC", chr(code))
+            if form != chr(code) and _DROP_CHARS.search(form):
+                codes.append(code)
+    return re.compile(f"[{_ranges(codes)}]")
 
 
 def _stable_alone(ch: str) -> bool:
@@ -253,6 +324,7 @@ def _stable_alone(ch: str) -> bool:
 def warm_up() -> None:
     """Build the slow path's character classes now (about 0.2 s) rather than mid-stream."""
     _unstable_pair()
+    _shrinking()
 
 
 def _ranges(codes: list[int]) -> str:
@@ -270,7 +342,7 @@ def _ranges(codes: list[int]) -> str:
 
 def key(text: str) -> str:
     """The normalised form of a pattern (same transform as the text side)."""
-    return unicodedata.normalize("NFKC", text).lower()
+    return fold_script(unicodedata.normalize("NFKC", text).lower())
 
 
 @functools.lru_cache(maxsize=65536)  # catalogue compile folds the same words many times
@@ -292,6 +364,8 @@ def fold(text: str) -> str:
     return "".join(out)
 
 
+_JOINABLE = re.compile("[\u0590-\u06ff\u0900-\u09ff\u0e00-\u0e7f]")
+_HYPHEN_JOINABLE = re.compile("[\u0590-\u05ff\u0900-\u09ff]")  # Hebrew, Indic: "דיפ-סיק"
 _SPECIAL = {"đ": "d", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i", "ħ": "h"}
 _APOSTROPHES = ("'", "’")
 
@@ -314,6 +388,15 @@ def pattern_variants(text: str) -> set[str]:
         choices = [sorted({w, fold(w)}) for w in words]
         variants.update(" ".join(combo) for combo in itertools.product(*choices))
     for v in list(variants):
+        # Arabic, Persian, Urdu, Hebrew, Indic and Thai press writes a foreign two-part name
+        # with or without the space ("ديب سيك", "ديبسيك"; ZWNJ is already gone by now).
+        if " " in v and _JOINABLE.search(v) and v.count(" ") <= 2:
+            variants.add(v.replace(" ", ""))
+            if v.count(" ") == 1 and _HYPHEN_JOINABLE.search(v):
+                variants.add(v.replace(" ", "-"))
+        if "-" in v and _JOINABLE.search(v):
+            variants.add(v.replace("-", " "))
+            variants.add(v.replace("-", ""))
         if "-" in v and v.replace("-", "").isascii():
             variants.add(v.replace("-", " "))
         if " " in v and v.isascii() and not any(c.isdigit() for c in v):

@@ -32,6 +32,7 @@ from newswatch.agents.tagging.normalize import (
     Normalised,
     clean,
     is_phrase,
+    is_word_char,
     normalise,
     pattern_variants,
     phrase_regex,
@@ -91,9 +92,46 @@ class TagResult:
         }
 
 
-def _is_word(ch: str) -> bool:
-    """A letter or digit of a script that separates words with spaces."""
-    return ch.isalnum() and ch < "\u2e80"
+_THAI, _LAO_END = "\u0e00", "\u0eff"  # matched as substrings, like CJK
+_HEBREW = "\u0590"  # from Hebrew to Lao: the scripts `_left_free` may accept
+_is_word = is_word_char  # a letter or digit of a script that separates words with spaces
+
+
+def _glued_prefixes() -> frozenset[str]:
+    """Particles glued to the next word: Arabic و ف (and, so), ب ل ك (by, for, as), ال (the)
+    and their combinations ("وبال", "لل"); Hebrew ו ה ב ל מ ש כ, up to three in a row."""
+    arabic = set()
+    for conj in ("", "و", "ف"):
+        for prep in ("", "ب", "ل", "ك"):
+            for article in ("", "ال"):
+                arabic.add(conj + prep + article)
+        arabic.add(conj + "لل")  # ل + ال
+    letters = "והבלמשכ"
+    hebrew = {a + b + c for a in letters for b in ("", *letters) for c in ("", *letters)}
+    hebrew |= set(letters)
+    return frozenset(p for p in arabic | hebrew if p)
+
+
+GLUED_PREFIXES = _glued_prefixes()
+_MAX_PREFIX = max(map(len, GLUED_PREFIXES))
+
+
+def _left_free(text: str, start: int) -> bool:
+    """A left word boundary after all, where the character before `start` is a letter: it is
+    Thai or Lao (matched as substrings, like CJK), or an Arabic or Hebrew match is preceded
+    by nothing but glued particles ("وديب سيك", "ובייטדאנס"). Called only where the plain
+    test failed, so it costs nothing on most matches."""
+    before = text[start - 1]
+    if "\u0e00" <= before <= "\u0eff":
+        return True
+    if not ("\u0590" <= before <= "\u06ff" and "\u0590" <= text[start] <= "\u06ff"):
+        return False
+    i = start - 1
+    while i >= 0 and start - i <= _MAX_PREFIX and is_word_char(text[i]):
+        i -= 1
+    if i >= 0 and is_word_char(text[i]):
+        return False  # a longer word: the match is inside it
+    return text[i + 1 : start] in GLUED_PREFIXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +385,7 @@ class Tagger:
         return module.Engine(
             self._patterns, plans, payloads, inner, table, astral_base, astral, owners,
             [self._phrases[t] for t in phrases], MAX_SPANS, MAX_MENTIONS_PER_ENTITY, SEGMENT,
-            bounds,
+            bounds, sorted(GLUED_PREFIXES),
         )  # fmt: skip
 
     @property
@@ -457,10 +495,14 @@ class Tagger:
                 # is its own pattern): reject them here, before any call.
                 needs_left, needs_right, payloads, simple = plans[index]
                 before = text[start - 1] if start else " "
-                left_ok = not (before.isalnum() and before < "\u2e80")
+                left_ok = not (before.isalnum() and before < "\u2e80") or (
+                    _HEBREW <= before <= _LAO_END and _left_free(text, start)
+                )
                 if left_ok or not needs_left:
                     after = text[end] if end < n else " "
-                    right_ok = not (after.isalnum() and after < "\u2e80")
+                    right_ok = (
+                        not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
+                    )
                     if simple is not None and (right_ok or not simple.right):
                         # The common cases, one plain theme term or one side of a proximity
                         # rule ("data", "export"): recorded inline, no call.
@@ -500,11 +542,13 @@ class Tagger:
         the same checks as the main loop of `_scan`."""
         needs_left, needs_right, payloads, simple = plan
         before = text[start - 1] if start else " "
-        left_ok = not (before.isalnum() and before < "\u2e80")
+        left_ok = not (before.isalnum() and before < "\u2e80") or (
+            _HEBREW <= before <= _LAO_END and _left_free(text, start)
+        )
         if needs_left and not left_ok:
             return
         after = text[end] if end < n else " "
-        right_ok = not (after.isalnum() and after < "\u2e80")
+        right_ok = not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
         if simple is not None and (right_ok or not simple.right):
             _record(scan, simple, start, end)
         elif right_ok or not needs_right or (needs_right == _ALIAS_TAIL and _may_extend(text, end)):
@@ -555,9 +599,11 @@ class Tagger:
             for index, a, b in self._context.find_matches_as_indexes(text[lo:hi], overlapping=True):
                 start, end = lo + a, lo + b
                 before = text[start - 1] if start else " "
-                left_ok = not (before.isalnum() and before < "\u2e80")
+                left_ok = not (before.isalnum() and before < "\u2e80") or (
+                    _HEBREW <= before <= _LAO_END and _left_free(text, start)
+                )
                 after = text[end] if end < n else " "
-                right_ok = not (after.isalnum() and after < "\u2e80")
+                right_ok = not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
                 for p in payloads[index]:
                     if (p.left and not left_ok) or (p.right and not right_ok):
                         continue
@@ -591,7 +637,7 @@ class Tagger:
                         end, right_ok = stop, True
         if p.right and not right_ok:
             run = _WORD_RUN.match(text, end)
-            if not _inflection(text[end - 1], run.group() if run else ""):
+            if not _inflection(text[end - 1], run.group() if run else "", end - start):
                 return
         seen = scan.per_entity.get(p.owner, 0)
         if seen < MAX_MENTIONS_PER_ENTITY:
@@ -739,14 +785,21 @@ class Tagger:
 
 
 _ALIAS_TAIL = 2  # a plan's needs_right for aliases: they check what follows them themselves
-_TAIL_STARTS = frozenset("0123456789vrkmtxzs")
+# Versions start with a digit or v r k m t x z; inflections with s (German, English), the
+# first letter of a Latin case ending (`_LATIN_ENDINGS`), or a Cyrillic or Bengali letter.
+_TAIL_STARTS = frozenset("0123456789vrkmtxzs" + "abehilnouy" + "áäéóöőůę")
 
 
 def _may_extend(text: str, end: int) -> bool:
     """Whether the letter or digit after an alias may start a version suffix ("2.5", "v3",
     "k1.5") or an inflection ("s", Cyrillic case endings); see `Tagger._alias`."""
     after = text[end]
-    return after in _TAIL_STARTS or "\u0400" <= after <= "\u052f" or after.isdigit()
+    return (
+        after in _TAIL_STARTS
+        or "\u0400" <= after <= "\u052f"
+        or "\u0980" <= after <= "\u09ff"
+        or after.isdigit()
+    )
 
 
 def _record(scan: _Scan, p: _Payload, start: int, end: int) -> None:
@@ -851,13 +904,30 @@ def _snippet(original: str, start: int, end: int) -> str:
     return " ".join(original[start:end].split())
 
 
-def _inflection(last: str, suffix: str) -> bool:
-    """Whether `suffix` after an alias ending in `last` is an inflection, not another word."""
+# Case endings glued to a Latin-script name: Polish and Czech (DeepSeeka, DeepSeekiem,
+# DeepSeeku, Huaweiem), Hungarian (DeepSeeket, Alibabánál is listed), Finnish (DeepSeekin,
+# DeepSeekissä), Romanian (DeepSeekul). Only after aliases of 5+ characters: a short alias
+# glued to a letter is too often part of another word ("kimia", "qwerty").
+_ENDINGS = (
+    "a u e y ie em iem owi ovi ou om ach ami ów ů ům ech ot et öt nak nek ban ben ba be ra re "
+    "ról ről tól től hoz hez höz val vel on en ön in ia ssa ssä sta stä lla llä lle lta ltä ksi "
+    "ul ului"
+)
+_LATIN_ENDINGS = frozenset(_ENDINGS.split())
+
+
+def _inflection(last: str, suffix: str, length: int) -> bool:
+    """Whether `suffix` after an alias of `length` characters ending in `last` is an
+    inflection, not another word."""
     if not suffix:
         return True
     if "\u0400" <= last <= "\u052f":  # Cyrillic case endings: Дипсика, Дипсиком
         return len(suffix) <= 3 and all("\u0400" <= c <= "\u052f" for c in suffix)
-    return suffix == "s"  # German genitive, English plural: "Alibabas", "ByteDances"
+    if "\u0980" <= last <= "\u09ff":  # Bengali case endings: ডিপসিককে, আলিবাবার
+        return len(suffix) <= 4 and all("\u0980" <= c <= "\u09ff" for c in suffix)
+    if suffix == "s":  # German genitive, English plural: "Alibabas", "ByteDances"
+        return True
+    return length >= 5 and last.isascii() and suffix in _LATIN_ENDINGS
 
 
 def _covered(cand: _Candidate, stops: list[tuple[int, int, str]]) -> bool:

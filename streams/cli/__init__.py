@@ -7,8 +7,6 @@ click commands in a `COMMANDS` tuple.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -17,8 +15,6 @@ import click
 import prometheus_client
 
 from newswatch.streams.settings import ConfigError, Settings, load_settings
-
-_MODULES = ("config", "up", "poll", "worker", "feeds", "tag", "alerts", "webhooks", "stories")
 
 
 class _Group(click.Group):
@@ -73,9 +69,20 @@ def setup_logging(level: str) -> None:
     )
 
 
-for _name in _MODULES:
-    _qualified = f"{__name__}.{_name}"
-    if importlib.util.find_spec(_qualified) is None:
-        continue  # that command's issue has not landed yet
-    for _command in importlib.import_module(_qualified).COMMANDS:
+# The command modules import `settings_from` from this package: import them after it exists.
+from newswatch.streams.cli import (  # noqa: E402
+    alerts,
+    catalogue,
+    config,
+    feeds,
+    poll,
+    stories,
+    tag,
+    up,
+    webhooks,
+    worker,
+)
+
+for _module in (config, up, poll, worker, feeds, tag, catalogue, stories, alerts, webhooks):
+    for _command in _module.COMMANDS:
         main.add_command(_command)

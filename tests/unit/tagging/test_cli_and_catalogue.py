@@ -101,3 +101,43 @@ def test_broken_catalogues_raise_clear_errors(tmp_path: Path, content: str, mess
     (tmp_path / "bad.yaml").write_text(content, encoding="utf-8")
     with pytest.raises(CatalogueError, match=message):
         Tagger.load(tmp_path)
+
+
+def test_catalogue_check_lists_languages_lacking_a_name(tmp_path: Path) -> None:
+    code, out, _ = _run(["catalogue", "check", "--catalogue", str(SHIPPED_DIR)])
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines() if "missing:" in line}
+    assert "missing: -" in lines["deepseek"]  # named in all 30 languages
+    assert " ar " in lines["stepfun"] + " " and "missing (entity, language) pairs" in out
+    code, out, _ = _run(["catalogue", "check", "--lang", "ar", "--json", "--strict"])
+    assert code == 1  # some entity has no Arabic name
+    docs = {d["entity"]: d for d in map(orjson.loads, out.splitlines())}
+    assert docs["deepseek"]["missing"] == [] and docs["deepseek"]["sources"]["ar"] == "press"
+    assert docs["stepfun"]["missing"] == ["ar"]
+    # A new model named in one language only: the check lists the other 29.
+    folder = tmp_path / "cat"
+    shutil.copytree(SHIPPED_DIR, folder)
+    (folder / "new.yaml").write_text(
+        "entities:\n  - {id: qwen4, kind: model, name: Qwen4, aliases: {zh: [千问4]}}\n",
+        encoding="utf-8",
+    )
+    code, out, _ = _run(["catalogue", "check", "--catalogue", str(folder), "--json"])
+    new = next(d for d in map(orjson.loads, out.splitlines()) if d["entity"] == "qwen4")
+    assert new["covered"] == ["zh"] and len(new["missing"]) == 29
+
+
+@pytest.mark.parametrize(
+    ("names", "error"),
+    [
+        ("names:\n  nosuch: {source: press, aliases: {ar: [x]}}\n", "unknown entity"),
+        ("names:\n  deepseek: {source: rumour, aliases: {ar: [x]}}\n", "source of 'ar'"),
+        ("names:\n  deepseek: {aliases: {ar: [x]}, extra: 1}\n", "expected a mapping"),
+    ],
+)
+def test_names_section_errors_name_the_file(tmp_path: Path, names: str, error: str) -> None:
+    folder = tmp_path / "cat"
+    shutil.copytree(SHIPPED_DIR, folder)
+    (folder / "zz.yaml").write_text(names, encoding="utf-8")
+    with pytest.raises(CatalogueError, match=error) as info:
+        Tagger.load(folder)
+    assert "zz.yaml" in str(info.value)

@@ -81,6 +81,27 @@ def test_alias_glued_to_a_letter_only_as_version_or_inflection(tagger: Tagger) -
         ("Компания выпустила новую модель", "ru"),
         ("Компанія випустила нову модель і її", "uk"),
         ("Η εταιρεία ανακοίνωσε ένα νέο μοντέλο τεχνητής νοημοσύνης", "el"),
+        ("أعلنت الشركة عن نموذج جديد للذكاء الاصطناعي", "ar"),
+        ("این شرکت یک مدل جدید هوش مصنوعی معرفی کرد", "fa"),
+        ("کمپنی نے مصنوعی ذہانت کا نیا ماڈل پیش کیا ہے", "ur"),
+        ("החברה הציגה מודל חדש של בינה מלאכותית", "he"),
+        ("कंपनी ने नया एआई मॉडल पेश किया है", "hi"),
+        ("প্রতিষ্ঠানটি নতুন এআই মডেল প্রকাশ করেছে", "bn"),
+        ("บริษัทเปิดตัวโมเดลปัญญาประดิษฐ์ใหม่", "th"),
+        # A few Han characters in Arabic text do not make it Chinese.
+        ("ديبسيك (بالصينية: 深度求索) هي شركة صينية للذكاء الاصطناعي", "ar"),
+        # Latin-script languages that share words: Malay/Indonesian, Czech/Slovak,
+        # Swedish/Norwegian/Danish.
+        ("Syarikat itu berkata bahawa kerajaan akan membantu pemaju tempatan", "ms"),
+        ("Perusahaan itu mengatakan bahwa pemerintah akan membantu karena penting", "id"),
+        ("Společnost uvedla, že model je podle testů lepší, než se čekalo", "cs"),
+        ("Spoločnosť uviedla, že model je podľa testov lepší, než sa čakalo", "sk"),
+        ("Bolaget säger att modellen inte är till salu och att det är för tidigt", "sv"),
+        ("Selskapet sier at modellen ikke er til salgs etter avtalen med staten", "no"),
+        ("Selskabet siger at modellen ikke er til salg efter aftalen med staten", "da"),
+        ("Guvernul a anunțat că a fost aprobată o lege pentru companiei după vot", "ro"),
+        ("A kormány szerint az új szabály után is van hogy nem lesz változás", "hu"),
+        ("Ayon sa kumpanya, ang bagong modelo ay para sa mga negosyo sa bansa", "tl"),
     ],
 )
 def test_language_from_sorted_code_points(text: str, lang: str) -> None:

@@ -65,6 +65,13 @@ BAD = [
     "Qwen𝟐.5 astral digit after an alias, Kimi\U000104a0",
     "export restrictions à l'exportation des puces contrôles à l'exportation",
     "Exportkontrollen für KI-Chips: Nvidia H20, Ausfuhrbeschränkungen, 出口管制 半导体",
+    # Per-script folds, glued particles, Thai without spaces, case endings.
+    "وَأَعْلَنَتْ شركة «ديـــب سيك» وعلي بابا ولبايت دانس عن قيود التصدير على الرقائق",
+    "دیپ‌سیک و علی‌بابا؛ كنترل صادرات تراشه‌ها ﳲ ﹱ ﻻ ۹۱۰",
+    "ושָׁלוֹם לְדִּיפְּסִיק והעליבאבא, ה־בייטדאנס ומהוואווי; שבבים",
+    "क़ीमत डीपसीक अलीबाबा ने चिप निर्यात नियंत्रण ‍ ড়ডিপসিককে আলিবাবার",
+    "ไบต์แดนซ์เปิดตัวดีปซีค​ใหม่ อาลีบาบาควบคุมการส่งออกชิป",
+    "DeepSeeka DeepSeekiem Alibabą Alibabánál DeepSeeket DeepSeekin Kimia Qwena Huaweiem",
 ]
 
 
@@ -100,6 +107,8 @@ POOL = (
     "ﬁ㎏½Ⅻ\u0301\u0300\u0306\u031b\u1100\u1161\u11a8\u3131ﾞﾟｶ"
     "дипсикДИПСИКёЁіїΣσςΟΔİı深度求索阿里巴巴通义千问豆包月之暗面한국어ディープシーク"
     "🚀🧠🇨🇳𝐃𝟐𠀀\u200b\u200d\x00\x07"
+    "دیپسکيكیىأإآٱـًٌَُِّْٰ\u200cوبالﻻﳲש\u05b0\u05b8\u05bc\u05c1ובהלמ"
+    "डीपसक\u093cक़ড\u09bcড়ไบต์แดนซ์ดีปซีค"
     "µ²₂｜％\u2005\ufe0f\ufe0e\u212b\u2126\u212aϹϒＤｅｅｐ\u0b3e\u0bbe\u0cd5\u1b35\u3099ｶﾞ"
 )
 _WORDS = (
@@ -107,7 +116,9 @@ _WORDS = (
     "alibaba bytedance export controls chip ban entity list open-source open source weights "
     "nvidia h20 data security privacy market stocks restrictions contrôle à l'export "
     "exportkontrollen ausfuhr 出口管制 芯片 开源 数据安全 экспортный контроль чипы "
-    "kiểm soát xuất khẩu lương văn phong"
+    "kiểm soát xuất khẩu lương văn phong "
+    "ديب سيك ديبسيك علي بابا وعلي بابا بايدو دیپسیک علیبابا لדיפסיק דיפסיק ועליבאבא "
+    "डीपसीक अलीबाबा ডিপসিক ดีปซีค ไบต์แดนซ์ deepseeka deepseekiem alibabę"
 )
 WORDS = _WORDS.split()
 
@@ -251,7 +262,9 @@ def test_table_normalisation_equals_normalise(engines: tuple[Tagger, Tagger]) ->
 
 _SCRIPT_WORDS = (
     "the der le el il o và của 的 是 在 한국어 ディープ дипсик іїє αβγ שלום مرحبا हिन्दी "
-    "ไทย ÄÖÜß ñ ã ơư 𐐀𐐨 İ Σς ’ ' … \u00a0 \u3000 ᄀ ㄱ ｶ abc"
+    "ไทย ÄÖÜß ñ ã ơư 𐐀𐐨 İ Σς ’ ' … \u00a0 \u3000 ᄀ ㄱ ｶ abc "
+    "یک گچ ٹڈ ے فارسی اردو বাংলা ও yang bahawa kerana bahwa karena og ikke af efter av etter "
+    "selskabet selskapet och är že sa sú se jsou și în hogy az ang ng sa mga őű ěř ľô æø ăș"
 )
 
 

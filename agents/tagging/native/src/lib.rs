@@ -98,6 +98,8 @@ struct Engine {
     max_mentions: u32,
     segment: usize,
     themes: FxHashMap<u32, ThemeBound>, // by theme (owner index)
+    prefixes: rustc_hash::FxHashSet<Vec<u8>>, // Python's GLUED_PREFIXES (UTF-8)
+    max_prefix: usize,                  // the longest, in characters
 }
 
 /// A theme's threshold and weights (its score and upper bound, as in Python's `_themes`).
@@ -111,7 +113,9 @@ struct ThemeBound {
 /// A term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches (`_REPEAT` in tagger.py).
 const REPEAT: [f64; 4] = [0.0, 1.0, 1.5, 2.0];
 
-const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzs";
+// Python's `_TAIL_STARTS`: versions, "s", and the first letters of Latin case endings.
+const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzsabehilnouy";
+const ALIAS_TAIL_WIDE: [u32; 8] = [0xE1, 0xE4, 0xE9, 0xF3, 0xF6, 0x151, 0x16F, 0x119];
 
 /// Matches of one theme term or one side of a proximity rule, as (start, end) characters.
 type Spans = Vec<(u32, u32)>;
@@ -225,6 +229,17 @@ fn utf8_len(lead: u8) -> usize {
     }
 }
 
+/// The UTF-8 length of a code point.
+#[inline]
+fn utf8_len_of(cp: u32) -> usize {
+    match cp {
+        0..0x80 => 1,
+        0x80..0x800 => 2,
+        0x800..0x10000 => 3,
+        _ => 4,
+    }
+}
+
 /// Counts characters (non-continuation bytes) of `bytes[from..to]`.
 #[inline]
 fn count_chars(bytes: &[u8], from: usize, to: usize) -> usize {
@@ -255,13 +270,48 @@ impl Engine {
         }
     }
 
+    /// Python's left-boundary test: `boundary()` of the character before, or `_left_free`:
+    /// an Arabic or Hebrew match preceded only by glued particles ("وديب سيك"). (Thai and
+    /// Lao letters are no WORD characters in the table, so `boundary()` covers them.)
+    #[inline]
+    fn left_ok(&self, bytes: &[u8], bs: usize) -> bool {
+        let before = char_before(bytes, bs);
+        if self.boundary(before) {
+            return true;
+        }
+        let (Some(b), Some(first)) = (before, char_at(bytes, bs)) else {
+            return false;
+        };
+        if !(0x0590..=0x06FF).contains(&b) || !(0x0590..=0x06FF).contains(&first) {
+            return false;
+        }
+        // Walk back over at most `max_prefix` word characters to the start of the word.
+        let mut i = bs;
+        let mut chars = 0;
+        while i > 0 && chars <= self.max_prefix {
+            let ch = char_before(bytes, i);
+            if self.boundary(ch) {
+                break;
+            }
+            i -= utf8_len_of(ch.unwrap_or(0));
+            chars += 1;
+        }
+        if chars > self.max_prefix {
+            return false; // a longer word: the match is inside it
+        }
+        self.prefixes.contains(&bytes[i..bs])
+    }
+
     /// Python's `_may_extend`: may the character after an alias start a version or an
     /// inflection?
     fn may_extend(&self, py: Python<'_>, cp: u32) -> bool {
         if cp < 0x80 && ALIAS_TAIL.contains(&(cp as u8)) {
             return true;
         }
-        if (0x0400..=0x052F).contains(&cp) {
+        if (0x0400..=0x052F).contains(&cp)
+            || (0x0980..=0x09FF).contains(&cp)
+            || ALIAS_TAIL_WIDE.contains(&cp)
+        {
             return true;
         }
         if cp < 0x10000 {
@@ -384,7 +434,7 @@ impl Engine {
                 let index = pattern as usize;
                 let plan = self.plans[index];
                 let end = start + plan.chars as usize;
-                let left_ok = self.boundary(char_before(bytes, bs));
+                let left_ok = self.left_ok(bytes, bs);
                 if left_ok || !plan.needs_left {
                     let after = char_at(bytes, be);
                     let right_ok = self.boundary(after);
@@ -477,7 +527,7 @@ impl Engine {
         let bs = outer_byte + inner.x_byte as usize;
         let start = outer_char + inner.x_char as usize;
         let end = outer_char + inner.y_char as usize;
-        let left_ok = self.boundary(char_before(bytes, bs));
+        let left_ok = self.left_ok(bytes, bs);
         if plan.needs_left && !left_ok {
             return Ok(());
         }
@@ -587,6 +637,7 @@ impl Engine {
         max_mentions: u32,
         segment: usize,
         themes: Vec<ThemeArgs>,
+        prefixes: Vec<String>,
     ) -> PyResult<Self> {
         // Every index the scan follows must exist: a scan never panics on its tables.
         let consistent = plans.len() == patterns.len()
@@ -672,7 +723,15 @@ impl Engine {
             .enumerate()
             .map(|(i, o)| Ok((o.bind(py).to_str()?.to_owned(), i as u32)))
             .collect::<PyResult<_>>()?;
+        let max_prefix = prefixes
+            .iter()
+            .map(|p| p.chars().count())
+            .max()
+            .unwrap_or(0);
+        let prefixes = prefixes.into_iter().map(String::into_bytes).collect();
         Ok(Engine {
+            prefixes,
+            max_prefix,
             owner_at,
             automaton,
             plans,
@@ -1017,12 +1076,19 @@ struct LangDetector {
     space: Vec<char>,                 // the characters str.isspace() accepts, sorted
     ranges: Vec<(u32, Option<usize>)>, // script ranges: start, script (index into names)
     names: Vec<Py<PyString>>,         // script names; some are language codes ("el", "th")
-    scripts: [Option<usize>; 4],      // han, kana, hangul, cyrillic: indexes into names
-    ukrainian: Vec<char>,
+    scripts: [Option<usize>; 3],      // han, kana, hangul: indexes into names
+    // Python's REFINE: script -> (language, its own letters) in order, and the default.
+    refine_scripts: Vec<ScriptRefine>,
+    // Python's LATIN_REFINE: base, alt (indexes into langs), base's and alt's own words.
+    refine_latin: Vec<(usize, usize, Vec<String>, Vec<String>)>,
     sample: usize,
     latin_sample: usize,
     codes: [Py<PyString>; 7], // en, und, ko, ja, zh, uk, ru
 }
+
+/// A script shared by languages: script, (language, its own letters) in order, default.
+type ScriptRefine = (usize, Vec<(Py<PyString>, Vec<char>)>, Py<PyString>);
+type ScriptRefineArgs = (usize, Vec<(Py<PyString>, String)>, Py<PyString>);
 
 const EN: usize = 0;
 const UND: usize = 1;
@@ -1091,6 +1157,19 @@ impl LangDetector {
                 best = i;
             }
         }
+        for (base, alt, base_words, alt_words) in &self.refine_latin {
+            if best == *base {
+                let mut words: Vec<&str> = low.split(is_space).filter(|w| !w.is_empty()).collect();
+                words.sort_unstable();
+                words.dedup();
+                let count = |own: &Vec<String>| {
+                    words.iter().filter(|w| own.iter().any(|o| o == *w)).count()
+                };
+                if count(alt_words) > count(base_words) {
+                    return Ok(*alt);
+                }
+            }
+        }
         Ok(best)
     }
 
@@ -1116,12 +1195,18 @@ impl LangDetector {
         space: String,
         ranges: Vec<(u32, Option<usize>)>,
         names: Vec<Py<PyString>>,
-        ukrainian: String,
+        refine_scripts: Vec<ScriptRefineArgs>,
+        refine_latin: Vec<(usize, usize, Vec<String>, Vec<String>)>,
         sample: usize,
         latin_sample: usize,
         codes: [Py<PyString>; 7],
     ) -> PyResult<Self> {
         if letters.len() > 16
+            || langs.len() > 32
+            || refine_latin
+                .iter()
+                .any(|r| r.0 >= langs.len() || r.1 >= langs.len())
+            || refine_scripts.iter().any(|r| r.0 >= names.len())
             || ranges
                 .iter()
                 .any(|(_, s)| s.is_some_and(|s| s >= names.len()))
@@ -1135,7 +1220,7 @@ impl LangDetector {
                 .iter()
                 .position(|n| n.bind(py).to_str().ok() == Some(name))
         };
-        let scripts = [find("han"), find("kana"), find("hangul"), find("cyrillic")];
+        let scripts = [find("han"), find("kana"), find("hangul")];
         Ok(LangDetector {
             scripts,
             langs,
@@ -1153,7 +1238,17 @@ impl LangDetector {
             space,
             ranges,
             names,
-            ukrainian: ukrainian.chars().collect(),
+            refine_scripts: refine_scripts
+                .into_iter()
+                .map(|(script, langs, default)| {
+                    let langs = langs
+                        .into_iter()
+                        .map(|(lang, letters)| (lang, letters.chars().collect()))
+                        .collect();
+                    (script, langs, default)
+                })
+                .collect(),
+            refine_latin,
             sample,
             latin_sample,
             codes,
@@ -1214,7 +1309,7 @@ impl LangDetector {
                 .and_then(|s| counts.iter().find(|(x, _)| *x == s))
                 .map_or(0, |e| e.1)
         };
-        let [han_at, kana_at, hangul_at, cyrillic_at] = self.scripts;
+        let [han_at, kana_at, hangul_at] = self.scripts;
         let (han, kana, hangul) = (count(han_at), count(kana_at), count(hangul_at));
         let cjk = if han + kana + hangul >= 4 {
             sample.chars().filter(|&c| c as u32 >= 0x3040).count()
@@ -1222,7 +1317,15 @@ impl LangDetector {
             0
         };
         let nchars = sample.chars().count();
-        if cjk * 6 >= nchars || (han + kana + hangul > 0 && self.latin(latin, true) == Err(UND)) {
+        // Python's `other`: the most distinct characters of a script that is not CJK.
+        let other = counts
+            .iter()
+            .filter(|(s, _)| ![han_at, kana_at, hangul_at].contains(&Some(*s)))
+            .map(|e| e.1)
+            .max()
+            .unwrap_or(0);
+        let few = han + kana + hangul > other && self.latin(latin, true) == Err(UND);
+        if cjk * 6 >= nchars || few {
             let code = if 2 * hangul >= han.max(kana) {
                 2
             } else if kana >= 3 || (kana > 0 && han == 0) {
@@ -1240,9 +1343,13 @@ impl LangDetector {
         }
         let cjk_script = [han_at, kana_at, hangul_at].contains(&Some(best.0));
         if best.1 >= 6 && !cjk_script {
-            if Some(best.0) == cyrillic_at {
-                let uk = sample.chars().any(|c| self.ukrainian.contains(&c));
-                return Some(self.codes[if uk { 5 } else { 6 }].clone_ref(py));
+            if let Some((_, langs, default)) = self.refine_scripts.iter().find(|r| r.0 == best.0) {
+                for (lang, letters) in langs {
+                    if sample.chars().any(|c| letters.contains(&c)) {
+                        return Some(lang.clone_ref(py));
+                    }
+                }
+                return Some(default.clone_ref(py));
             }
             return Some(self.names[best.0].clone_ref(py));
         }
