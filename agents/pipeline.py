@@ -60,6 +60,7 @@ from newswatch.agents.alerting.processing import (
     catalogue_lookup,
     decode_reason,
 )
+from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import Alert, RecordError, TaggedArticle
 from newswatch.streams.settings import Settings
 
@@ -122,10 +123,11 @@ def register(
         tag_processes = 1 if not injected and rules is None and (os.cpu_count() or 1) >= 2 else 0
     rules = rules if rules is not None else load_rules(settings.rules_file)
     lookup = catalogue_lookup(getattr(tagger, "catalogue", None))
+    names = DisplayNames.from_catalogue(getattr(tagger, "catalogue", None))
     deps = Deps(
         settings=settings,
         tagger=tagger,
-        engine=RuleEngine(rules, lookup),
+        engine=RuleEngine(rules, lookup, names),
         lookup=lookup,
         spikes=SpikeConfig.from_settings(settings.alerts),
         topics={
@@ -465,6 +467,7 @@ def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
 def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]:
     alerts_topic = deps.topics["alerts"]
     config = deps.spikes
+    names = deps.engine.names
     raised: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     async def spikes(stream: Any) -> None:
@@ -487,7 +490,8 @@ def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]
             history = [
                 windows.delta(config.window * i) for i in range(config.baseline_windows, 0, -1)
             ]
-            item = spike_alert(kind, key, float(start), current, history, config)
+            label = names.entity(key) if kind == "entity" else names.short_theme(key)
+            item = spike_alert(kind, key, float(start), current, history, config, label=label)
             if item is None or item.id in raised:
                 continue
             raised[item.id] = None
