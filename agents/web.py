@@ -3,7 +3,9 @@
 - `/metrics`: our `newswatch_*` metrics (prometheus-client), not Faust's Prometheus sensor;
 - `/healthz`: the process is up; `/readyz`: partitions assigned, no rebalance, tables recovered;
 - `GET /api/alerts?entity=&theme=&severity=&since=&limit=` and `GET /api/stats`: read from
-  Redis through `newswatch.streams.sinks.api`.
+  Redis through `newswatch.streams.sinks.api`;
+- the newsroom page at `/` and its paths (`newswatch.streams.newsroom.web`), mounted as plain
+  aiohttp handlers on the same server (Server-Sent Events need a streaming response).
 
 A periodic timer also refreshes `newswatch_consumer_lag` from Faust's monitor. Lag is the end
 offset seen in fetch responses minus the committed offset; Tansu's end offsets can be wrong
@@ -102,6 +104,36 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
             return self.json({"error": "alert store unavailable"}, status=503)
         return self.json(stats)
 
+    mount_newsroom(app, settings, deps)
+
     @app.timer(LAG_INTERVAL)
     async def consumer_lag() -> None:
         update_lag(app)
+
+
+def mount_newsroom(app: faust.App, settings: Settings, deps: Any = None) -> None:
+    """Serve the newsroom page from the worker's web server (see NewswatchApp.web_setup).
+
+    It reuses the tag agent's tagger (for the evidence marks of an alert view) and its display
+    names; the page has its own Redis clients."""
+    from newswatch.streams.names import DisplayNames, display_names
+    from newswatch.streams.newsroom.web import Newsroom, add_routes
+    from newswatch.streams.sinks.redis_client import make_redis
+
+    tagger = getattr(deps, "tagger", None)
+    catalogue = getattr(tagger, "catalogue", None)
+    names = (
+        DisplayNames.from_catalogue(catalogue)
+        if catalogue is not None
+        else display_names(settings.catalogue_dir)
+    )
+    newsroom = Newsroom(
+        lambda: make_redis(settings),
+        names,
+        tagger=tagger,
+        catalogue_dir=settings.catalogue_dir,
+    )
+    setups = getattr(app, "web_setup", None)
+    if setups is None:
+        setups = app.web_setup = []  # type: ignore[attr-defined]
+    setups.append(lambda web_app: add_routes(web_app, newsroom))

@@ -38,7 +38,9 @@ from newswatch.streams.sinks.metrics import (
     WEBHOOK_DELIVERIES,
     WEBHOOK_ENDPOINT_ENABLED,
     WEBHOOK_LATENCY,
+    WEBHOOK_MUTED,
 )
+from newswatch.streams.sinks.mutes import MuteCache
 from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
 from newswatch.streams.sinks.webhooks.filters import wants
 from newswatch.streams.sinks.webhooks.formats import render
@@ -99,6 +101,7 @@ class WebhookDispatcher:
 
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self._settings = settings
+        self._mutes = MuteCache(redis)
         delivered_ttl = int(settings.alerts.dedup_ttl_days * 86_400)
         self._workers = [
             _EndpointWorker(endpoint, settings, Outbox(redis, endpoint.name, delivered_ttl))
@@ -128,7 +131,11 @@ class WebhookDispatcher:
         Redis outage: the caller must not acknowledge the alerts before this returns.
         """
         batches: dict[_EndpointWorker, list[Delivery]] = {worker: [] for worker in self._workers}
+        mutes = await self._mutes.get() if self._workers else None
         for alert in alerts:
+            if mutes and mutes.mutes(alert):
+                WEBHOOK_MUTED.inc()  # muted on the newsroom page: not sent to any endpoint
+                continue
             bodies: dict[str, tuple[bytes, str]] = {}
             for worker in self._workers:
                 if not wants(worker.endpoint, alert):
