@@ -67,8 +67,9 @@ class Child:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self) -> None:
+        # Children write to stderr only: stdout belongs to `up` (the demo prints alerts there).
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL
+            *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=sys.stderr
         )
         self.started_at = time.monotonic()
         CHILD_RUNNING.labels(self.name).set(1)

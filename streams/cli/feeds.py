@@ -149,7 +149,7 @@ def export(ctx: click.Context, output) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per-feed health from the poller's state in Redis: ok, backing off or broken."""
     settings = client_settings_from(ctx)
-    specs = _load(_path(ctx, settings))
+    specs = _load(_path(ctx, settings=settings))
     from newswatch.streams.poller.policy import feed_health
     from newswatch.streams.poller.scheduler import bounds_from
     from newswatch.streams.poller.state import StateStore, connect

@@ -22,19 +22,23 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_URL_BAD = re.compile("[\x00-\x20\x7f]")  # controls and whitespace: never in a link we make
 
 
 def safe_url(value: Any) -> str | None:
     """`value` when it is an absolute http(s) URL without control characters, else None."""
-    if not isinstance(value, str) or not value or len(value) > 4096 or _CONTROL.search(value):
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > 4096 or _URL_BAD.search(value):
         return None
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(value)
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return value.strip()
+    return value
 
 
 def iso_time(epoch: Any) -> str:
