@@ -90,7 +90,7 @@ def browser() -> Iterator[object]:
 
 
 class _Feed(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/rss+xml")
         self.send_header("Content-Length", str(len(HOSTILE_FEED)))
@@ -113,7 +113,9 @@ def hostile_feed() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def demo(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[endpoints.Endpoints]:
+def demo(
+    browser: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[endpoints.Endpoints]:
     state = tmp_path_factory.mktemp("newsroom-demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
     env.update(NEWSWATCH_STATE_DIR=str(state), NEWSWATCH_WEB_PORT=str(free_port()))
@@ -299,9 +301,7 @@ def test_phone_width_and_dark_mode_screenshots(browser, demo) -> None:  # type: 
     try:
         driver.get(demo.page_url)
         _wait(lambda: _alerts(driver), 30, "alerts", driver)
-        background = driver.execute_script(
-            "return getComputedStyle(document.body).backgroundColor"
-        )
+        background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(13, 17, 23)"  # the dark palette
         driver.save_screenshot(str(SHOTS / "page-dark.png"))
     finally:
