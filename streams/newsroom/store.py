@@ -50,8 +50,9 @@ def decode_entries(entries: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 class NewsroomStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, ack_ttl: int = 30 * 86_400) -> None:
         self.redis = redis
+        self.ack_ttl = ack_ttl  # used when the alert's own TTL cannot be read
 
     async def recent(self, count: int = WINDOW) -> list[tuple[str, dict[str, Any]]]:
         """The newest `count` alerts of the stream, newest first, with their stream ids."""
@@ -82,7 +83,7 @@ class NewsroomStore:
         """alert id -> when it was acknowledged, for those of `alert_ids` that were."""
         if not alert_ids:
             return {}
-        values = await self.redis.hmget(keys.ACKS, alert_ids)
+        values = await self.redis.mget([keys.ack_key(i) for i in alert_ids])
         out: dict[str, float] = {}
         for alert_id, raw in zip(alert_ids, values, strict=True):
             if raw is None:
@@ -94,21 +95,15 @@ class NewsroomStore:
         return out
 
     async def set_ack(self, alert_id: str, acked: bool) -> None:
-        """Acknowledge (or reopen) an alert for every viewer and tell live pages."""
+        """Acknowledge (or reopen) an alert for every viewer and tell live pages. The mark
+        lives as long as the alert's own key (the dedup TTL), so it never outlives it."""
+        key = keys.ack_key(alert_id)
         if acked:
-            await self.redis.hset(keys.ACKS, alert_id, orjson.dumps({"at": time.time()}))
+            ttl = await self.redis.ttl(keys.alert_key(alert_id))
+            ttl = ttl if ttl and ttl > 0 else self.ack_ttl
+            await self.redis.set(key, orjson.dumps({"at": time.time()}), ex=ttl)
         else:
-            await self.redis.hdel(keys.ACKS, alert_id)
+            await self.redis.delete(key)
         await self.redis.publish(
             keys.CHANGES_CHANNEL, orjson.dumps({"type": "ack", "id": alert_id, "acked": acked})
         )
-
-    async def trim_acks(self) -> int:
-        """Forget acknowledgements of alerts that expired from Redis (bounded HASH)."""
-        removed = 0
-        async for field, _ in self.redis.hscan_iter(keys.ACKS, count=500):
-            alert_id = _text(field)
-            if not await self.redis.exists(keys.alert_key(alert_id)):
-                await self.redis.hdel(keys.ACKS, alert_id)
-                removed += 1
-        return removed

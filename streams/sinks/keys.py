@@ -28,5 +28,9 @@ def stats_key(bucket_start: int) -> str:
 
 # ---- reader state shared by every newsroom viewer --------------------------------------------
 MUTES = "newswatch:mutes"  # HASH "entity:<id>" / "rule:<id>" -> JSON {"at": epoch}
-ACKS = "newswatch:newsroom:acks"  # HASH alert id -> JSON {"at": epoch}
 CHANGES_CHANNEL = "newswatch:newsroom:changes"  # PUBLISH {"type": "ack"|"mutes", ...}
+
+
+def ack_key(alert_id: str) -> str:
+    """STRING JSON {"at": epoch}: the alert was acknowledged; expires like the alert itself."""
+    return f"newswatch:newsroom:ack:{alert_id}"

@@ -30,6 +30,7 @@ from typing import TypeVar
 import aiohttp
 from redis.asyncio import Redis
 
+from newswatch.streams.names import display_names
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import ConfigError, Settings, WebhookEndpoint
 from newswatch.streams.sinks.metrics import (
@@ -102,6 +103,7 @@ class WebhookDispatcher:
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self._settings = settings
         self._mutes = MuteCache(redis)
+        self._names = display_names(settings.catalogue_dir)
         delivered_ttl = int(settings.alerts.dedup_ttl_days * 86_400)
         self._workers = [
             _EndpointWorker(endpoint, settings, Outbox(redis, endpoint.name, delivered_ttl))
@@ -142,7 +144,7 @@ class WebhookDispatcher:
                     continue
                 fmt = worker.endpoint.format
                 if fmt not in bodies:
-                    bodies[fmt] = render(alert, fmt)
+                    bodies[fmt] = render(alert, fmt, self._names)
                 batches[worker].append((alert.id, *bodies[fmt]))
         todo = [(worker, items) for worker, items in batches.items() if items]
         if not todo:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import Alert
 
 EVENT_TYPE = "io.newswatch.alert.v1"
@@ -25,13 +26,14 @@ CONTENT_TYPES = {
 _SEVERITY_EMOJI = {"low": ":information_source:", "medium": ":warning:", "high": ":rotating_light:"}
 
 
-def render(alert: Alert, fmt: str) -> tuple[bytes, str]:
-    """(body, content type) of `alert` in format `fmt` (cloudevents, slack, json)."""
+def render(alert: Alert, fmt: str, names: DisplayNames | None = None) -> tuple[bytes, str]:
+    """(body, content type) of `alert` in format `fmt` (cloudevents, slack, json). Slack
+    messages name entities and themes by their display names; JSON formats keep the ids."""
     body: Any
     if fmt == "cloudevents":
         body = cloudevent(alert, data=alert)
     elif fmt == "slack":
-        body = slack_message(alert)
+        body = slack_message(alert, names)
     elif fmt == "json":
         body = alert
     else:
@@ -56,16 +58,17 @@ def cloudevent(alert: Alert, data: Any = None) -> dict[str, Any]:
     return event
 
 
-def slack_message(alert: Alert) -> dict[str, Any]:
+def slack_message(alert: Alert, names: DisplayNames | None = None) -> dict[str, Any]:
+    names = names or DisplayNames()
     emoji = _SEVERITY_EMOJI.get(alert.severity, ":bangbang:")
     title = _escape(alert.title)
     headline = f"<{_escape(alert.url)}|{title}>" if alert.url else title
     text = f"{emoji} [{alert.severity.upper()}] {alert.title}"
     context = [f"rule `{_escape(alert.rule)}`"]
     if alert.entities:
-        context.append("entities: " + ", ".join(_escape(e) for e in alert.entities))
+        context.append("entities: " + ", ".join(_escape(e) for e in names.entities(alert.entities)))
     if alert.themes:
-        context.append("themes: " + ", ".join(_escape(t) for t in alert.themes))
+        context.append("themes: " + ", ".join(_escape(t) for t in names.themes(alert.themes)))
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
