@@ -36,7 +36,14 @@ from redis.exceptions import RedisError
 from newswatch.streams.names import DisplayNames
 from newswatch.streams.newsroom import atom
 from newswatch.streams.newsroom.live import LiveEvent, LiveHub, stream_key
-from newswatch.streams.newsroom.query import FACETS, FilterError, Filters, build_view, matches
+from newswatch.streams.newsroom.query import (
+    FACETS,
+    FilterError,
+    Filters,
+    build_view,
+    facet_values,
+    matches,
+)
 from newswatch.streams.newsroom.render import STATIC, environment, highlight
 from newswatch.streams.newsroom.store import ALERT_ID, NewsroomStore, valid_stream_id
 from newswatch.streams.sinks.mutes import KINDS, Mutes, read_mutes, set_mute
@@ -336,6 +343,7 @@ def _alert_payload(
             "id": alert["id"],
             "title": str(alert.get("title") or ""),
             "severity": alert.get("severity"),
+            "facets": {facet: list(facet_values(alert, facet)) for facet in FACETS},
             "html": newsroom.alert_html(alert, acked, muted),
         }
     )

@@ -25,6 +25,7 @@
     var node = fragment(item.html);
     if (!node) return;
     node.classList.add("is-new");
+    countFacets(item.facets);
     list.insertBefore(node, list.firstElementChild);
     var empty = document.getElementById("empty");
     if (empty) empty.remove();
@@ -33,6 +34,21 @@
     var summary = document.getElementById("summary");
     if (summary) summary.textContent = count + " shown, newest first (live).";
     setLive(live.dataset.state, "Live · new: " + item.title.slice(0, 80));
+  }
+
+  // A live alert matches every filter, so each of its facet values counts one more.
+  function countFacets(facets) {
+    Object.keys(facets || {}).forEach(function (facet) {
+      facets[facet].forEach(function (value) {
+        document.querySelectorAll("a[data-facet]").forEach(function (link) {
+          if (link.dataset.facet !== facet || link.dataset.value !== value) return;
+          var count = link.querySelector(".count");
+          var n = parseInt(count.textContent, 10) + 1;
+          count.textContent = String(n);
+          count.setAttribute("aria-label", n + " alerts");
+        });
+      });
+    });
   }
 
   function setAcked(id, acked) {

@@ -186,6 +186,7 @@ async def test_sse_live_and_resume_with_last_event_id(redis_url: str, base: str)
             alert_events = [e for e in events if e.get("event") == "alert"]
             data = orjson.loads(alert_events[0]["data"])
             assert data["id"] == live.id and "&lt;b&gt;one&lt;/b&gt;" in data["html"]
+            assert data["facets"]["entity"] == ["deepseek"]
             live_id = alert_events[0]["id"]
         missed = make_alert(title="While away")
         await write_alerts(redis_url, missed)
