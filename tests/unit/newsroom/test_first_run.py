@@ -111,3 +111,19 @@ def test_configured_redis_wins_and_stale_file_is_ignored(tmp_path: Path) -> None
     (tmp_path / "up.json").write_text("{not json")
     settings, note = endpoints.with_endpoints(load_settings(state_dir=tmp_path))
     assert settings.redis_url is None and note and "not an up.json" in note
+
+
+def test_status_without_up(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from newswatch.streams.cli import main
+
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("NEWSWATCH_")}
+    env["NEWSWATCH_STATE_DIR"] = str(tmp_path)
+    result = CliRunner(env=env).invoke(main, ["status"])
+    assert result.exit_code == 3 and "not running" in result.output
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    endpoints.write(tmp_path, _endpoints(dead.pid))
+    result = CliRunner(env=env).invoke(main, ["status"])
+    assert result.exit_code == 3 and f"pid {dead.pid}, which is gone" in result.output
