@@ -72,6 +72,7 @@ FACET_LABELS = (
     ("feed", "Feed"),
 )
 NEWSROOM_KEY = web.AppKey("newsroom", object)
+STORIES_API = "/api/stories"
 
 
 class Newsroom:
@@ -194,6 +195,11 @@ async def _page_state(newsroom: Newsroom, filters: Filters) -> dict[str, Any]:
     }
 
 
+def _has_route(request: web.Request, path: str) -> bool:
+    """Does the application serve `path`? (The stories API arrives with the story engine.)"""
+    return any(r.canonical == path for r in request.app.router.resources())
+
+
 def _with(filters: Filters, **changes: Any) -> str:
     from dataclasses import replace
 
@@ -217,6 +223,7 @@ async def index(request: web.Request) -> web.Response:
     mutes: Mutes = state["mutes_obj"]
     body = newsroom.render(
         "index.html",
+        stories_source=STORIES_API + "?limit=10" if _has_route(request, STORIES_API) else None,
         nav="alerts",
         filters=filters,
         facet_labels=FACET_LABELS,

@@ -142,10 +142,13 @@ def demo(
     finally:
         up.send_signal(signal.SIGTERM)
         try:
-            up.wait(90)
+            code = up.wait(90)
         except subprocess.TimeoutExpired:
             up.kill()
+            code = None
         shutil.copy(log_path, SHOTS / "up.log")
+    # Open SSE connections must not hold the worker's shutdown.
+    assert code == 0, log_path.read_text(errors="replace")[-3000:]
 
 
 def _answers(url: str) -> bool:

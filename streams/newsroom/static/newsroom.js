@@ -85,6 +85,38 @@
       .catch(function () { form.submit(); });
   });
 
+  // Stories (articles about the same event, grouped) come from /api/stories once the
+  // server has them; until then the panel stays hidden. Built with textContent: API JSON.
+  function loadStories() {
+    var panel = document.getElementById("stories");
+    if (!panel || !window.fetch) return;
+    fetch(panel.dataset.source, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) {
+        var stories = (data && (data.stories || data.items)) || [];
+        if (!stories.length) return;
+        var ol = panel.querySelector("ol");
+        ol.textContent = "";
+        stories.forEach(function (story) {
+          var li = document.createElement("li");
+          var head = document.createElement("strong");
+          head.textContent = String(story.headline || story.title || story.id || "");
+          li.appendChild(head);
+          var sources = story.sources || [];
+          var langs = story.languages || [];
+          var meta = document.createElement("span");
+          meta.className = "story-meta";
+          meta.textContent = " · " + (sources.length || story.source_count || 0) + " sources" +
+            (langs.length ? " · " + langs.join(", ") : "");
+          li.appendChild(meta);
+          ol.appendChild(li);
+        });
+        panel.hidden = false;
+      })
+      .catch(function () { /* no stories endpoint yet: keep the panel hidden */ });
+  }
+  loadStories();
+
   if (!list) return;
   var lastId = list.dataset.lastId || "0-0";
   var query = list.dataset.query || "";
