@@ -545,6 +545,13 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
         client = make_redis(deps.settings)
         dispatcher = WebhookDispatcher(deps.settings, client)
         await dispatcher.start()
+        digests = None
+        if dispatcher.digest_periods:
+            from newswatch.streams.sinks.webhooks.digests import digest_loop
+
+            settings = deps.settings
+            page = f"http://{settings.web_host}:{settings.web_port}/" if settings.web_port else None
+            digests = asyncio.ensure_future(digest_loop(dispatcher, client, page))
         try:
             async for events in batches(stream):
                 alerts = []
@@ -562,6 +569,8 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
                         observe(max(0.0, now - alert.source_time))
                 await ack_all(stream, events)
         finally:
+            if digests is not None:
+                digests.cancel()
             await _bounded("webhook dispatcher stop", dispatcher.stop())
             await _bounded("webhook redis close", client.aclose())
 

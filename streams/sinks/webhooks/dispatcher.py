@@ -43,7 +43,7 @@ from newswatch.streams.sinks.metrics import (
 )
 from newswatch.streams.sinks.mutes import MuteCache
 from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
-from newswatch.streams.sinks.webhooks.filters import wants
+from newswatch.streams.sinks.webhooks.filters import matches, wants
 from newswatch.streams.sinks.webhooks.formats import render
 from newswatch.streams.sinks.webhooks.memory import memory_for
 from newswatch.streams.sinks.webhooks.outbox import Delivery, Job, Outbox, enqueue_many
@@ -162,6 +162,49 @@ class WebhookDispatcher:
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let in-flight deliveries finish (up to `grace` s), release the rest."""
         await asyncio.gather(*(worker.stop(grace) for worker in self._workers))
+
+    @property
+    def digest_periods(self) -> set[str]:
+        return {w.endpoint.digest for w in self._workers if w.endpoint.digest != "off"}
+
+    async def submit_digests(self, redis: Redis, now: float, page_url: str | None = None) -> int:
+        """Queue the digest of the last completed window for each endpoint that wants one and
+        had alerts in it; returns how many were newly queued (0 once they are; see digests)."""
+        from newswatch.streams.sinks.webhooks import digests
+
+        periods = self.digest_periods
+        if not periods:
+            return 0
+        mutes = await self._mutes.get()
+        todo: list[tuple[_EndpointWorker, list[Delivery]]] = []
+        for period in sorted(periods):
+            start, end = digests.last_window(period, now)
+            window = await digests.alerts_between(redis, start, end)
+            for worker in self._workers:
+                if worker.endpoint.digest != period:
+                    continue
+
+                def keep(data: dict, endpoint: WebhookEndpoint = worker.endpoint) -> bool:
+                    alert = digests.as_alert(data)
+                    return alert is not None and not mutes.mutes(alert) and matches(endpoint, alert)
+
+                report = digests.digest_for(window, period, start, end, keep)
+                if report.total == 0:
+                    continue  # nothing new: nothing sent
+                body, content_type = digests.render_digest(
+                    report, worker.endpoint.format, self._names, page_url
+                )
+                todo.append((worker, [(digests.digest_id(period, start), body, content_type)]))
+        if not todo:
+            return 0
+        codes = await retry_forever(
+            "webhook_enqueue",
+            lambda: enqueue_many([(worker.outbox, items) for worker, items in todo], now),
+        )
+        return sum(
+            worker.enqueued(worker_codes)
+            for (worker, _), worker_codes in zip(todo, codes, strict=True)
+        )
 
 
 class _EndpointWorker:
