@@ -51,7 +51,10 @@ def alerts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw alert JSON instead.")
 @click.pass_context
 def tail(ctx: click.Context, last: int, follow: bool, as_json: bool) -> None:
-    """Print alerts from the Redis stream `newswatch:alerts` as they arrive (Ctrl-C stops)."""
+    """Print alerts from the Redis stream `newswatch:alerts` as they arrive (Ctrl-C stops).
+
+    Without NEWSWATCH_REDIS_URL it reads the Redis of a running `newswatch up` (its up.json in
+    the state directory) and says so on stderr."""
     settings = client_settings_from(ctx)
     client = redis.Redis.from_url(settings.redis_dsn, socket_timeout=None, socket_connect_timeout=5)
     colour = sys.stdout.isatty() and not as_json
