@@ -280,7 +280,9 @@ async def alert_page(request: web.Request) -> web.Response:
         return _error(newsroom, 503, "Alert store unavailable", "Redis did not answer; retry.")
     if alert is None:
         return _error(newsroom, 404, "No such alert", "It may have expired from the store.")
-    evidence = await asyncio.get_running_loop().run_in_executor(None, evidence_for, newsroom, alert)
+    # In the event loop, not a thread: the worker's tagger may be in use by an inline tag agent
+    # and is not documented as thread-safe; one title and summary take about a millisecond.
+    evidence = evidence_for(newsroom, alert)
     marks = evidence["marks"]
     body = newsroom.render(
         "alert.html",

@@ -127,3 +127,18 @@ def test_status_without_up(tmp_path: Path) -> None:
     endpoints.write(tmp_path, _endpoints(dead.pid))
     result = CliRunner(env=env).invoke(main, ["status"])
     assert result.exit_code == 3 and f"pid {dead.pid}, which is gone" in result.output
+
+
+def test_second_up_on_the_same_state_dir_is_refused(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from newswatch.streams.cli import main
+
+    endpoints.write(tmp_path, _endpoints(os.getpid()))  # a live `up` (this process)
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("NEWSWATCH_")}
+    env["NEWSWATCH_STATE_DIR"] = str(tmp_path)
+    result = CliRunner(env=env).invoke(main, ["up"])
+    assert (
+        result.exit_code == 1
+        and f"already runs with this state directory (pid {os.getpid()}" in result.output
+    )
