@@ -15,11 +15,13 @@ import contextlib
 import logging
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
+from faust.web.drivers import aiohttp as aiohttp_web_driver
 
 from newswatch.streams.kafka import client_kwargs, ensure_topics
 from newswatch.streams.settings import Settings
@@ -329,10 +331,29 @@ class Transport(aiokafka_driver.Transport):
     Consumer = Consumer
 
 
+class Web(aiohttp_web_driver.Web):
+    """Faust's aiohttp web server without its production index at `/`, which the newsroom page
+    takes (`newswatch.agents.web`)."""
+
+    production_blueprints: ClassVar[list[tuple[str, Any]]] = []
+
+
 class NewswatchApp(faust.App):
-    """faust.App whose consumer transport has the fixes above; `tuned=False` keeps Faust's."""
+    """faust.App whose consumer transport has the fixes above; `tuned=False` keeps Faust's.
+
+    `web_setup` callbacks receive the aiohttp application of the worker's web server when it
+    is built, before it starts: plain aiohttp handlers (streaming ones too) mount there."""
 
     tuned: bool = True
+    web_setup: list[Callable[[Any], None]]
+
+    def _new_web(self) -> Any:
+        return Web(self)
+
+    def on_webserver_init(self, web: Any) -> None:
+        super().on_webserver_init(web)
+        for setup in getattr(self, "web_setup", ()):
+            setup(web.web_app)
 
     def _new_transport(self) -> Any:
         if not self.tuned:

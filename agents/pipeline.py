@@ -72,6 +72,7 @@ from newswatch.agents.alerting.processing import (
 from newswatch.agents.alerting.spikes import SPIKE_KINDS
 from newswatch.agents.stories import StoryEngine
 from newswatch.agents.story_agent import StoryRunner, StoryStage, story_record
+from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import (
     EARLIEST_EPOCH,
     KEY_CHARS,
@@ -147,10 +148,11 @@ def register(
         tag_processes = 1 if not injected and rules is None and (os.cpu_count() or 1) >= 2 else 0
     rules = rules if rules is not None else load_rules(settings.rules_file)
     lookup = catalogue_lookup(getattr(tagger, "catalogue", None))
+    names = DisplayNames.from_catalogue(getattr(tagger, "catalogue", None))
     deps = Deps(
         settings=settings,
         tagger=tagger,
-        engine=RuleEngine(rules, lookup),
+        engine=RuleEngine(rules, lookup, names),
         lookup=lookup,
         spikes=SpikeConfig.from_settings(settings.alerts),
         topics={
@@ -670,6 +672,7 @@ def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
 def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]:
     alerts_topic = deps.topics["alerts"]
     config = deps.spikes
+    names = deps.engine.names
     raised: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     async def spikes(stream: Any) -> None:
@@ -689,7 +692,8 @@ def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]
         windows = table[name]
         current = windows.current()
         history = [windows.delta(config.window * i) for i in range(config.baseline_windows, 0, -1)]
-        item = spike_alert(kind, key, float(start), current, history, config)
+        label = names.entity(key) if kind == "entity" else names.short_theme(key)
+        item = spike_alert(kind, key, float(start), current, history, config, label=label)
         if item is None or item.id in raised:
             return
         raised[item.id] = None
@@ -745,6 +749,13 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
         client = make_redis(deps.settings)
         dispatcher = WebhookDispatcher(deps.settings, client)
         await dispatcher.start()
+        digests = None
+        if dispatcher.digest_periods:
+            from newswatch.streams.sinks.webhooks.digests import digest_loop
+
+            settings = deps.settings
+            page = f"http://{settings.web_host}:{settings.web_port}/" if settings.web_port else None
+            digests = asyncio.ensure_future(digest_loop(dispatcher, client, page))
         try:
             async for events in batches(stream):
                 decoded = []
@@ -764,6 +775,8 @@ def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
                         observe(max(0.0, now - alert.source_time))
                 await ack_all(stream, events)
         finally:
+            if digests is not None:
+                digests.cancel()
             await _bounded("webhook dispatcher stop", dispatcher.stop())
             await _bounded("webhook redis close", client.aclose())
 

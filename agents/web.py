@@ -3,8 +3,13 @@
 - `/metrics`: our `newswatch_*` metrics (prometheus-client), not Faust's Prometheus sensor;
 - `/healthz`: the process is up; `/readyz`: partitions assigned, no rebalance, tables recovered;
 - `GET /api/alerts?entity=&theme=&severity=&since=&limit=` and `GET /api/stats`: read from
-  Redis through `newswatch.streams.sinks.api`. With `NEWSWATCH_API_TOKEN` set, every path but
-  the three above needs `Authorization: Bearer <token>` (`streams.web.api_auth_middleware`).
+  Redis through `newswatch.streams.sinks.api`; `GET /api/stories` and `/api/stories/{id}`;
+- the newsroom page at `/` and its paths (`newswatch.streams.newsroom.web`), mounted as plain
+  aiohttp handlers on the same server (Server-Sent Events need a streaming response).
+
+With `NEWSWATCH_API_TOKEN` set, every path but the health and metrics paths and `/static/`
+needs the token (`streams.web.api_auth_middleware`): a bearer header, or the session cookie
+the page's login form sets.
 
 A periodic timer also refreshes `newswatch_consumer_lag` from Faust's monitor. Lag is the end
 offset seen in fetch responses minus the committed offset; Tansu's end offsets can be wrong
@@ -152,6 +157,36 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
             return self.json({"error": "no such story"}, status=404)
         return self.json(story)
 
+    mount_newsroom(app, settings, deps)
+
     @app.timer(LAG_INTERVAL)
     async def consumer_lag() -> None:
         update_lag(app)
+
+
+def mount_newsroom(app: faust.App, settings: Settings, deps: Any = None) -> None:
+    """Serve the newsroom page from the worker's web server (see NewswatchApp.web_setup).
+
+    It reuses the tag agent's tagger (for the evidence marks of an alert view) and its display
+    names; the page has its own Redis clients."""
+    from newswatch.streams.names import DisplayNames, display_names
+    from newswatch.streams.newsroom.web import Newsroom, add_routes
+    from newswatch.streams.sinks.redis_client import make_redis
+
+    tagger = getattr(deps, "tagger", None)
+    catalogue = getattr(tagger, "catalogue", None)
+    names = (
+        DisplayNames.from_catalogue(catalogue)
+        if catalogue is not None
+        else display_names(settings.catalogue_dir)
+    )
+    newsroom = Newsroom(
+        lambda: make_redis(settings),
+        names,
+        tagger=tagger,
+        catalogue_dir=settings.catalogue_dir,
+    )
+    setups = getattr(app, "web_setup", None)
+    if setups is None:
+        setups = app.web_setup = []  # type: ignore[attr-defined]
+    setups.append(lambda web_app: add_routes(web_app, newsroom))

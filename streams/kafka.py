@@ -47,6 +47,32 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
+async def supports_idempotence(settings: Settings, timeout: float = 10.0) -> bool:
+    """Does the cluster hand out producer ids? Asks one broker with an InitProducerId request.
+
+    Probing first, instead of starting an idempotent producer and falling back when it fails,
+    keeps a healthy start quiet: aiokafka logs the broker's refusal at ERROR level before it
+    raises (Tansu's memory storage answers InitProducerId with UNKNOWN). A broker that cannot
+    be asked counts as supporting it: the producer's own start then reports the real error.
+    """
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.transaction import InitProducerIdRequest
+
+    client = AIOKafkaClient(**client_kwargs(settings), request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout)
+        node = client.get_random_node()
+        response = await asyncio.wait_for(
+            client.send(node, InitProducerIdRequest(None, 60_000)), timeout
+        )
+    except (KafkaError, OSError, TimeoutError) as exc:
+        log.debug("idempotence probe inconclusive: %r", exc)
+        return True
+    finally:
+        await client.close()
+    return response.error_code == 0
+
+
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """An idempotent producer (acks=all) with large batches; the caller starts and stops it."""
     options: dict[str, Any] = {

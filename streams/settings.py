@@ -138,6 +138,10 @@ class WebhookEndpoint(BaseModel):
     entities: list[str] = Field(default_factory=list)
     themes: list[str] = Field(default_factory=list)
     timeout: float = Field(10.0, gt=0)
+    # Digests: one message per completed hour or UTC day with the alerts this endpoint wants
+    # (nothing when there were none); `alerts: false` makes the endpoint digest-only.
+    digest: Literal["off", "hour", "day"] = "off"
+    alerts: bool = True
 
     @field_validator("url")
     @classmethod

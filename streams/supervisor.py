@@ -4,6 +4,10 @@ Starts what is missing (embedded Tansu broker, redis-server, the demo feed serve
 topics, then runs `newswatch worker` and `newswatch poll` as child processes, restarting a child
 that dies (with backoff) until SIGTERM/SIGINT. Shutdown order: poller first (its producer
 flushes), then the worker (commits offsets), then the demo server, Redis and the broker.
+
+While it runs, `$NEWSWATCH_STATE_DIR/up.json` (0600) tells client commands where Redis, Kafka
+and the web ports are (`newswatch.streams.endpoints`). With `--demo` it also prints the URL of
+the newsroom page and one line per alert as it arrives, in the format of `alerts tail`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from prometheus_client import Counter, Gauge
 from pydantic import SecretStr
 
+from newswatch.streams import endpoints
 from newswatch.streams.demo import DemoFeedServer
 from newswatch.streams.embedded import (
     REDIS_PASSWORD_FILE,
@@ -71,8 +76,9 @@ class Child:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self) -> None:
+        # Children write to stderr only: stdout belongs to `up` (the demo prints alerts there).
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL
+            *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=sys.stderr
         )
         self.started_at = time.monotonic()
         CHILD_RUNNING.labels(self.name).set(1)
@@ -190,6 +196,8 @@ class Supervisor:
         if self.demo:
             # Demo feeds change rarely but a newcomer should see polling happen.
             env.setdefault("NEWSWATCH_POLLER__MIN_INTERVAL", "15")
+            # The terminal shows alerts, not the children's progress lines (logs: WARNING up).
+            env.setdefault("NEWSWATCH_LOG_LEVEL", "WARNING")
         if self.feed_server is not None:
             # The SSRF guard refuses loopback: allow the demo feed server's address, nothing
             # more (the configured allow-list is kept).
@@ -227,6 +235,31 @@ class Supervisor:
                 await asyncio.wait_for(self._stopping.wait(), backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
+    def _endpoints(self, supervisor_port: int) -> endpoints.Endpoints:
+        s = self.settings
+        return endpoints.Endpoints(
+            pid=os.getpid(),
+            redis_url=s.redis_dsn,
+            kafka_bootstrap=list(s.kafka_servers),
+            web_host=s.web_host,
+            worker_port=s.web_port,
+            poller_port=s.web_port + 1 if s.web_port else 0,
+            supervisor_port=supervisor_port,
+            demo=self.demo,
+            embedded=[
+                name
+                for name, service in (("tansu", self.broker), ("redis", self.redis))
+                if service is not None
+            ],
+            feeds_file=str(s.feeds_file) if self.demo and s.feeds_file else None,
+        )
+
+    async def _print_alerts(self, page_url: str) -> None:
+        """Print each new alert of the Redis stream on stdout as `alerts tail` does."""
+        from newswatch.streams.alert_printer import follow_alerts
+
+        await follow_alerts(self.settings, page_url)
+
     def _ready(self) -> tuple[bool, str]:
         down = [c.name for c in self.children if not c.running]
         return (not down, "all children running" if not down else f"not running: {down}")
@@ -243,6 +276,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         runner = None
+        printer: asyncio.Task[None] | None = None
         exit_code = 0
         try:
             await self._start_services()
@@ -252,18 +286,28 @@ class Supervisor:
             runner = await start_health_server(self.settings.web_host, port, self._ready)
             for child in self.children:
                 child.task = asyncio.create_task(self._watch(child), name=f"watch-{child.name}")
+            found = self._endpoints(port)
+            path = endpoints.write(self.settings.state_dir, found)
             log.info(
-                "newswatch is up: worker http://%s:%d  poller http://%s:%d  (Ctrl-C stops)",
-                self.settings.web_host,
-                self.settings.web_port,
+                "newswatch is up: newsroom %s  poller http://%s:%d  (endpoints in %s; Ctrl-C "
+                "stops)",
+                found.page_url,
                 self.settings.web_host,
                 self.settings.web_port + 1,
+                path,
             )
+            if self.demo:
+                printer = asyncio.create_task(self._print_alerts(found.page_url), name="printer")
             await self._stopping.wait()
         except Exception:
             log.exception("newswatch up failed")
             exit_code = 1
         finally:
+            endpoints.remove(self.settings.state_dir, pid=os.getpid())
+            if printer is not None:
+                printer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await printer
             # Poller first so no article is published to a worker-less pipeline mid-shutdown.
             for child in reversed(self.children):
                 code = await child.stop()

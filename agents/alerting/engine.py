@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from newswatch.agents.alerting.rules import Rule, RuleSet
+from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import Alert, TaggedArticle
 
 MAX_TITLE = 300
@@ -48,11 +49,17 @@ def article_alert_id(rule: Rule, tagged: TaggedArticle, entities: Iterable[str])
 
 
 class RuleEngine:
-    """Rules plus an entity lookup; `evaluate` is called once per tagged article."""
+    """Rules plus an entity lookup; `evaluate` is called once per tagged article.
 
-    def __init__(self, rules: RuleSet, lookup: EntityLookup) -> None:
+    `names` turns the entity and theme ids of a title into display names ("DeepSeek, Huawei
+    Ascend"); the alert's `entities` and `themes` fields keep the ids."""
+
+    def __init__(
+        self, rules: RuleSet, lookup: EntityLookup, names: DisplayNames | None = None
+    ) -> None:
         self.rules = tuple(rule for rule in rules if rule.enabled)
         self._lookup = lookup
+        self.names = names or DisplayNames()
 
     def evaluate(self, tagged: TaggedArticle, *, now: float | None = None) -> list[Alert]:
         matches = {}
@@ -63,7 +70,7 @@ class RuleEngine:
         # A firing rule that supersedes another takes its place: one story, one alert.
         replaced = {other for rule, _ in matches.values() for other in rule.supersedes}
         return [
-            build_alert(rule, tagged, entities, themes, now=now)
+            build_alert(rule, tagged, entities, themes, now=now, names=self.names)
             for rule_id, (rule, (entities, themes)) in matches.items()
             if rule_id not in replaced
         ]
@@ -113,13 +120,15 @@ def build_alert(
     themes: list[str],
     *,
     now: float | None = None,
+    names: DisplayNames | None = None,
 ) -> Alert:
     article = tagged.article
+    names = names or DisplayNames()
     title = render_title(
         rule,
         title=article.title,
-        entities=entities,
-        themes=themes,
+        entities=names.entities(entities),
+        themes=names.themes(themes),
         feed=article.feed_id,
         feed_name=article.feed_name,
         lang=tagged.lang or article.lang or "",
@@ -146,7 +155,7 @@ def build_alert(
 
 
 def render_title(rule: Rule, **values: object) -> str:
-    """Fill the rule's title template; lists become comma-separated ids."""
+    """Fill the rule's title template; lists (of display names) become comma-separated."""
     fields = {
         name: ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
         for name, value in values.items()

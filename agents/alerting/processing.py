@@ -26,6 +26,7 @@ from typing import Any
 
 from newswatch.agents.alerting.engine import EntityInfo, EntityLookup, RuleEngine
 from newswatch.agents.alerting.rules import load_rules
+from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import (
     MAX_RECORD_BYTES,
     Article,
@@ -175,7 +176,11 @@ def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: b
     tagger = Tagger.load(catalogue_dir)
     engine = None
     if rules:
-        engine = RuleEngine(load_rules(rules_file), catalogue_lookup(tagger.catalogue))
+        engine = RuleEngine(
+            load_rules(rules_file),
+            catalogue_lookup(tagger.catalogue),
+            DisplayNames.from_catalogue(tagger.catalogue),
+        )
     return ArticleProcessor(tagger, engine)
 
 

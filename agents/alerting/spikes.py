@@ -60,8 +60,11 @@ def spike_alert(
     config: SpikeConfig,
     *,
     now: float | None = None,
+    label: str | None = None,
 ) -> Alert | None:
-    """The alert for a new spike in this window, or None (no spike, or a continuing one)."""
+    """The alert for a new spike in this window, or None (no spike, or a continuing one).
+
+    `label` is the display name of `key` for the title (the id when not given)."""
     if kind not in SPIKE_KINDS:
         raise ValueError(f"spike kind must be one of {SPIKE_KINDS}, got {kind!r}")
     if not is_spike(current, history, config):
@@ -76,7 +79,7 @@ def spike_alert(
         rule=f"spike_{kind}",
         severity=config.severity,
         title=(
-            f"Spike: {key} in {current} articles in {_human(config.window)}"
+            f"Spike: {label or key} in {current} articles in {_human(config.window)}"
             f" (baseline {baseline:.1f})"
         ),
         kind="spike",

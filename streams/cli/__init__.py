@@ -46,6 +46,7 @@ class _LazySettings:
     def __init__(self, config_file: Path | None) -> None:
         self.config_file = config_file
         self._settings: Settings | None = None
+        self.client_settings: Settings | None = None
 
     def get(self) -> Settings:
         if self._settings is None:
@@ -57,6 +58,20 @@ class _LazySettings:
 def settings_from(ctx: click.Context) -> Settings:
     """The settings of this invocation (loaded once)."""
     return ctx.find_root().obj.get()
+
+
+def client_settings_from(ctx: click.Context) -> Settings:
+    """The settings of a client command: completed from a running `newswatch up`'s up.json
+    when no Redis URL is configured, saying so in one line on stderr (once)."""
+    from newswatch.streams.endpoints import with_endpoints
+
+    holder = ctx.find_root().obj
+    if getattr(holder, "client_settings", None) is None:
+        settings, note = with_endpoints(settings_from(ctx))
+        if note:
+            click.echo(f"newswatch: {note}", err=True)
+        holder.client_settings = settings
+    return holder.client_settings
 
 
 def setup_logging(level: str) -> None:
@@ -76,6 +91,7 @@ from newswatch.streams.cli import (  # noqa: E402
     config,
     feeds,
     poll,
+    status,
     stories,
     tag,
     up,
@@ -83,6 +99,8 @@ from newswatch.streams.cli import (  # noqa: E402
     worker,
 )
 
-for _module in (config, up, poll, worker, feeds, tag, catalogue, stories, alerts, webhooks):
+for _module in (
+    config, up, status, poll, worker, feeds, tag, catalogue, stories, alerts, webhooks,
+):  # fmt: skip
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -11,24 +11,29 @@ from typing import Any, TypeVar
 import click
 import redis
 
-from newswatch.streams.cli import settings_from
+from newswatch.streams.cli import client_settings_from
+from newswatch.streams.names import DisplayNames, display_names
 from newswatch.streams.records import Alert, RecordError
+from newswatch.streams.sinks.keys import STREAM
 
-STREAM = "newswatch:alerts"
 T = TypeVar("T")
 _COLOURS = {"low": "blue", "medium": "yellow", "high": "red", "critical": "magenta"}
 
 
-def format_alert(alert: Alert, colour: bool = False) -> str:
-    """`2026-11-27T08:10:00Z HIGH rule [entities | themes] title <url>` on one line."""
+def format_alert(alert: Alert, colour: bool = False, names: DisplayNames | None = None) -> str:
+    """`2026-11-27T08:10:00Z HIGH rule [DeepSeek, Qwen | Export controls] title <url>`, one line.
+
+    Entities and themes are shown by their display names; control characters and line breaks
+    of the (feed-controlled) title are folded into spaces so one alert stays one line."""
+    names = names or DisplayNames()
     when = datetime.fromtimestamp(alert.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     severity = alert.severity.upper().ljust(8)
     if colour:
         severity = click.style(severity, fg=_COLOURS.get(alert.severity), bold=True)
-    tags = ",".join(alert.entities) or "-"
+    tags = ", ".join(names.entities(alert.entities)) or "-"
     if alert.themes:
-        tags += " | " + ",".join(alert.themes)
-    title = " ".join(alert.title.split())
+        tags += " | " + ", ".join(names.themes(alert.themes))
+    title = " ".join("".join(c if c.isprintable() else " " for c in alert.title).split())
     line = f"{when} {severity} {alert.rule} [{tags}] {title}"
     if alert.url:
         line += f" <{alert.url}>"
@@ -46,16 +51,20 @@ def alerts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw alert JSON instead.")
 @click.pass_context
 def tail(ctx: click.Context, last: int, follow: bool, as_json: bool) -> None:
-    """Print alerts from the Redis stream `newswatch:alerts` as they arrive (Ctrl-C stops)."""
-    settings = settings_from(ctx)
+    """Print alerts from the Redis stream `newswatch:alerts` as they arrive (Ctrl-C stops).
+
+    Without NEWSWATCH_REDIS_URL it reads the Redis of a running `newswatch up` (its up.json in
+    the state directory) and says so on stderr."""
+    settings = client_settings_from(ctx)
     client = redis.Redis.from_url(settings.redis_dsn, socket_timeout=None, socket_connect_timeout=5)
     colour = sys.stdout.isatty() and not as_json
+    names = display_names(settings.catalogue_dir)
     try:
-        last_id = _retrying(_backlog, client, last, as_json, colour)
+        last_id = _retrying(_backlog, client, last, as_json, colour, names)
         while follow:
             response = _retrying(client.xread, {STREAM: last_id}, block=5_000, count=100)
             for _, entries in response:
-                _print(entries, as_json, colour)
+                _print(entries, as_json, colour, names)
                 last_id = entries[-1][0].decode()
     except KeyboardInterrupt:
         pass
@@ -63,11 +72,13 @@ def tail(ctx: click.Context, last: int, follow: bool, as_json: bool) -> None:
         client.close()
 
 
-def _backlog(client: redis.Redis, last: int, as_json: bool, colour: bool) -> str:
+def _backlog(
+    client: redis.Redis, last: int, as_json: bool, colour: bool, names: DisplayNames
+) -> str:
     """Print the last `last` alerts; return the stream id to follow from."""
     entries = list(reversed(client.xrevrange(STREAM, count=max(last, 1))))
     if last > 0:
-        _print(entries, as_json, colour)
+        _print(entries, as_json, colour, names)
     return entries[-1][0].decode() if entries else "0-0"
 
 
@@ -83,7 +94,7 @@ def _retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             backoff = min(backoff * 2, 30.0)
 
 
-def _print(entries: list, as_json: bool, colour: bool) -> None:
+def _print(entries: list, as_json: bool, colour: bool, names: DisplayNames) -> None:
     for entry_id, fields in entries:
         data = fields.get(b"data")
         if data is None:
@@ -97,7 +108,7 @@ def _print(entries: list, as_json: bool, colour: bool) -> None:
         except RecordError as exc:
             click.echo(f"newswatch: stream entry {entry_id.decode()}: {exc}", err=True)
             continue
-        click.echo(format_alert(alert, colour))
+        click.echo(format_alert(alert, colour, names))
     sys.stdout.flush()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import orjson
 
-from newswatch.streams.cli import settings_from
+from newswatch.streams.cli import client_settings_from, settings_from
 from newswatch.streams.poller.feeds import (
     DEFAULT_FEEDS_FILE,
     FeedsFileError,
@@ -22,11 +22,13 @@ from newswatch.streams.poller.feeds import (
     save_feeds,
     slugify,
 )
+from newswatch.streams.settings import Settings
 
 
-def _path(ctx: click.Context, writable: bool = False) -> Path:
+def _path(ctx: click.Context, writable: bool = False, settings: Settings | None = None) -> Path:
     explicit = ctx.find_object(_FeedsOptions)
-    path = explicit.file if explicit and explicit.file else settings_from(ctx).feeds_file
+    settings = settings or settings_from(ctx)
+    path = explicit.file if explicit and explicit.file else settings.feeds_file
     if writable and path is None:
         raise click.ClickException(
             "no feeds file configured: set NEWSWATCH_FEEDS_FILE (or pass --file); the shipped"
@@ -162,8 +164,8 @@ def export(ctx: click.Context, output) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per-feed health from the poller's state in Redis: ok, backing off or broken."""
-    settings = settings_from(ctx)
-    specs = _load(_path(ctx))
+    settings = client_settings_from(ctx)
+    specs = _load(_path(ctx, settings=settings))
     from newswatch.streams.poller.policy import feed_health
     from newswatch.streams.poller.scheduler import bounds_from
     from newswatch.streams.poller.state import StateStore, connect

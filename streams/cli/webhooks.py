@@ -15,7 +15,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from newswatch.streams.cli import settings_from
+from newswatch.streams.cli import client_settings_from
 from newswatch.streams.settings import Settings
 from newswatch.streams.sinks.redis_client import make_redis
 from newswatch.streams.sinks.webhooks.dispatcher import make_outbox
@@ -72,7 +72,7 @@ def webhooks() -> None:
 def status(ctx: click.Context) -> None:
     """Each endpoint: enabled or disabled, deliveries pending, dead letters, and since when
     every delivery has failed (an endpoint is disabled after webhooks.disable_after_days)."""
-    settings = settings_from(ctx)
+    settings = client_settings_from(ctx)
 
     async def action(redis: Redis) -> None:
         for name in await _known_endpoints(redis, settings):
@@ -96,7 +96,7 @@ def enable(ctx: click.Context, endpoint: str) -> None:
     Its failing streak starts afresh. Deliveries dead-lettered while it was disabled stay
     dead letters: `newswatch webhooks dead-letters replay --endpoint ENDPOINT` sends them.
     """
-    settings = settings_from(ctx)
+    settings = client_settings_from(ctx)
     _configured(settings, endpoint)
     changed = _run(settings, lambda redis: _outbox(redis, settings, endpoint).enable())
     click.echo(f"{endpoint}: {'enabled' if changed else 'was not disabled'}")
@@ -113,7 +113,7 @@ def dead_letters() -> None:
 @click.pass_context
 def list_dead(ctx: click.Context, endpoint: str | None, as_json: bool) -> None:
     """List dead letters, oldest first (expired ones are deleted first)."""
-    settings = settings_from(ctx)
+    settings = client_settings_from(ctx)
 
     async def action(redis: Redis) -> int:
         names = [endpoint] if endpoint else await _known_endpoints(redis, settings)
@@ -155,7 +155,7 @@ def replay(
     ctx: click.Context, endpoint: str | None, alert_ids: tuple[str, ...], enable: bool
 ) -> None:
     """Queue dead letters for delivery again (the schedule restarts from the first attempt)."""
-    settings = settings_from(ctx)
+    settings = client_settings_from(ctx)
     if endpoint:
         _configured(settings, endpoint)
     names = [endpoint] if endpoint else [e.name for e in settings.webhooks.endpoints]
@@ -194,7 +194,7 @@ def replay(
 @click.pass_context
 def purge(ctx: click.Context, endpoint: str | None, alert_ids: tuple[str, ...]) -> None:
     """Delete dead letters for good."""
-    settings = settings_from(ctx)
+    settings = client_settings_from(ctx)
 
     async def action(redis: Redis) -> list[tuple[str, int]]:
         names = [endpoint] if endpoint else await _known_endpoints(redis, settings)

@@ -28,8 +28,8 @@ def worker(ctx: click.Context, untuned: bool, hops: str) -> None:
     """Run the stream-processing worker until SIGTERM/SIGINT (exit code 0 on a clean stop).
 
     Reads articles from Kafka, tags them, raises alerts by the rules and writes the alerts to
-    Redis and the webhook outbox. Serves /metrics, /healthz, /readyz and /api/* on
-    NEWSWATCH_WEB_HOST:NEWSWATCH_WEB_PORT.
+    Redis and the webhook outbox. Serves the newsroom page at /, /metrics, /healthz, /readyz
+    and /api/* on NEWSWATCH_WEB_HOST:NEWSWATCH_WEB_PORT.
     """
     from newswatch.agents.app import run_worker
 

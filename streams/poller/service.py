@@ -12,7 +12,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from newswatch.streams.kafka import ensure_topics, make_producer
+from newswatch.streams.kafka import ensure_topics, make_producer, supports_idempotence
 from newswatch.streams.poller.feeds import FeedsFileError, FeedSpec, feeds_path, load_feeds
 from newswatch.streams.poller.fetcher import make_session
 from newswatch.streams.poller.parsepool import ParsePool
@@ -108,16 +108,21 @@ async def start_producer(settings: Settings) -> AIOKafkaProducer:
     """The shared idempotent producer; if the broker refuses producer ids (Tansu's memory
     storage answers InitProducerId with UNKNOWN), an acks=all producer without idempotence.
     Dedup does not depend on it: articles are marked seen in Redis only after the acks, and
-    consumers are idempotent on the article id."""
-    producer = make_producer(settings)
-    try:
-        await producer.start()
-        return producer
-    except KafkaError as exc:
-        await producer.stop()
-        log.warning(
-            "broker refused an idempotent producer (%r); using acks=all without idempotence", exc
-        )
+    consumers are idempotent on the article id. The broker is asked first (see
+    `supports_idempotence`), so a healthy start against Tansu logs no aiokafka ERROR."""
+    if await supports_idempotence(settings):
+        producer = make_producer(settings)
+        try:
+            await producer.start()
+            return producer
+        except KafkaError as exc:
+            await producer.stop()
+            log.warning(
+                "broker refused an idempotent producer (%r); using acks=all without idempotence",
+                exc,
+            )
+    else:
+        log.info("the broker hands out no producer ids: acks=all producer without idempotence")
     producer = make_producer(settings, enable_idempotence=False)
     await producer.start()
     return producer

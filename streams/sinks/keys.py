@@ -24,3 +24,13 @@ def theme_index(theme: str) -> str:
 def stats_key(bucket_start: int) -> str:
     """HASH of counters (total, entity:<id>, theme:<id>, severity:<s>, rule:<r>) for one hour."""
     return f"newswatch:alerts:stats:{bucket_start}"
+
+
+# ---- reader state shared by every newsroom viewer --------------------------------------------
+MUTES = "newswatch:mutes"  # HASH "entity:<id>" / "rule:<id>" -> JSON {"at": epoch}
+CHANGES_CHANNEL = "newswatch:newsroom:changes"  # PUBLISH {"type": "ack"|"mutes", ...}
+
+
+def ack_key(alert_id: str) -> str:
+    """STRING JSON {"at": epoch}: the alert was acknowledged; expires like the alert itself."""
+    return f"newswatch:newsroom:ack:{alert_id}"

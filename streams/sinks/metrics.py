@@ -59,3 +59,7 @@ WEBHOOK_DEAD_LETTERS_DROPPED = Counter(
 # Series exist at 0 from the start, so the first writes show in rate()/increase().
 for _outcome in ("new", "duplicate"):
     REDIS_ALERTS_WRITTEN.labels(_outcome)
+WEBHOOK_MUTED = Counter(
+    "newswatch_webhook_alerts_muted_total",
+    "Alerts not queued for any webhook endpoint because an entity or rule is muted.",
+)

@@ -14,17 +14,32 @@ from deploy_support import ROOT, SOURCE_TREES
 
 pytestmark = pytest.mark.slow
 
-DATA_SUFFIXES = {".yaml", ".yml", ".toml", ".xml", ".json", ".lua", ".opml"}
+DATA_SUFFIXES = {
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".xml",
+    ".json",
+    ".lua",
+    ".opml",
+    ".html",
+    ".css",
+    ".js",
+    ".svg",
+}
 
 
 def test_wheel_ships_the_runtime_data(tmp_path: Path) -> None:
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-v", "-w", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert built.returncode == 0, built.stdout + built.stderr
+    # A quiet build: no deprecated metadata, no data folder left out of `packages`.
+    for noise in ("SetuptoolsDeprecationWarning", "Package would be ignored"):
+        assert noise not in built.stdout + built.stderr, noise
     (wheel,) = tmp_path.glob("newswatch-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     expected = {

@@ -2,16 +2,22 @@
 demo feeds, and the first alert in the Redis stream and in `newswatch alerts tail`; SIGTERM stops
 the whole tree with exit code 0. The embedded Redis wants the password kept in the state
 directory (0700) in `redis.password` (0600); the log never shows it.
+
+The first run as a new user sees it: `up` prints the newsroom URL and one line per alert on
+stdout, writes up.json (0600) so `alerts tail` and `status` work with no settings, serves the
+page at `/`, and logs no ERROR line while healthy.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,12 +42,13 @@ def test_up_demo_shows_first_alert(tmp_path: Path) -> None:
     port = free_port()
     env.update(NEWSWATCH_STATE_DIR=str(tmp_path / "state"), NEWSWATCH_WEB_PORT=str(port))
     log_path = tmp_path / "up.log"
+    out_path = tmp_path / "up.out"
     started = time.monotonic()
     up = subprocess.Popen(
         [sys.executable, "-m", "newswatch.streams.cli", "up", "--demo"],
         env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
+        stdout=out_path.open("wb"),
+        stderr=log_path.open("wb"),
     )
     try:
         address = None
@@ -72,16 +79,40 @@ def test_up_demo_shows_first_alert(tmp_path: Path) -> None:
             f"no alert within {FIRST_ALERT_BUDGET:.0f}s\n" + log_path.read_text()[-5000:]
         )
         print(f"first alert {first_alert_after:.1f}s after `newswatch up --demo`")
+        # No NEWSWATCH_REDIS_URL: the client finds `up` through up.json and says so.
+        up_json = tmp_path / "state" / "up.json"
+        assert stat.S_IMODE(up_json.stat().st_mode) == 0o600
         tail = subprocess.run(
             [sys.executable, "-m", "newswatch.streams.cli", "alerts", "tail", "--no-follow"],
-            env={**env, "NEWSWATCH_REDIS_URL": url},
+            env=env,
             capture_output=True,
             text=True,
             timeout=30,
         )
         assert tail.returncode == 0, tail.stderr
+        assert tail.stderr.count("\n") == 1 and str(up_json) in tail.stderr, tail.stderr
         lines = tail.stdout.strip().splitlines()
         assert lines and all(" [" in line for line in lines), tail.stdout
+        assert "DeepSeek" in tail.stdout  # display names, not ids
+        status = subprocess.run(
+            [sys.executable, "-m", "newswatch.streams.cli", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert f"newsroom page: http://127.0.0.1:{port}/" in status.stdout, status.stdout
+        for part in ("worker", "redis", "kafka", "supervisor"):
+            assert re.search(rf"ok +{part} ", status.stdout), status.stdout
+        # The alerts `up` printed on stdout are the lines of `alerts tail`.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and lines[0] not in out_path.read_text():
+            time.sleep(0.5)
+        printed = out_path.read_text()
+        assert printed.startswith(f"newsroom: http://127.0.0.1:{port}/"), printed[:500]
+        assert lines[0] in printed, printed[-2000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200 and b'id="alerts"' in page.read()
         client.close()
     finally:
         if up.poll() is None:
@@ -94,3 +125,5 @@ def test_up_demo_shows_first_alert(tmp_path: Path) -> None:
     log = log_path.read_text(errors="replace")
     assert code == 0, log[-5000:]
     assert "embedded broker stopped" in log and "embedded redis-server stopped" in log
+    assert not re.search(r"\bERROR\b", log), [ln for ln in log.splitlines() if "ERROR" in ln]
+    assert not (tmp_path / "state" / "up.json").exists()  # removed on a clean stop

@@ -35,6 +35,7 @@ from typing import TypeVar
 import aiohttp
 from redis.asyncio import Redis
 
+from newswatch.streams.names import display_names
 from newswatch.streams.netguard import AddressPolicy, blocked_error, guarded_connector
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import ConfigError, Settings, WebhookEndpoint
@@ -46,9 +47,11 @@ from newswatch.streams.sinks.metrics import (
     WEBHOOK_ENDPOINTS_DISABLED,
     WEBHOOK_FAILING_SECONDS,
     WEBHOOK_LATENCY,
+    WEBHOOK_MUTED,
 )
+from newswatch.streams.sinks.mutes import MuteCache
 from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
-from newswatch.streams.sinks.webhooks.filters import wants
+from newswatch.streams.sinks.webhooks.filters import matches, wants
 from newswatch.streams.sinks.webhooks.formats import render
 from newswatch.streams.sinks.webhooks.memory import memory_for
 from newswatch.streams.sinks.webhooks.outbox import Delivery, Job, Outbox, enqueue_many
@@ -121,6 +124,8 @@ class WebhookDispatcher:
 
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self._settings = settings
+        self._mutes = MuteCache(redis)
+        self._names = display_names(settings.catalogue_dir)
         self._workers = [
             _EndpointWorker(endpoint, settings, make_outbox(redis, settings, endpoint.name))
             for endpoint in settings.webhooks.endpoints
@@ -149,14 +154,18 @@ class WebhookDispatcher:
         Redis outage: the caller must not acknowledge the alerts before this returns.
         """
         batches: dict[_EndpointWorker, list[Delivery]] = {worker: [] for worker in self._workers}
+        mutes = await self._mutes.get() if self._workers else None
         for alert in alerts:
+            if mutes and mutes.mutes(alert):
+                WEBHOOK_MUTED.inc()  # muted on the newsroom page: not sent to any endpoint
+                continue
             bodies: dict[str, tuple[bytes, str]] = {}
             for worker in self._workers:
                 if not wants(worker.endpoint, alert):
                     continue
                 fmt = worker.endpoint.format
                 if fmt not in bodies:
-                    bodies[fmt] = render(alert, fmt)
+                    bodies[fmt] = render(alert, fmt, self._names)
                 batches[worker].append((alert.id, *bodies[fmt]))
         todo = [(worker, items) for worker, items in batches.items() if items]
         if not todo:
@@ -174,6 +183,49 @@ class WebhookDispatcher:
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let in-flight deliveries finish (up to `grace` s), release the rest."""
         await asyncio.gather(*(worker.stop(grace) for worker in self._workers))
+
+    @property
+    def digest_periods(self) -> set[str]:
+        return {w.endpoint.digest for w in self._workers if w.endpoint.digest != "off"}
+
+    async def submit_digests(self, redis: Redis, now: float, page_url: str | None = None) -> int:
+        """Queue the digest of the last completed window for each endpoint that wants one and
+        had alerts in it; returns how many were newly queued (0 once they are; see digests)."""
+        from newswatch.streams.sinks.webhooks import digests
+
+        periods = self.digest_periods
+        if not periods:
+            return 0
+        mutes = await self._mutes.get()
+        todo: list[tuple[_EndpointWorker, list[Delivery]]] = []
+        for period in sorted(periods):
+            start, end = digests.last_window(period, now)
+            window = await digests.alerts_between(redis, start, end)
+            for worker in self._workers:
+                if worker.endpoint.digest != period:
+                    continue
+
+                def keep(data: dict, endpoint: WebhookEndpoint = worker.endpoint) -> bool:
+                    alert = digests.as_alert(data)
+                    return alert is not None and not mutes.mutes(alert) and matches(endpoint, alert)
+
+                report = digests.digest_for(window, period, start, end, keep)
+                if report.total == 0:
+                    continue  # nothing new: nothing sent
+                body, content_type = digests.render_digest(
+                    report, worker.endpoint.format, self._names, page_url
+                )
+                todo.append((worker, [(digests.digest_id(period, start), body, content_type)]))
+        if not todo:
+            return 0
+        codes = await retry_forever(
+            "webhook_enqueue",
+            lambda: enqueue_many([(worker.outbox, items) for worker, items in todo], now),
+        )
+        return sum(
+            worker.enqueued(worker_codes)
+            for (worker, _), worker_codes in zip(todo, codes, strict=True)
+        )
 
 
 class _EndpointWorker:

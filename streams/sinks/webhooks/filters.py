@@ -10,6 +10,12 @@ _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
 def wants(endpoint: WebhookEndpoint, alert: Alert) -> bool:
+    """Does the endpoint want this alert delivered on its own?"""
+    return endpoint.alerts and matches(endpoint, alert)
+
+
+def matches(endpoint: WebhookEndpoint, alert: Alert) -> bool:
+    """Does the alert pass the endpoint's filters (for alerts and for its digests)?"""
     if _RANK.get(alert.severity, 0) < _RANK[endpoint.min_severity]:
         return False
     if endpoint.entities and not set(endpoint.entities) & set(alert.entities):

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import Alert
 
 EVENT_TYPE = "io.newswatch.alert.v1"
@@ -34,13 +35,14 @@ CONTENT_TYPES = {
 _SEVERITY_EMOJI = {"low": ":information_source:", "medium": ":warning:", "high": ":rotating_light:"}
 
 
-def render(alert: Alert, fmt: str) -> tuple[bytes, str]:
-    """(body, content type) of `alert` in format `fmt` (cloudevents, slack, json)."""
+def render(alert: Alert, fmt: str, names: DisplayNames | None = None) -> tuple[bytes, str]:
+    """(body, content type) of `alert` in format `fmt` (cloudevents, slack, json). Slack
+    messages name entities and themes by their display names; JSON formats keep the ids."""
     body: Any
     if fmt == "cloudevents":
         body = cloudevent(alert, data=alert)
     elif fmt == "slack":
-        body = slack_message(alert)
+        body = slack_message(alert, names)
     elif fmt == "json":
         body = alert
     else:
@@ -72,8 +74,9 @@ def cloudevent(alert: Alert, data: Any = None) -> dict[str, Any]:
     return event
 
 
-def slack_message(alert: Alert) -> dict[str, Any]:
+def slack_message(alert: Alert, names: DisplayNames | None = None) -> dict[str, Any]:
     """A Slack incoming-webhook message; every alert string is mrkdwn-escaped."""
+    names = names or DisplayNames()
     emoji = _SEVERITY_EMOJI.get(alert.severity, ":bangbang:")
     severity = escape_mrkdwn(str(alert.severity).upper())
     title = escape_mrkdwn(alert.title)
@@ -81,9 +84,11 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     headline = f"<{link}|{title}>" if link else title
     context = [f"rule `{escape_mrkdwn(alert.rule)}`"]
     if alert.entities:
-        context.append("entities: " + ", ".join(escape_mrkdwn(e) for e in alert.entities))
+        entities = names.entities(alert.entities)
+        context.append("entities: " + ", ".join(escape_mrkdwn(e) for e in entities))
     if alert.themes:
-        context.append("themes: " + ", ".join(escape_mrkdwn(t) for t in alert.themes))
+        themes = names.themes(alert.themes)
+        context.append("themes: " + ", ".join(escape_mrkdwn(t) for t in themes))
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",

@@ -133,3 +133,12 @@ def _endpoint(**kw: object) -> WebhookEndpoint:
 )
 def test_endpoint_filters(filters: dict[str, object], expected: bool) -> None:
     assert wants(_endpoint(**filters), ALERT) is expected
+
+
+def test_slack_message_names_entities_and_themes() -> None:
+    from newswatch.streams.names import display_names
+
+    body, _ = render(ALERT, "slack", display_names(None))
+    context = orjson.loads(body)["blocks"][-1]["elements"][0]["text"]
+    assert "entities: DeepSeek" in context
+    assert "themes: Export controls on technology" in context
