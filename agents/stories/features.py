@@ -83,7 +83,8 @@ def shingles(title: str, text: str) -> set[bytes]:
     """Word 2-grams, or character 3-grams for unspaced scripts, of title and text."""
     full = unicodedata.normalize("NFKC", f"{title}\n{text}").lower()
     if script_of(full) == "unspaced":
-        chars = "".join(ch for ch in full if ch.isalnum())
+        # Letters, digits and marks: Thai vowels and tone marks are combining marks.
+        chars = "".join(ch for ch in full if ch.isalnum() or unicodedata.category(ch)[0] == "M")
         if len(chars) < CHAR_NGRAM:
             return {chars.encode()} if chars else set()
         return {chars[i : i + CHAR_NGRAM].encode() for i in range(len(chars) - CHAR_NGRAM + 1)}
