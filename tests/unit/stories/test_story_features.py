@@ -108,7 +108,7 @@ def test_gazetteer_finds_names_in_every_script_with_word_boundaries() -> None:
 def test_broken_gazetteer_is_refused_with_the_entry(tmp_path: Path) -> None:
     path = tmp_path / "g.yaml"
     path.write_text("actors:\n  nvidia: nvidia\n", encoding="utf-8")
-    with pytest.raises(GazetteerError, match="actors.nvidia"):
+    with pytest.raises(GazetteerError, match=r"actors\.nvidia"):
         Gazetteer.load(path)
     path.write_text("people:\n  x: [y]\n", encoding="utf-8")
     with pytest.raises(GazetteerError, match="unknown section"):
