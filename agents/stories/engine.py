@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from newswatch.agents.stories.features import Features, extract
 from newswatch.agents.stories.gazetteer import Gazetteer
@@ -69,7 +70,7 @@ def _default_weights() -> dict[str, float]:
 class StoryConfig:
     """Thresholds and bounds. docs/stories.md explains how to tune them."""
 
-    num_perm: int = 128
+    num_perm: int = 64  # 14 bands of 4 rows at threshold 0.5; each band costs ~270 B of RAM
     near_duplicate: float = 0.5  # estimated Jaccard of shingles
     min_shingles: int = 6  # shorter texts skip the near-duplicate test
     min_similarity: float = 0.35  # shared anchor weight over the mean of article and story
@@ -80,11 +81,14 @@ class StoryConfig:
     max_candidates: int = 24  # stories scored in full, the best by shared specific weight
     join_window: float = 2 * 86400.0  # seconds between a story's last article and this one
     quiet_window: float = 36 * 3600.0  # a story closes after this long without an article
+    # A story of one article closes sooner: copies and translations come within hours, and
+    # most articles stay alone (the window holds memory down, see docs/stories.md).
+    quiet_window_single: float = 12 * 3600.0
     growth_window: float = 6 * 3600.0  # growth rate: articles per hour over this window
     max_open_stories: int = 500_000
     max_articles_kept: int = 20
     max_anchors: int = 80
-    max_indexed: int = 6
+    max_indexed: int = 4  # LSH entries per story, at most one per language
     max_members: int = 2_000  # article ids remembered per story (redelivery is idempotent)
     max_postings: int = 5_000  # an anchor in more open stories is not used to find candidates
     headline_langs: tuple[str, ...] = ("en",)  # preferred languages for the headline
@@ -191,17 +195,66 @@ class Story:
         }
 
 
+class _Postings:
+    """Anchor -> open story ids, in insertion order. Most anchors belong to one story: that
+    story's id is stored as a plain string, a dict only from the second story on (a small
+    dict costs ~110 bytes, and there is one per distinct anchor)."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self) -> None:
+        self._map: dict[str, str | dict[str, None]] = {}
+
+    def add(self, anchor: str, story_id: str) -> None:
+        held = self._map.get(anchor)
+        if held is None:
+            self._map[anchor] = story_id
+        elif isinstance(held, str):
+            if held != story_id:
+                self._map[anchor] = {held: None, story_id: None}
+        else:
+            held[story_id] = None
+
+    def remove(self, anchor: str, story_id: str) -> None:
+        held = self._map.get(anchor)
+        if held is None:
+            return
+        if isinstance(held, str):
+            if held == story_id:
+                del self._map[anchor]
+            return
+        held.pop(story_id, None)
+        if len(held) == 1:
+            self._map[anchor] = next(iter(held))
+
+    def get(self, anchor: str) -> tuple[str, ...] | dict[str, None]:
+        held = self._map.get(anchor)
+        if held is None:
+            return ()
+        return (held,) if isinstance(held, str) else held
+
+    def count(self, anchor: str) -> int:
+        held = self._map.get(anchor)
+        if held is None:
+            return 0
+        return 1 if isinstance(held, str) else len(held)
+
+    def total(self) -> int:
+        return sum(1 if isinstance(h, str) else len(h) for h in self._map.values())
+
+
 class StoryEngine:
     """Assigns articles to stories; see the module docstring."""
 
     def __init__(self, config: StoryConfig | None = None, gazetteer: Gazetteer | None = None):
         self.config = config or StoryConfig()
-        self.gazetteer = gazetteer or Gazetteer.load()
+        self.gazetteer = gazetteer or Gazetteer.shipped()
         cfg = self.config
         self._lsh = MinHashLSH(threshold=cfg.near_duplicate, num_perm=cfg.num_perm)
         self._perms = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme=_SCHEME).permutations
         self._stories: OrderedDict[str, Story] = OrderedDict()  # least recently active first
-        self._postings: dict[str, dict[str, None]] = {}  # anchor -> open story ids (ordered)
+        self._singles: OrderedDict[str, None] = OrderedDict()  # one-article stories, same order
+        self._postings = _Postings()
         self._members: dict[str, str] = {}  # article id -> open story id
         self._clock = -math.inf
         self._ordinal = 0
@@ -258,7 +311,7 @@ class StoryEngine:
             "articles_kept": sum(len(s.summaries) for s in stories),
             "anchors": sum(len(s.anchors) for s in stories),
             "indexed": sum(len(s.indexed) for s in stories),
-            "postings": sum(len(p) for p in self._postings.values()),
+            "postings": self._postings.total(),
             "members": len(self._members),
             "closed_total": self.closed_total,
         }
@@ -268,12 +321,20 @@ class StoryEngine:
     def _signature(self, feats: Features) -> np.ndarray | None:
         if len(feats.shingles) < self.config.min_shingles:
             return None
-        mh = MinHash(num_perm=self.config.num_perm, permutations=self._perms, scheme=_SCHEME)
+        # crc32 (C, deterministic across processes) instead of datasketch's default SHA-1:
+        # the shingle hash only needs to spread, and it is the per-shingle cost.
+        mh = MinHash(
+            num_perm=self.config.num_perm,
+            seed=self.config.seed,
+            permutations=self._perms,
+            scheme=_SCHEME,
+            hashfunc=zlib.crc32,
+        )
         mh.update_batch(sorted(feats.shingles))
         return mh.hashvalues
 
-    def _minhash(self, signature: np.ndarray) -> MinHash:
-        return MinHash(num_perm=self.config.num_perm, hashvalues=signature, scheme=_SCHEME)
+    def _minhash(self, signature: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(seed=self.config.seed, hashvalues=signature, scheme=_SCHEME)
 
     def _in_window(self, story: Story, published: float) -> bool:
         window = self.config.join_window
@@ -338,7 +399,7 @@ class StoryEngine:
         anchors = sorted(feats.anchors)
         # df counts this article as one more holder, so an anchor new to every story weighs
         # as much as one held by a single story.
-        weights = {a: self._weight(a, len(self._postings.get(a, ())) + 1) for a in anchors}
+        weights = {a: self._weight(a, self._postings.count(a) + 1) for a in anchors}
         for anchor in feats.weak:
             weights[anchor] *= cfg.weak_factor
         # Candidates: open stories sharing a specific anchor, best shared weight first.
@@ -385,7 +446,7 @@ class StoryEngine:
         """The weight of a story's anchors held by at least half of its articles."""
         need = story.size / 2
         return sum(
-            self._weight(a, len(self._postings.get(a, ())))
+            self._weight(a, self._postings.count(a))
             for a, n in story.anchors.items()
             if n >= need
         )
@@ -410,6 +471,10 @@ class StoryEngine:
         story.last_seen = max(story.last_seen, article.published)
         story.activity = self._clock
         self._stories.move_to_end(story.id)
+        if story.size == 1:
+            self._singles[story.id] = None
+        else:
+            self._singles.pop(story.id, None)
         if article.lang:
             story.langs[article.lang] = story.langs.get(article.lang, 0) + 1
         feed = article.feed or "(unknown)"
@@ -424,7 +489,7 @@ class StoryEngine:
                 story.anchors[anchor] += 1
             elif len(story.anchors) < cfg.max_anchors:
                 story.anchors[anchor] = 1
-                self._postings.setdefault(anchor, {})[story.id] = None
+                self._postings.add(anchor, story.id)
         summary = {
             "id": article.id,
             "feed": article.feed,
@@ -446,16 +511,16 @@ class StoryEngine:
         rank = self._headline_rank(article)
         if article.title and rank < story.headline_rank:
             story.headline, story.headline_rank = article.title, rank
-        # Index the article for near-duplicates unless it is a close copy of one indexed.
+        # Index the article for near-duplicates if it is the story's first in its language
+        # (copies are copied within a language; each LSH entry costs ~b x 270 bytes).
+        lang_tag = f":{article.lang or ''}"
         if (
             signature is not None
             and len(story.indexed) < cfg.max_indexed
-            and not (how == "near_duplicate" and score >= 0.8)
+            and not any(key.endswith(lang_tag) for key, _ in story.indexed)
         ):
-            key = f"{story.id}#{len(story.indexed)}"
-            self._lsh.insert(
-                key, MinHash(num_perm=cfg.num_perm, hashvalues=signature, scheme=_SCHEME)
-            )
+            key = f"{story.id}#{len(story.indexed)}{lang_tag}"
+            self._lsh.insert(key, self._minhash(signature))
             story.indexed.append((key, signature))
 
     def _headline_rank(self, article: StoryArticle) -> tuple[int, float, str]:
@@ -465,8 +530,14 @@ class StoryEngine:
 
     def _advance(self, now: float) -> list[dict[str, Any]]:
         self._clock = max(self._clock, now)
-        horizon = self._clock - self.config.quiet_window
         closed = []
+        horizon = self._clock - self.config.quiet_window_single
+        while self._singles:
+            story = self._stories[next(iter(self._singles))]
+            if story.activity >= horizon:
+                break
+            closed.append(self._close(story))
+        horizon = self._clock - self.config.quiet_window
         while self._stories:
             story = next(iter(self._stories.values()))
             if story.activity >= horizon:
@@ -482,12 +553,9 @@ class StoryEngine:
 
     def _close(self, story: Story) -> dict[str, Any]:
         del self._stories[story.id]
+        self._singles.pop(story.id, None)
         for anchor in story.anchors:
-            posting = self._postings.get(anchor)
-            if posting is not None:
-                posting.pop(story.id, None)
-                if not posting:
-                    del self._postings[anchor]
+            self._postings.remove(anchor, story.id)
         for key, _ in story.indexed:
             self._lsh.remove(key)
         for member in story.members:
@@ -581,16 +649,16 @@ class StoryEngine:
         for member in story.members:
             self._members[member] = story.id
         for anchor in story.anchors:
-            self._postings.setdefault(anchor, {})[story.id] = None
+            self._postings.add(anchor, story.id)
         for key, packed in item["indexed"]:
             sig = np.frombuffer(base64.b64decode(packed), dtype="<u8").astype(np.uint64)
             if sig.shape != (self.config.num_perm,):
                 raise ValueError(f"story {story.id}: signature of the wrong length")
-            self._lsh.insert(
-                key, MinHash(num_perm=self.config.num_perm, hashvalues=sig, scheme=_SCHEME)
-            )
+            self._lsh.insert(key, self._minhash(sig))
             story.indexed.append((key, sig))
         self._stories[story.id] = story
+        if story.size == 1:
+            self._singles[story.id] = None
 
 
 def assign_all(engine: StoryEngine, articles: Iterable[StoryArticle]) -> dict[str, str]:

@@ -32,44 +32,22 @@ from dataclasses import dataclass
 
 # ---- scripts -------------------------------------------------------------------------------
 
-_CJK_RANGES = (
-    ("\u3040", "\u30ff"),  # kana
-    ("\u3400", "\u4dbf"),
-    ("\u4e00", "\u9fff"),
-    ("\uac00", "\ud7af"),  # Hangul syllables
-    ("\u1100", "\u11ff"),
-    ("\u0e00", "\u0e7f"),  # Thai
-    ("\uf900", "\ufaff"),
-)
-_CYRILLIC = ("\u0400", "\u04ff")
-
-
-def _is_unspaced(ch: str) -> bool:
-    """A character of a script written without spaces between words (or Hangul)."""
-    return any(lo <= ch <= hi for lo, hi in _CJK_RANGES)
-
-
-def _is_cyrillic(ch: str) -> bool:
-    return _CYRILLIC[0] <= ch <= _CYRILLIC[1]
+_UNSPACED = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u1100-\u11ff\u0e00-\u0e7f\uf900-\ufaff]"
+)  # kana, CJK ideographs, Hangul, Thai: scripts written without spaces between words
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LATIN = re.compile("[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
 
 
 def script_of(text: str) -> str:
     """ "unspaced" (CJK, Thai, Hangul), "cyrillic" or "latin": the majority of letters."""
-    unspaced = cyrillic = latin = 0
-    for ch in text:
-        if ch.isascii():
-            if ch.isalpha():
-                latin += 1
-        elif _is_unspaced(ch):
-            unspaced += 1
-        elif _is_cyrillic(ch):
-            cyrillic += 1
-        elif ch.isalpha():
-            latin += 1
+    unspaced = len(_UNSPACED.findall(text))
+    cyrillic = len(_CYRILLIC.findall(text))
+    latin = len(_LATIN.findall(text))
     # A CJK character carries about as much as a 3-letter Latin word: weigh it so a Chinese
     # text full of Latin names still counts as Chinese.
-    if unspaced * 3 >= max(latin, cyrillic):
-        return "unspaced" if unspaced else "latin"
+    if unspaced and unspaced * 3 >= max(latin, cyrillic):
+        return "unspaced"
     return "cyrillic" if cyrillic > latin else "latin"
 
 
@@ -79,10 +57,10 @@ _WORD = re.compile(r"\w+")
 CHAR_NGRAM = 3
 
 
-def shingles(title: str, text: str) -> set[bytes]:
+def shingles(title: str, text: str, script: str | None = None) -> set[bytes]:
     """Word 2-grams, or character 3-grams for unspaced scripts, of title and text."""
     full = unicodedata.normalize("NFKC", f"{title}\n{text}").lower()
-    if script_of(full) == "unspaced":
+    if (script or script_of(full)) == "unspaced":
         # Letters, digits and marks: Thai vowels and tone marks are combining marks.
         chars = "".join(ch for ch in full if ch.isalnum() or unicodedata.category(ch)[0] == "M")
         if len(chars) < CHAR_NGRAM:
@@ -378,5 +356,8 @@ def extract(
     # "DeepSeek" as a name says no more than the entity "deepseek" the tagger found.
     anchors.update(n for n in names if f"e:{n[2:]}" not in anchors)
     return Features(
-        script, frozenset(shingles(title, text)), frozenset(anchors), frozenset(weak & anchors)
+        script,
+        frozenset(shingles(title, text, script)),
+        frozenset(anchors),
+        frozenset(weak & anchors),
     )

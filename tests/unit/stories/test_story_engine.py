@@ -166,6 +166,19 @@ def test_a_story_closes_after_the_quiet_window() -> None:
     assert engine.stats()["open_stories"] == 0 and engine.closed_total == 3
 
 
+def test_a_lone_article_closes_sooner_than_a_story_of_several() -> None:
+    engine = StoryEngine(StoryConfig(quiet_window=36 * HOUR, quiet_window_single=12 * HOUR))
+    pair = engine.add(NVIDIA_EN)
+    engine.add(NVIDIA_COPY)
+    lone = engine.add(SIGNUPS_EN)
+    assert lone.story_id != pair.story_id
+    closed = engine.tick(SIGNUPS_EN.published + 13 * HOUR)
+    assert [s["id"] for s in closed] == [lone.story_id]
+    assert engine.story(pair.story_id) is not None
+    closed = engine.tick(NVIDIA_COPY.published + 37 * HOUR)
+    assert [s["id"] for s in closed] == [pair.story_id]
+
+
 def _fields(article: StoryArticle) -> dict[str, object]:
     return {name: getattr(article, name) for name in StoryArticle.__slots__}
 
@@ -186,7 +199,7 @@ def test_bad_input_is_refused() -> None:
         StoryEngine.restore(b"{not json")
     with pytest.raises(ValueError, match="version"):
         StoryEngine.restore(b'{"version": 99}')
-    snapshot = StoryEngine(StoryConfig(num_perm=64)).snapshot()
+    snapshot = StoryEngine(StoryConfig(num_perm=128)).snapshot()
     with pytest.raises(ValueError, match="MinHash settings"):
         StoryEngine.restore(snapshot)
 
