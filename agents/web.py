@@ -3,7 +3,9 @@
 - `/metrics`: our `newswatch_*` metrics (prometheus-client), not Faust's Prometheus sensor;
 - `/healthz`: the process is up; `/readyz`: partitions assigned, no rebalance, tables recovered;
 - `GET /api/alerts?entity=&theme=&severity=&since=&limit=` and `GET /api/stats`: read from
-  Redis through `newswatch.streams.sinks.api`.
+  Redis through `newswatch.streams.sinks.api`;
+- `GET /api/stories?entity=&since=&min_sources=&lang=&limit=` and `GET /api/stories/{id}`:
+  story states in Redis, through `newswatch.streams.sinks.stories`.
 
 A periodic timer also refreshes `newswatch_consumer_lag` from Faust's monitor. Lag is the end
 offset seen in fetch responses minus the committed offset; Tansu's end offsets can be wrong
@@ -101,6 +103,28 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
             log.warning("/api/stats failed: %r", exc)
             return self.json({"error": "alert store unavailable"}, status=503)
         return self.json(stats)
+
+    @app.page("/api/stories")
+    async def api_stories(self: Any, request: Any) -> Any:
+        from newswatch.streams.sinks.stories import stories_response
+
+        try:
+            status, body = await stories_response(redis(), request.query)
+        except Exception as exc:
+            log.warning("/api/stories failed: %r", exc)
+            return self.json({"error": "story store unavailable"}, status=503)
+        return self.json(body, status=status)
+
+    @app.page("/api/stories/{story_id}")
+    async def api_story(self: Any, request: Any, story_id: str) -> Any:
+        from newswatch.streams.sinks.stories import story_response
+
+        try:
+            status, body = await story_response(redis(), story_id)
+        except Exception as exc:
+            log.warning("/api/stories/%s failed: %r", story_id[:40], exc)
+            return self.json({"error": "story store unavailable"}, status=503)
+        return self.json(body, status=status)
 
     @app.timer(LAG_INTERVAL)
     async def consumer_lag() -> None:

@@ -110,9 +110,7 @@ def synthetic(
             )
 
         # Names and words of its own, so stories from one template are different events.
-        own = [
-            "".join(rng.choice(syllables) for _ in range(3)).capitalize() for _ in range(12)
-        ]
+        own = ["".join(rng.choice(syllables) for _ in range(3)).capitalize() for _ in range(12)]
         extra = f" {own[0]} {own[1]} said {' '.join(own[2:])} X{story}."
         start = len(out) * step
         for k in range(size):

@@ -11,17 +11,21 @@ Two ways into a story, tried in this order:
    up in an inverted index of open stories. A story is a match when (a) its last article is
    within ``join_window`` of this one, (b) it shares a catalogue entity when both have one,
    (c) the *specific* anchors they share (everything but entities and themes) weigh at least
-   ``min_evidence`` and (d) the shared anchors carry at least ``min_similarity`` of the
-   article's anchor weight. Each anchor's weight is its kind's weight times its specificity,
+   ``min_evidence`` and (d) the shared anchors weigh at least ``min_similarity`` of the mean
+   of the article's anchor weight and the story's core weight (the anchors at least half of
+   its articles hold; a Dice coefficient, so the specific anchors either side has and the
+   other lacks count against the match). Each anchor's weight is its kind's weight times
+   its specificity,
    ``1 / (1 + ln df)``, where df is the number of open stories that hold it: "DeepSeek" or
    "Nvidia" are in many stories and weigh little; "H20", "$5.6 billion" or "Lutnick" are in
    few and weigh much. That keeps two events about the same entities apart: they share
    entities and themes (no evidence) and differ in their specific anchors (similarity).
 
-A story closes when nothing joined it for ``quiet_window`` (event time: the largest
-`published` seen). Memory is bounded by counts, not by time alone: at most
-``max_open_stories`` stories (the least recently active closes first), ``max_articles_kept``
-article summaries, ``max_anchors`` anchors and ``max_indexed`` LSH entries per story.
+A story closes when nothing joined it for ``quiet_window`` (``quiet_window_single`` while it
+has one article; event time: the largest `published` seen). Memory is bounded by counts,
+not by time alone: at most ``max_open_stories`` stories (the least recently active closes
+first), ``max_articles_kept`` article summaries, ``max_anchors`` anchors, ``max_members``
+article ids and ``max_indexed`` LSH entries per story.
 
 The engine is pure and deterministic: the same articles in the same order give the same
 stories (ties go to the older story; no set iteration order leaks into a decision), and
@@ -90,7 +94,7 @@ class StoryConfig:
     max_anchors: int = 80
     max_indexed: int = 4  # LSH entries per story, at most one per language
     max_members: int = 2_000  # article ids remembered per story (redelivery is idempotent)
-    max_postings: int = 5_000  # an anchor in more open stories is not used to find candidates
+    max_postings: int = 256  # an anchor in more open stories does not nominate candidates
     headline_langs: tuple[str, ...] = ("en",)  # preferred languages for the headline
     weights: dict[str, float] = field(default_factory=_default_weights)
     seed: int = 1
@@ -446,9 +450,7 @@ class StoryEngine:
         """The weight of a story's anchors held by at least half of its articles."""
         need = story.size / 2
         return sum(
-            self._weight(a, self._postings.count(a))
-            for a, n in story.anchors.items()
-            if n >= need
+            self._weight(a, self._postings.count(a)) for a, n in story.anchors.items() if n >= need
         )
 
     # ---- state updates ------------------------------------------------------------------
