@@ -15,14 +15,16 @@ decoding, alert rules, publishing: 1.96 ms per article measured in bench/worker.
 stories/tag is an upper bound of the story stage's share of the worker.
 
 Part 2, memory: a synthetic stream of `--per-day` articles a day for `--days` days, built from
-the dev set's stories: each synthetic story copies one dev-set story's articles (all its
-languages) with its numbers and a model code replaced by values of its own, so stories differ
-as real ones do and translations of one story still agree; 60 % of stories are a single
-article, the rest 2-8 articles over a few hours. Published times advance evenly, so stories
-close after the quiet window as in production. Reported: RSS (VmRSS of this process) before
-and after, the engine's retained counts at the end, articles/s, and the figure extrapolated to
-100,000 articles a day (the state is proportional to the articles inside the quiet window, so
-RSS above the baseline scales with the rate; say so when quoting it).
+the dev set's stories. Each synthetic story copies one dev-set story's articles (all its
+languages) with numbers, Latin names and model codes replaced by values and pseudo-words of
+its own, so stories from one template share only what real stories about the same entities
+share (entities, themes, CJK names) and translations of one story still agree. 60 % of
+stories are a single article, the rest 2-8 articles over a few hours. Published times advance
+evenly, so stories close after the quiet window as in production. Reported: RSS (VmRSS of
+this process) before and after, the engine's retained counts at the end, articles/s, and the
+figure extrapolated to 100,000 articles a day (the state is proportional to the articles
+inside the quiet window, so RSS above the baseline scales with the rate; say so when quoting
+it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVSET = ROOT / "tests" / "data" / "stories" / "devset.jsonl"
 DAY = 86400.0
 _DIGITS = re.compile(r"\d+")
+# Latin names and codes of a template ("Nvidia", "H20"): replaced per synthetic story.
+_NAMES = re.compile(r"[A-Za-z][A-Za-z0-9\-]*\d[A-Za-z0-9\-]*|[A-Z][a-z]+")
 
 
 def rss_mb() -> float:
@@ -104,13 +108,19 @@ def synthetic(
         size = 1 if rng.random() < 0.6 else rng.randint(2, 8)
         numbers: dict[str, str] = {}
 
-        def renumber(text: str, numbers: dict[str, str] = numbers) -> str:
+        names: dict[str, str] = {}
+
+        def pseudo() -> str:
+            return "".join(rng.choice(syllables) for _ in range(3)).capitalize()
+
+        def renumber(text: str, numbers: dict[str, str] = numbers, names=names) -> str:
+            text = _NAMES.sub(lambda m: names.setdefault(m.group(), pseudo()), text)
             return _DIGITS.sub(
                 lambda m: numbers.setdefault(m.group(), str(rng.randint(10, 99_999))), text
             )
 
         # Names and words of its own, so stories from one template are different events.
-        own = ["".join(rng.choice(syllables) for _ in range(3)).capitalize() for _ in range(12)]
+        own = [pseudo() for _ in range(12)]
         extra = f" {own[0]} {own[1]} said {' '.join(own[2:])} X{story}."
         start = len(out) * step
         for k in range(size):
