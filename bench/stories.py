@@ -151,10 +151,13 @@ def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> 
     peak = before
     start = time.perf_counter()
     cpu = time.process_time()
+    days_rss: list[str] = []
     for i, article in enumerate(stream, 1):
         engine.add(article)
         if i % 20_000 == 0:
             peak = max(peak, rss_mb())
+        if i % per_day == 0:
+            days_rss.append(f"{rss_mb():.0f}/{engine.stats()['members']}")
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
     gc.collect()
@@ -170,6 +173,7 @@ def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> 
         "per article"
     )
     print(f"  RSS before {before:.0f} MB, after {after:.0f} MB, peak {peak:.0f} MB")
+    print(f"  RSS MB / articles retained, at the end of each day: {' '.join(days_rss)}")
     print(f"  retained: {stats}")
     made = len({a.id.split("-")[0] for a in stream})
     print(f"  {made} synthetic stories in, {engine.closed_total + stats['open_stories']} out")

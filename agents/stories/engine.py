@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import orjson
 from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch.storage import UnorderedStorage
 
 from newswatch.agents.stories.features import Features, extract
 from newswatch.agents.stories.gazetteer import Gazetteer
@@ -199,6 +200,65 @@ class Story:
         }
 
 
+class _CompactBands(UnorderedStorage):
+    """One LSH band table: band hash -> the key, or a list when several keys share it.
+
+    datasketch's default table keeps a set per band hash (~330 bytes each, 14 per indexed
+    article); almost every band hash has a single key, so this stores the key itself."""
+
+    def __init__(self) -> None:
+        self._dict: dict[bytes, str | list[str]] = {}
+
+    def keys(self) -> Any:
+        return self._dict.keys()
+
+    def get(self, key: bytes) -> list[str]:
+        held = self._dict.get(key)
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else held
+
+    def remove(self, *keys: bytes, **kwargs: Any) -> None:
+        for key in keys:
+            self._dict.pop(key, None)
+
+    def remove_val(self, key: bytes, val: str, **kwargs: Any) -> None:
+        held = self._dict.get(key)
+        if isinstance(held, str):
+            if held == val:
+                del self._dict[key]
+        elif held is not None:
+            held.remove(val)
+            if len(held) == 1:
+                self._dict[key] = held[0]
+
+    def insert(self, key: bytes, *vals: str, **kwargs: Any) -> None:
+        for val in vals:
+            held = self._dict.get(key)
+            if held is None:
+                self._dict[key] = val
+            elif isinstance(held, str):
+                if held != val:
+                    self._dict[key] = [held, val]
+            elif val not in held:
+                held.append(val)
+
+    def size(self) -> int:
+        return len(self._dict)
+
+    def itemcounts(self, **kwargs: Any) -> dict[bytes, int]:
+        return {k: 1 if isinstance(v, str) else len(v) for k, v in self._dict.items()}
+
+    def has_key(self, key: bytes) -> bool:
+        return key in self._dict
+
+
+def _new_lsh(config: StoryConfig) -> MinHashLSH:
+    lsh = MinHashLSH(threshold=config.near_duplicate, num_perm=config.num_perm)
+    lsh.hashtables = [_CompactBands() for _ in range(lsh.b)]
+    return lsh
+
+
 class _Postings:
     """Anchor -> open story ids, in insertion order. Most anchors belong to one story: that
     story's id is stored as a plain string, a dict only from the second story on (a small
@@ -254,7 +314,7 @@ class StoryEngine:
         self.config = config or StoryConfig()
         self.gazetteer = gazetteer or Gazetteer.shipped()
         cfg = self.config
-        self._lsh = MinHashLSH(threshold=cfg.near_duplicate, num_perm=cfg.num_perm)
+        self._lsh = _new_lsh(cfg)
         self._perms = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme=_SCHEME).permutations
         self._stories: OrderedDict[str, Story] = OrderedDict()  # least recently active first
         self._singles: OrderedDict[str, None] = OrderedDict()  # one-article stories, same order
