@@ -54,6 +54,9 @@ from newswatch.agents.stories.gazetteer import Gazetteer
 SNAPSHOT_VERSION = 1
 _SCHEME = "affine32"  # datasketch's permutation scheme; snapshots depend on it
 
+# 1 / (1 + ln df) for the common document frequencies (df 0 counts as 1).
+_SPECIFICITY = [1.0] + [1.0 / (1.0 + math.log(df)) for df in range(1, 4097)]
+
 # Anchor kinds whose shared weight counts as evidence of the same event.
 SPECIFIC_KINDS = frozenset("gsmnpl")
 
@@ -429,11 +432,12 @@ class StoryEngine:
         return None, "new", 0.0, signature
 
     def _weight(self, anchor: str, df: int) -> float:
-        return self.config.weights.get(anchor[0], 1.0) / (1.0 + math.log(max(df, 1)))
+        spec = _SPECIFICITY[df] if df < len(_SPECIFICITY) else 1.0 / (1.0 + math.log(df))
+        return self.config.weights.get(anchor[0], 1.0) * spec
 
     def _similar(self, article: StoryArticle, feats: Features) -> tuple[Story | None, float]:
         best: tuple[float, int, Story] | None = None
-        for story, _, similarity, verdict in self._score_candidates(article, feats):
+        for story, _, similarity, verdict in self._score_candidates(article, feats, full=False):
             if verdict == "match" and (
                 best is None or (similarity, -story.ordinal) > (best[0], -best[1])
             ):
@@ -456,9 +460,11 @@ class StoryEngine:
         ]
 
     def _score_candidates(
-        self, article: StoryArticle, feats: Features
+        self, article: StoryArticle, feats: Features, full: bool = True
     ) -> Iterable[tuple[Story, float, float, str]]:
-        """(story, evidence, similarity, verdict) of the best candidate stories."""
+        """(story, evidence, similarity, verdict) of the best candidate stories. Unless
+        `full`, the similarity of a candidate that fails a cheaper test is not computed
+        (reported as 0.0): the verdict is the same."""
         cfg = self.config
         anchors = sorted(feats.anchors)
         # df counts this article as one more holder, so an anchor new to every story weighs
@@ -483,7 +489,21 @@ class StoryEngine:
         entities = set(article.entities)
         for story_id, story_evidence in ranked:
             story = self._stories[story_id]
+            verdict = ""
+            if not self._in_window(story, article.published):
+                verdict = "outside join window"
+            elif entities and story.entities and not entities.intersection(story.entities):
+                verdict = "no shared entity"
+            elif story_evidence < cfg.min_evidence:
+                verdict = "too little evidence"
+            if verdict and not full:
+                yield story, story_evidence, 0.0, verdict
+                continue
             shared = sum(weights[a] for a in anchors if a in story.anchors)
+            if not full and cfg.normalise != "min" and 2 * shared < cfg.min_similarity * total:
+                # the Dice similarity is at most 2 x shared / total: skip the story's mass
+                yield story, story_evidence, 0.0, "too dissimilar"
+                continue
             denominator = total
             if cfg.normalise == "min":
                 denominator = min(total, self._story_mass(story))
@@ -494,16 +514,8 @@ class StoryEngine:
                 0.0, article.published - story.last_seen, story.first_seen - article.published
             )
             similarity -= cfg.time_decay * gap / 86400.0
-            if not self._in_window(story, article.published):
-                verdict = "outside join window"
-            elif entities and story.entities and not entities.intersection(story.entities):
-                verdict = "no shared entity"
-            elif story_evidence < cfg.min_evidence:
-                verdict = "too little evidence"
-            elif similarity < cfg.min_similarity:
-                verdict = "too dissimilar"
-            else:
-                verdict = "match"
+            if not verdict:
+                verdict = "too dissimilar" if similarity < cfg.min_similarity else "match"
             yield story, story_evidence, similarity, verdict
 
     def _story_mass(self, story: Story) -> float:

@@ -54,6 +54,9 @@ def script_of(text: str) -> str:
 # ---- shingles ------------------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+")
+# Everything but letters, digits, Thai (whose vowels and tone marks are combining marks) and
+# combining marks: what character n-grams leave out.
+_NOT_CHAR = re.compile(r"[^\w\u0e00-\u0e7f\u0300-\u036f\u3099\u309a]|_")
 CHAR_NGRAM = 3
 
 
@@ -62,7 +65,7 @@ def shingles(title: str, text: str, script: str | None = None) -> set[bytes]:
     full = unicodedata.normalize("NFKC", f"{title}\n{text}").lower()
     if (script or script_of(full)) == "unspaced":
         # Letters, digits and marks: Thai vowels and tone marks are combining marks.
-        chars = "".join(ch for ch in full if ch.isalnum() or unicodedata.category(ch)[0] == "M")
+        chars = _NOT_CHAR.sub("", full)
         if len(chars) < CHAR_NGRAM:
             return {chars.encode()} if chars else set()
         return {chars[i : i + CHAR_NGRAM].encode() for i in range(len(chars) - CHAR_NGRAM + 1)}
@@ -235,6 +238,9 @@ _CODE = re.compile(
     r"(?![A-Za-z0-9]|[日月年号號時时点點])"
 )
 _LATIN_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-Za-zÀ-ɏ]+(?![A-Za-zÀ-ɏ0-9])")
+# The same, starting with a capital (Latin-1 and Latin Extended-A capitals; the rest is
+# checked with str.isupper): Latin text has many words and few names.
+_CAPITAL_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-ZÀ-ÖØ-ÞĀ-Ž][A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ0-9])")
 _SENTENCE_END = re.compile(r"[.!?。！？:;«»\"“”„\n]\s*$")
 
 # Capitalised words that begin clauses or name dates, not actors (all Latin languages).
@@ -300,7 +306,7 @@ def latin_names(text: str, script: str, lang: str | None) -> tuple[set[str], set
     ("Commission", "Party" are names in English and common words elsewhere)."""
     found: set[str] = set()
     weak: set[str] = set()
-    for match in _LATIN_WORD.finditer(text):
+    for match in (_LATIN_WORD if script != "latin" else _CAPITAL_WORD).finditer(text):
         word = match.group()
         lower = word.lower()
         if len(word) < 2 or lower in _CAPITAL_STOP:
@@ -310,7 +316,7 @@ def latin_names(text: str, script: str, lang: str | None) -> tuple[set[str], set
             continue
         if not word[0].isupper():
             continue
-        camel = any(c.isupper() for c in word[1:])
+        camel = word[1:] != word[1:].lower()
         if lang == "de" and not camel:
             continue
         before = text[max(0, match.start() - 3) : match.start()]
