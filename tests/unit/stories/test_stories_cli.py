@@ -101,6 +101,12 @@ def test_cluster_reads_json_lines_and_reports_bad_ones(tmp_path: Path) -> None:
     saved = [orjson.loads(line) for line in states.read_bytes().splitlines()]
     assert {s["id"] for s in saved} == {docs[0]["story"], docs[2]["story"]}
     assert next(s for s in saved if s["size"] == 2)["languages"] == ["en", "zh"]
+    # in input order (streaming): "e" came after "d" here, so the same grouping
+    code, out_stream, _ = _run(
+        ["stories", "cluster", "-", "--order", "input"],
+        lines[0] + b"\n" + lines[3] + b"\n" + lines[4] + b"\n",
+    )
+    assert code == 0 and out_stream == out
 
 
 def test_cluster_is_the_same_under_another_hash_seed(tmp_path: Path) -> None:
