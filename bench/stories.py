@@ -4,7 +4,9 @@
     .venv/bin/python bench/stories.py [--per-day 10000] [--days 7] [--runs 3] [--cpu N]
 
 Part 1, CPU per article (one pinned core, medians of `--runs` interleaved runs, process CPU
-time): the dev set's articles (tests/data/stories/devset.jsonl, 12 languages) through
+time): the dev set's articles (tests/data/stories/devset.jsonl, 12 languages; short
+passages) and, when `--feeds` exists, the real feed entries bench/tagging.py reads (longer
+texts, mostly English) through
 
   tag      Tagger.tag() with the language given, as the worker calls it
   stories  StoryEngine.add() on the tagged articles (gazetteer, features, MinHash, LSH and
@@ -35,6 +37,7 @@ import os
 import random
 import re
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -70,7 +73,35 @@ def load(tagger: Tagger) -> tuple[list[StoryArticle], dict[str, list[StoryArticl
     return articles, by_story
 
 
-def cpu_per_article(tagger: Tagger, articles: list[StoryArticle], runs: int) -> None:
+def feed_articles(tagger: Tagger, folder: Path) -> list[StoryArticle]:
+    """Real feed entries (the corpus of bench/tagging.py, when its folder exists), tagged,
+    with published times spread over one day in file order."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import tagging as tagging_bench  # bench/tagging.py: the same corpus reader
+
+    tagging_bench.SHARED = folder.parent
+    texts = tagging_bench.feed_texts()
+    out = []
+    for n, text in enumerate(texts):
+        title, _, body = text.partition("\n")
+        result = tagger.tag(body, title=title)
+        out.append(
+            StoryArticle(
+                id=f"feed{n}",
+                title=title[:300],
+                text=body,
+                lang=result.lang,
+                published=1_750_000_000 + n * 86400 / max(len(texts), 1),
+                entities=tuple(result.entities),
+                themes=tuple(result.theme_ids),
+            )
+        )
+    return out
+
+
+def cpu_per_article(
+    tagger: Tagger, articles: list[StoryArticle], runs: int, name: str = "dev-set"
+) -> None:
     tag_ms, story_ms = [], []
     for _ in range(runs):
         gc.collect()
@@ -85,7 +116,11 @@ def cpu_per_article(tagger: Tagger, articles: list[StoryArticle], runs: int) -> 
             engine.add(a)
         story_ms.append((time.process_time() - start) * 1000 / len(articles))
     tag, story = statistics.median(tag_ms), statistics.median(story_ms)
-    print(f"CPU per article, {len(articles)} dev-set articles, median of {runs} runs")
+    chars = sum(len(a.title) + len(a.text) for a in articles) / len(articles)
+    print(
+        f"CPU per article, {len(articles)} {name} articles ({chars:.0f} characters on "
+        f"average), median of {runs} runs"
+    )
     print(f"  tag      {tag:7.3f} ms  ({1000 / tag:8.0f} articles/s)")
     print(f"  stories  {story:7.3f} ms  ({1000 / story:8.0f} articles/s)")
     print(f"  stories/tag = {story / tag:.2f}; stories/worker (1.96 ms) = {story / 1.96:.2f}")
@@ -191,6 +226,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=None)
+    parser.add_argument(
+        "--feeds",
+        type=Path,
+        default=ROOT.parent / "shared" / "feeds",
+        help="Folder of real feed files (as bench/tagging.py); skipped when absent.",
+    )
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     cpu = args.cpu if args.cpu is not None else cpus[-1]
@@ -200,6 +241,10 @@ def main() -> None:
     print(f"tagging engine: {tagger.engine}")
     articles, by_story = load(tagger)
     cpu_per_article(tagger, articles, args.runs)
+    if args.feeds.is_dir():
+        feed = feed_articles(tagger, args.feeds)
+        if feed:
+            cpu_per_article(tagger, feed, args.runs, name="real feed")
     memory(by_story, args.per_day, args.days)
 
 

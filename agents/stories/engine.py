@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import math
 import zlib
 from collections import OrderedDict
@@ -87,6 +88,9 @@ class StoryConfig:
     normalise: str = "dice"  # similarity over the article's weight, "min" or "dice" of both
     time_decay: float = 0.0  # similarity lost per day between the story's last article and this
     max_candidates: int = 24  # stories scored in full, the best by shared specific weight
+    # Only the lede is read: news puts the event's facts first, copies share their start, and
+    # a 10,000-character article then costs what a 2,000-character one does.
+    max_text_chars: int = 2_000
     join_window: float = 2 * 86400.0  # seconds between a story's last article and this one
     quiet_window: float = 36 * 3600.0  # a story closes after this long without an article
     # A story of one article closes sooner: copies and translations come within hours, and
@@ -358,10 +362,10 @@ class StoryEngine:
         return self._advance(now)
 
     def features(self, article: StoryArticle) -> Features:
-        gaz = self.gazetteer.find(f"{article.title}\n{article.text}")
-        return extract(
-            article.title, article.text, article.lang, article.entities, article.themes, gaz
-        )
+        title = article.title[:500]
+        text = article.text[: self.config.max_text_chars]
+        gaz = self.gazetteer.find(f"{title}\n{text}")
+        return extract(title, text, article.lang, article.entities, article.themes, gaz)
 
     def story(self, story_id: str) -> dict[str, Any] | None:
         story = self._stories.get(story_id)
@@ -482,9 +486,11 @@ class StoryEngine:
                 weight = weights[anchor]
                 for story_id in posting:
                     evidence[story_id] = evidence.get(story_id, 0.0) + weight
-        ranked = sorted(
-            evidence.items(), key=lambda item: (-item[1], self._stories[item[0]].ordinal)
-        )[: cfg.max_candidates]
+        ranked = heapq.nsmallest(
+            cfg.max_candidates,
+            evidence.items(),
+            key=lambda item: (-item[1], self._stories[item[0]].ordinal),
+        )
         total = sum(weights.values())
         entities = set(article.entities)
         for story_id, story_evidence in ranked:

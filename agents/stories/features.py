@@ -184,9 +184,12 @@ def _parse_number(raw: str) -> float | None:
     if raw.count(".") > 1:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         return None
+    # Hostile or meaningless: "99999…" of 400 digits is not an amount (and float("9"*400)
+    # is inf). Nothing reported in the news is above 1e18 before its multiplier.
+    return value if math.isfinite(value) and value < 1e18 else None
 
 
 def _magnitude_key(value: float) -> str:
@@ -232,11 +235,11 @@ def numbers(text: str) -> set[str]:
 # ---- model and product codes, Latin names --------------------------------------------------
 
 _NOT_LATIN_ALNUM = r"(?<![A-Za-z0-9])"
-_CODE = re.compile(
-    _NOT_LATIN_ALNUM
-    + r"(?P<word>[A-Za-z][A-Za-z]*)?(?P<sep>[ \-]?)(?P<ver>\d+(?:\.\d+)?)(?P<tail>[A-Za-z]{0,2})"
+_VERSION = re.compile(
+    r"(?<![0-9.,])(?P<ver>\d+(?:\.\d+)?)(?P<tail>[A-Za-z]{0,2})"
     r"(?![A-Za-z0-9]|[日月年号號時时点點])"
 )
+_WORD_BEFORE = re.compile(r"(?<![A-Za-z0-9])(?P<word>[A-Za-z]{1,13})(?P<sep>[ \-]?)$")
 _LATIN_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-Za-zÀ-ɏ]+(?![A-Za-zÀ-ɏ0-9])")
 # The same, starting with a capital (Latin-1 and Latin Extended-A capitals; the rest is
 # checked with str.isupper): Latin text has many words and few names.
@@ -274,13 +277,17 @@ _DAY_AFTER = re.compile(r"\s?(?:日|号|號|일)")
 
 def model_codes(text: str) -> set[str]:
     """Model and product codes: letter+digit tokens ("H20", "R1", "910C", "GPT-4o") and
-    name+version ("Qwen 2.5-Max", "GLM-4.5" -> ``m:qwen2.5``, ``m:glm4.5``)."""
+    name+version ("Qwen 2.5-Max", "GLM-4.5" -> ``m:qwen2.5``, ``m:glm4.5``).
+
+    Found from the digits backwards (a text has far fewer digit runs than letters)."""
     found: set[str] = set()
-    for match in _CODE.finditer(text):
-        word, sep, ver = match["word"], match["sep"], match["ver"]
-        tail = match["tail"] or ""
+    for match in _VERSION.finditer(text):
+        ver, tail = match["ver"], match["tail"] or ""
         if tail.lower() == "s":
             tail = ""  # "H20s" is "H20"
+        before = _WORD_BEFORE.search(text, max(0, match.start() - 14), match.start())
+        word = before["word"] if before else None
+        sep = before["sep"] if before else ""
         if word is None or sep:
             # A code of its own ("910C", "5G"), also when a name is written before it
             # ("Ascend 910C"), so "昇腾910C" meets it.

@@ -56,6 +56,11 @@ def test_years_dates_and_small_counts_are_not_anchors(text: str) -> None:
     assert numbers(text) == set()
 
 
+def test_absurd_numbers_are_ignored() -> None:
+    assert numbers("9" * 400 + " and 1" + "0" * 30 + " billion") == set()
+    assert numbers("a serial 12345678901234567890123") == set()
+
+
 def test_model_codes_are_spelled_one_way() -> None:
     assert model_codes("Nvidia's H20 chips and H20s") == {"m:h20"}
     assert model_codes("Qwen 2.5-Max beats Qwen2.5-Max") == {"m:qwen2.5"}
