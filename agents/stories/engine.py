@@ -89,8 +89,8 @@ class StoryConfig:
     time_decay: float = 0.0  # similarity lost per day between the story's last article and this
     max_candidates: int = 24  # stories scored in full, the best by shared specific weight
     # Only the lede is read: news puts the event's facts first, copies share their start, and
-    # a 10,000-character article then costs what a 2,000-character one does.
-    max_text_chars: int = 2_000
+    # a 10,000-character article then costs what a 1,200-character one does.
+    max_text_chars: int = 1_200
     join_window: float = 2 * 86400.0  # seconds between a story's last article and this one
     quiet_window: float = 36 * 3600.0  # a story closes after this long without an article
     # A story of one article closes sooner: copies and translations come within hours, and
@@ -155,6 +155,7 @@ class Story:
         "indexed",
         "langs",
         "last_seen",
+        "mass",
         "members",
         "ordinal",
         "recent",
@@ -181,6 +182,7 @@ class Story:
         self.recent: list[float] = []
         self.indexed: list[tuple[str, np.ndarray]] = []
         self.members: list[str] = []
+        self.mass = 0.0  # weight of its core anchors, as of its last article (see _join)
 
     def growth_rate(self, window: float) -> float:
         """Articles per hour over the last `window` seconds before its last article."""
@@ -512,9 +514,9 @@ class StoryEngine:
                 continue
             denominator = total
             if cfg.normalise == "min":
-                denominator = min(total, self._story_mass(story))
+                denominator = min(total, story.mass)
             elif cfg.normalise == "dice":
-                denominator = (total + self._story_mass(story)) / 2
+                denominator = (total + story.mass) / 2
             similarity = shared / denominator if denominator else 0.0
             gap = max(
                 0.0, article.published - story.last_seen, story.first_seen - article.published
@@ -525,7 +527,9 @@ class StoryEngine:
             yield story, story_evidence, similarity, verdict
 
     def _story_mass(self, story: Story) -> float:
-        """The weight of a story's anchors held by at least half of its articles."""
+        """The weight of a story's anchors held by at least half of its articles. Computed
+        when an article joins and kept: recomputing it for every candidate of every article
+        was the engine's largest cost, and the specificities it reads change slowly."""
         need = story.size / 2
         return sum(
             self._weight(a, self._postings.count(a)) for a, n in story.anchors.items() if n >= need
@@ -602,6 +606,10 @@ class StoryEngine:
             key = f"{story.id}#{len(story.indexed)}{lang_tag}"
             self._lsh.insert(key, self._minhash(signature))
             story.indexed.append((key, signature))
+        self._refresh_mass(story)
+
+    def _refresh_mass(self, story: Story) -> None:
+        story.mass = self._story_mass(story)
 
     def _headline_rank(self, article: StoryArticle) -> tuple[int, float, str]:
         langs = self.config.headline_langs
@@ -666,6 +674,7 @@ class StoryEngine:
                     "themes": s.themes,
                     "anchors": s.anchors,
                     "recent": s.recent,
+                    "mass": s.mass,
                     "members": s.members,
                     "indexed": [
                         [key, base64.b64encode(sig.astype("<u8").tobytes()).decode()]
@@ -725,6 +734,7 @@ class StoryEngine:
         story.themes = dict(item["themes"])
         story.anchors = dict(item["anchors"])
         story.recent = list(item["recent"])
+        story.mass = float(item["mass"])
         story.members = list(item["members"])
         for member in story.members:
             self._members[member] = story.id
