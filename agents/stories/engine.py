@@ -79,7 +79,7 @@ def _default_weights() -> dict[str, float]:
 class StoryConfig:
     """Thresholds and bounds. docs/stories.md explains how to tune them."""
 
-    num_perm: int = 64  # 14 bands of 4 rows at threshold 0.5; each band costs ~270 B of RAM
+    num_perm: int = 64  # 14 bands of 4 rows at threshold 0.5; ~110 B of RAM per band entry
     near_duplicate: float = 0.5  # estimated Jaccard of shingles
     min_shingles: int = 6  # shorter texts skip the near-duplicate test
     min_similarity: float = 0.35  # shared anchor weight over the mean of article and story
@@ -596,7 +596,7 @@ class StoryEngine:
         if article.title and rank < story.headline_rank:
             story.headline, story.headline_rank = article.title, rank
         # Index the article for near-duplicates if it is the story's first in its language
-        # (copies are copied within a language; each LSH entry costs ~b x 270 bytes).
+        # (copies are made within a language; each LSH entry costs ~b x 110 bytes).
         lang_tag = f":{article.lang or ''}"
         if (
             signature is not None
