@@ -107,6 +107,31 @@ class StoryConfig:
     weights: dict[str, float] = field(default_factory=_default_weights)
     seed: int = 1
 
+    def __post_init__(self) -> None:
+        if self.normalise not in ("dice", "article", "min"):
+            raise ValueError(f"normalise: {self.normalise!r} is not dice, article or min")
+        for name in ("near_duplicate", "min_similarity"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: must be in (0, 1]")
+        for name in ("join_window", "quiet_window", "quiet_window_single", "growth_window"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be a positive number of seconds")
+        if self.quiet_window_single > self.quiet_window:
+            raise ValueError("quiet_window_single: must not exceed quiet_window")
+        for name in (
+            "num_perm",
+            "max_open_stories",
+            "max_articles_kept",
+            "max_anchors",
+            "max_indexed",
+            "max_members",
+            "max_postings",
+            "max_candidates",
+            "max_text_chars",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
+
 
 @dataclass(frozen=True, slots=True)
 class StoryArticle:

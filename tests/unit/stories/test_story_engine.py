@@ -199,6 +199,10 @@ def test_bad_input_is_refused() -> None:
         StoryEngine.restore(b"{not json")
     with pytest.raises(ValueError, match="version"):
         StoryEngine.restore(b'{"version": 99}')
+    with pytest.raises(ValueError, match="normalise"):
+        StoryConfig(normalise="cosine")
+    with pytest.raises(ValueError, match="quiet_window_single"):
+        StoryConfig(quiet_window=3600, quiet_window_single=7200)
     snapshot = StoryEngine(StoryConfig(num_perm=128)).snapshot()
     with pytest.raises(ValueError, match="MinHash settings"):
         StoryEngine.restore(snapshot)
