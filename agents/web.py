@@ -3,7 +3,9 @@
 - `/metrics`: our `newswatch_*` metrics (prometheus-client), not Faust's Prometheus sensor;
 - `/healthz`: the process is up; `/readyz`: partitions assigned, no rebalance, tables recovered;
 - `GET /api/alerts?entity=&theme=&severity=&since=&limit=` and `GET /api/stats`: read from
-  Redis through `newswatch.streams.sinks.api`; `GET /api/stories` and `/api/stories/{id}`;
+  Redis through `newswatch.streams.sinks.api`;
+- `GET /api/stories?entity=&since=&min_sources=&lang=&limit=` and `GET /api/stories/{id}`:
+  story states in Redis, through `newswatch.streams.sinks.stories`;
 - the newsroom page at `/` and its paths (`newswatch.streams.newsroom.web`), mounted as plain
   aiohttp handlers on the same server (Server-Sent Events need a streaming response).
 
@@ -19,7 +21,6 @@ offset seen in fetch responses minus the committed offset; Tansu's end offsets c
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import faust
@@ -31,7 +32,6 @@ from newswatch.streams.web import api_auth_middleware
 
 log = logging.getLogger(__name__)
 
-STORY_ID = re.compile(r"st-[0-9a-f]{16}")
 
 LAG_INTERVAL = 5.0
 
@@ -124,38 +124,25 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
 
     @app.page("/api/stories")
     async def api_stories(self: Any, request: Any) -> Any:
-        from newswatch.streams.sinks.stories import query_stories
+        from newswatch.streams.sinks.stories import stories_response
 
-        query = request.query
         try:
-            kwargs = {
-                "entity": query.get("entity") or None,
-                "since": float(query["since"]) if query.get("since") else None,
-                "min_sources": int(query.get("min_sources", 1)),
-                "limit": int(query.get("limit", 50)),
-            }
-            stories = await query_stories(redis(), **kwargs)
-        except ValueError as exc:
-            return self.json({"error": str(exc)}, status=400)
+            status, body = await stories_response(redis(), request.query)
         except Exception as exc:
             log.warning("/api/stories failed: %r", exc)
             return self.json({"error": "story store unavailable"}, status=503)
-        return self.json({"stories": stories, "count": len(stories)})
+        return self.json(body, status=status)
 
     @app.page("/api/stories/{story_id}")
     async def api_story(self: Any, request: Any, story_id: str) -> Any:
-        from newswatch.streams.sinks.stories import get_story
+        from newswatch.streams.sinks.stories import story_response
 
-        if not STORY_ID.fullmatch(story_id):
-            return self.json({"error": "story id: not a story id"}, status=400)
         try:
-            story = await get_story(redis(), story_id)
+            status, body = await story_response(redis(), story_id)
         except Exception as exc:
-            log.warning("/api/stories/%s failed: %r", story_id, exc)
+            log.warning("/api/stories/%s failed: %r", story_id[:40], exc)
             return self.json({"error": "story store unavailable"}, status=503)
-        if story is None:
-            return self.json({"error": "no such story"}, status=404)
-        return self.json(story)
+        return self.json(body, status=status)
 
     mount_newsroom(app, settings, deps)
 

@@ -11,17 +11,21 @@ Two ways into a story, tried in this order:
    up in an inverted index of open stories. A story is a match when (a) its last article is
    within ``join_window`` of this one, (b) it shares a catalogue entity when both have one,
    (c) the *specific* anchors they share (everything but entities and themes) weigh at least
-   ``min_evidence`` and (d) the shared anchors carry at least ``min_similarity`` of the
-   article's anchor weight. Each anchor's weight is its kind's weight times its specificity,
+   ``min_evidence`` and (d) the shared anchors weigh at least ``min_similarity`` of the mean
+   of the article's anchor weight and the story's core weight (the anchors at least half of
+   its articles hold; a Dice coefficient, so the specific anchors either side has and the
+   other lacks count against the match). Each anchor's weight is its kind's weight times
+   its specificity,
    ``1 / (1 + ln df)``, where df is the number of open stories that hold it: "DeepSeek" or
    "Nvidia" are in many stories and weigh little; "H20", "$5.6 billion" or "Lutnick" are in
    few and weigh much. That keeps two events about the same entities apart: they share
    entities and themes (no evidence) and differ in their specific anchors (similarity).
 
-A story closes when nothing joined it for ``quiet_window`` (event time: the largest
-`published` seen). Memory is bounded by counts, not by time alone: at most
-``max_open_stories`` stories (the least recently active closes first), ``max_articles_kept``
-article summaries, ``max_anchors`` anchors and ``max_indexed`` LSH entries per story.
+A story closes when nothing joined it for ``quiet_window`` (``quiet_window_single`` while it
+has one article; event time: the largest `published` seen). Memory is bounded by counts,
+not by time alone: at most ``max_open_stories`` stories (the least recently active closes
+first), ``max_articles_kept`` article summaries, ``max_anchors`` anchors, ``max_members``
+article ids and ``max_indexed`` LSH entries per story.
 
 The engine is pure and deterministic: the same articles in the same order give the same
 stories (ties go to the older story; no set iteration order leaks into a decision), and
@@ -32,7 +36,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import math
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,13 +46,17 @@ from typing import Any
 
 import numpy as np
 import orjson
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch.storage import UnorderedStorage
 
 from newswatch.agents.stories.features import Features, extract
 from newswatch.agents.stories.gazetteer import Gazetteer
 
 SNAPSHOT_VERSION = 1
 _SCHEME = "affine32"  # datasketch's permutation scheme; snapshots depend on it
+
+# 1 / (1 + ln df) for the common document frequencies (df 0 counts as 1).
+_SPECIFICITY = [1.0] + [1.0 / (1.0 + math.log(df)) for df in range(1, 4097)]
 
 # Anchor kinds whose shared weight counts as evidence of the same event.
 SPECIFIC_KINDS = frozenset("gsmnpl")
@@ -69,7 +79,7 @@ def _default_weights() -> dict[str, float]:
 class StoryConfig:
     """Thresholds and bounds. docs/stories.md explains how to tune them."""
 
-    num_perm: int = 128
+    num_perm: int = 64  # 14 bands of 4 rows at threshold 0.5; ~110 B of RAM per band entry
     near_duplicate: float = 0.5  # estimated Jaccard of shingles
     min_shingles: int = 6  # shorter texts skip the near-duplicate test
     min_similarity: float = 0.35  # shared anchor weight over the mean of article and story
@@ -78,18 +88,49 @@ class StoryConfig:
     normalise: str = "dice"  # similarity over the article's weight, "min" or "dice" of both
     time_decay: float = 0.0  # similarity lost per day between the story's last article and this
     max_candidates: int = 24  # stories scored in full, the best by shared specific weight
+    # Only the lede is read: news puts the event's facts first, copies share their start, and
+    # a 10,000-character article then costs what a 1,200-character one does.
+    max_text_chars: int = 1_200
     join_window: float = 2 * 86400.0  # seconds between a story's last article and this one
     quiet_window: float = 36 * 3600.0  # a story closes after this long without an article
+    # A story of one article closes sooner: copies and translations come within hours, and
+    # most articles stay alone (the window holds memory down, see docs/stories.md).
+    quiet_window_single: float = 12 * 3600.0
     growth_window: float = 6 * 3600.0  # growth rate: articles per hour over this window
     max_open_stories: int = 500_000
     max_articles_kept: int = 20
     max_anchors: int = 80
-    max_indexed: int = 6
+    max_indexed: int = 4  # LSH entries per story, at most one per language
     max_members: int = 2_000  # article ids remembered per story (redelivery is idempotent)
-    max_postings: int = 5_000  # an anchor in more open stories is not used to find candidates
+    max_postings: int = 256  # an anchor in more open stories does not nominate candidates
     headline_langs: tuple[str, ...] = ("en",)  # preferred languages for the headline
     weights: dict[str, float] = field(default_factory=_default_weights)
     seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.normalise not in ("dice", "article", "min"):
+            raise ValueError(f"normalise: {self.normalise!r} is not dice, article or min")
+        for name in ("near_duplicate", "min_similarity"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: must be in (0, 1]")
+        for name in ("join_window", "quiet_window", "quiet_window_single", "growth_window"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be a positive number of seconds")
+        if self.quiet_window_single > self.quiet_window:
+            raise ValueError("quiet_window_single: must not exceed quiet_window")
+        for name in (
+            "num_perm",
+            "max_open_stories",
+            "max_articles_kept",
+            "max_anchors",
+            "max_indexed",
+            "max_members",
+            "max_postings",
+            "max_candidates",
+            "max_text_chars",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +180,7 @@ class Story:
         "indexed",
         "langs",
         "last_seen",
+        "mass",
         "members",
         "ordinal",
         "recent",
@@ -165,6 +207,7 @@ class Story:
         self.recent: list[float] = []
         self.indexed: list[tuple[str, np.ndarray]] = []
         self.members: list[str] = []
+        self.mass = 0.0  # weight of its core anchors, as of its last article (see _join)
 
     def growth_rate(self, window: float) -> float:
         """Articles per hour over the last `window` seconds before its last article."""
@@ -191,17 +234,125 @@ class Story:
         }
 
 
+class _CompactBands(UnorderedStorage):
+    """One LSH band table: band hash -> the key, or a list when several keys share it.
+
+    datasketch's default table keeps a set per band hash (~330 bytes each, 14 per indexed
+    article); almost every band hash has a single key, so this stores the key itself."""
+
+    def __init__(self) -> None:
+        self._dict: dict[bytes, str | list[str]] = {}
+
+    def keys(self) -> Any:
+        return self._dict.keys()
+
+    def get(self, key: bytes) -> list[str]:
+        held = self._dict.get(key)
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else held
+
+    def remove(self, *keys: bytes, **kwargs: Any) -> None:
+        for key in keys:
+            self._dict.pop(key, None)
+
+    def remove_val(self, key: bytes, val: str, **kwargs: Any) -> None:
+        held = self._dict.get(key)
+        if isinstance(held, str):
+            if held == val:
+                del self._dict[key]
+        elif held is not None:
+            held.remove(val)
+            if len(held) == 1:
+                self._dict[key] = held[0]
+
+    def insert(self, key: bytes, *vals: str, **kwargs: Any) -> None:
+        for val in vals:
+            held = self._dict.get(key)
+            if held is None:
+                self._dict[key] = val
+            elif isinstance(held, str):
+                if held != val:
+                    self._dict[key] = [held, val]
+            elif val not in held:
+                held.append(val)
+
+    def size(self) -> int:
+        return len(self._dict)
+
+    def itemcounts(self, **kwargs: Any) -> dict[bytes, int]:
+        return {k: 1 if isinstance(v, str) else len(v) for k, v in self._dict.items()}
+
+    def has_key(self, key: bytes) -> bool:
+        return key in self._dict
+
+
+def _new_lsh(config: StoryConfig) -> MinHashLSH:
+    lsh = MinHashLSH(threshold=config.near_duplicate, num_perm=config.num_perm)
+    lsh.hashtables = [_CompactBands() for _ in range(lsh.b)]
+    return lsh
+
+
+class _Postings:
+    """Anchor -> open story ids, in insertion order. Most anchors belong to one story: that
+    story's id is stored as a plain string, a dict only from the second story on (a small
+    dict costs ~110 bytes, and there is one per distinct anchor)."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self) -> None:
+        self._map: dict[str, str | dict[str, None]] = {}
+
+    def add(self, anchor: str, story_id: str) -> None:
+        held = self._map.get(anchor)
+        if held is None:
+            self._map[anchor] = story_id
+        elif isinstance(held, str):
+            if held != story_id:
+                self._map[anchor] = {held: None, story_id: None}
+        else:
+            held[story_id] = None
+
+    def remove(self, anchor: str, story_id: str) -> None:
+        held = self._map.get(anchor)
+        if held is None:
+            return
+        if isinstance(held, str):
+            if held == story_id:
+                del self._map[anchor]
+            return
+        held.pop(story_id, None)
+        if len(held) == 1:
+            self._map[anchor] = next(iter(held))
+
+    def get(self, anchor: str) -> tuple[str, ...] | dict[str, None]:
+        held = self._map.get(anchor)
+        if held is None:
+            return ()
+        return (held,) if isinstance(held, str) else held
+
+    def count(self, anchor: str) -> int:
+        held = self._map.get(anchor)
+        if held is None:
+            return 0
+        return 1 if isinstance(held, str) else len(held)
+
+    def total(self) -> int:
+        return sum(1 if isinstance(h, str) else len(h) for h in self._map.values())
+
+
 class StoryEngine:
     """Assigns articles to stories; see the module docstring."""
 
     def __init__(self, config: StoryConfig | None = None, gazetteer: Gazetteer | None = None):
         self.config = config or StoryConfig()
-        self.gazetteer = gazetteer or Gazetteer.load()
+        self.gazetteer = gazetteer or Gazetteer.shipped()
         cfg = self.config
-        self._lsh = MinHashLSH(threshold=cfg.near_duplicate, num_perm=cfg.num_perm)
+        self._lsh = _new_lsh(cfg)
         self._perms = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme=_SCHEME).permutations
         self._stories: OrderedDict[str, Story] = OrderedDict()  # least recently active first
-        self._postings: dict[str, dict[str, None]] = {}  # anchor -> open story ids (ordered)
+        self._singles: OrderedDict[str, None] = OrderedDict()  # one-article stories, same order
+        self._postings = _Postings()
         self._members: dict[str, str] = {}  # article id -> open story id
         self._clock = -math.inf
         self._ordinal = 0
@@ -238,10 +389,10 @@ class StoryEngine:
         return self._advance(now)
 
     def features(self, article: StoryArticle) -> Features:
-        gaz = self.gazetteer.find(f"{article.title}\n{article.text}")
-        return extract(
-            article.title, article.text, article.lang, article.entities, article.themes, gaz
-        )
+        title = article.title[:500]
+        text = article.text[: self.config.max_text_chars]
+        gaz = self.gazetteer.find(f"{title}\n{text}")
+        return extract(title, text, article.lang, article.entities, article.themes, gaz)
 
     def story(self, story_id: str) -> dict[str, Any] | None:
         story = self._stories.get(story_id)
@@ -258,7 +409,7 @@ class StoryEngine:
             "articles_kept": sum(len(s.summaries) for s in stories),
             "anchors": sum(len(s.anchors) for s in stories),
             "indexed": sum(len(s.indexed) for s in stories),
-            "postings": sum(len(p) for p in self._postings.values()),
+            "postings": self._postings.total(),
             "members": len(self._members),
             "closed_total": self.closed_total,
         }
@@ -268,12 +419,20 @@ class StoryEngine:
     def _signature(self, feats: Features) -> np.ndarray | None:
         if len(feats.shingles) < self.config.min_shingles:
             return None
-        mh = MinHash(num_perm=self.config.num_perm, permutations=self._perms, scheme=_SCHEME)
+        # crc32 (C, deterministic across processes) instead of datasketch's default SHA-1:
+        # the shingle hash only needs to spread, and it is the per-shingle cost.
+        mh = MinHash(
+            num_perm=self.config.num_perm,
+            seed=self.config.seed,
+            permutations=self._perms,
+            scheme=_SCHEME,
+            hashfunc=zlib.crc32,
+        )
         mh.update_batch(sorted(feats.shingles))
         return mh.hashvalues
 
-    def _minhash(self, signature: np.ndarray) -> MinHash:
-        return MinHash(num_perm=self.config.num_perm, hashvalues=signature, scheme=_SCHEME)
+    def _minhash(self, signature: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(seed=self.config.seed, hashvalues=signature, scheme=_SCHEME)
 
     def _in_window(self, story: Story, published: float) -> bool:
         window = self.config.join_window
@@ -304,11 +463,12 @@ class StoryEngine:
         return None, "new", 0.0, signature
 
     def _weight(self, anchor: str, df: int) -> float:
-        return self.config.weights.get(anchor[0], 1.0) / (1.0 + math.log(max(df, 1)))
+        spec = _SPECIFICITY[df] if df < len(_SPECIFICITY) else 1.0 / (1.0 + math.log(df))
+        return self.config.weights.get(anchor[0], 1.0) * spec
 
     def _similar(self, article: StoryArticle, feats: Features) -> tuple[Story | None, float]:
         best: tuple[float, int, Story] | None = None
-        for story, _, similarity, verdict in self._score_candidates(article, feats):
+        for story, _, similarity, verdict in self._score_candidates(article, feats, full=False):
             if verdict == "match" and (
                 best is None or (similarity, -story.ordinal) > (best[0], -best[1])
             ):
@@ -331,14 +491,16 @@ class StoryEngine:
         ]
 
     def _score_candidates(
-        self, article: StoryArticle, feats: Features
+        self, article: StoryArticle, feats: Features, full: bool = True
     ) -> Iterable[tuple[Story, float, float, str]]:
-        """(story, evidence, similarity, verdict) of the best candidate stories."""
+        """(story, evidence, similarity, verdict) of the best candidate stories. Unless
+        `full`, the similarity of a candidate that fails a cheaper test is not computed
+        (reported as 0.0): the verdict is the same."""
         cfg = self.config
         anchors = sorted(feats.anchors)
         # df counts this article as one more holder, so an anchor new to every story weighs
         # as much as one held by a single story.
-        weights = {a: self._weight(a, len(self._postings.get(a, ())) + 1) for a in anchors}
+        weights = {a: self._weight(a, self._postings.count(a) + 1) for a in anchors}
         for anchor in feats.weak:
             weights[anchor] *= cfg.weak_factor
         # Candidates: open stories sharing a specific anchor, best shared weight first.
@@ -351,43 +513,51 @@ class StoryEngine:
                 weight = weights[anchor]
                 for story_id in posting:
                     evidence[story_id] = evidence.get(story_id, 0.0) + weight
-        ranked = sorted(
-            evidence.items(), key=lambda item: (-item[1], self._stories[item[0]].ordinal)
-        )[: cfg.max_candidates]
+        ranked = heapq.nsmallest(
+            cfg.max_candidates,
+            evidence.items(),
+            key=lambda item: (-item[1], self._stories[item[0]].ordinal),
+        )
         total = sum(weights.values())
         entities = set(article.entities)
         for story_id, story_evidence in ranked:
             story = self._stories[story_id]
-            shared = sum(weights[a] for a in anchors if a in story.anchors)
-            denominator = total
-            if cfg.normalise == "min":
-                denominator = min(total, self._story_mass(story))
-            elif cfg.normalise == "dice":
-                denominator = (total + self._story_mass(story)) / 2
-            similarity = shared / denominator if denominator else 0.0
-            gap = max(
-                0.0, article.published - story.last_seen, story.first_seen - article.published
-            )
-            similarity -= cfg.time_decay * gap / 86400.0
+            verdict = ""
             if not self._in_window(story, article.published):
                 verdict = "outside join window"
             elif entities and story.entities and not entities.intersection(story.entities):
                 verdict = "no shared entity"
             elif story_evidence < cfg.min_evidence:
                 verdict = "too little evidence"
-            elif similarity < cfg.min_similarity:
-                verdict = "too dissimilar"
-            else:
-                verdict = "match"
+            if verdict and not full:
+                yield story, story_evidence, 0.0, verdict
+                continue
+            shared = sum(weights[a] for a in anchors if a in story.anchors)
+            if not full and cfg.normalise != "min" and 2 * shared < cfg.min_similarity * total:
+                # the Dice similarity is at most 2 x shared / total: skip the story's mass
+                yield story, story_evidence, 0.0, "too dissimilar"
+                continue
+            denominator = total
+            if cfg.normalise == "min":
+                denominator = min(total, story.mass)
+            elif cfg.normalise == "dice":
+                denominator = (total + story.mass) / 2
+            similarity = shared / denominator if denominator else 0.0
+            gap = max(
+                0.0, article.published - story.last_seen, story.first_seen - article.published
+            )
+            similarity -= cfg.time_decay * gap / 86400.0
+            if not verdict:
+                verdict = "too dissimilar" if similarity < cfg.min_similarity else "match"
             yield story, story_evidence, similarity, verdict
 
     def _story_mass(self, story: Story) -> float:
-        """The weight of a story's anchors held by at least half of its articles."""
+        """The weight of a story's anchors held by at least half of its articles. Computed
+        when an article joins and kept: recomputing it for every candidate of every article
+        was the engine's largest cost, and the specificities it reads change slowly."""
         need = story.size / 2
         return sum(
-            self._weight(a, len(self._postings.get(a, ())))
-            for a, n in story.anchors.items()
-            if n >= need
+            self._weight(a, self._postings.count(a)) for a, n in story.anchors.items() if n >= need
         )
 
     # ---- state updates ------------------------------------------------------------------
@@ -410,6 +580,10 @@ class StoryEngine:
         story.last_seen = max(story.last_seen, article.published)
         story.activity = self._clock
         self._stories.move_to_end(story.id)
+        if story.size == 1:
+            self._singles[story.id] = None
+        else:
+            self._singles.pop(story.id, None)
         if article.lang:
             story.langs[article.lang] = story.langs.get(article.lang, 0) + 1
         feed = article.feed or "(unknown)"
@@ -424,7 +598,7 @@ class StoryEngine:
                 story.anchors[anchor] += 1
             elif len(story.anchors) < cfg.max_anchors:
                 story.anchors[anchor] = 1
-                self._postings.setdefault(anchor, {})[story.id] = None
+                self._postings.add(anchor, story.id)
         summary = {
             "id": article.id,
             "feed": article.feed,
@@ -446,17 +620,21 @@ class StoryEngine:
         rank = self._headline_rank(article)
         if article.title and rank < story.headline_rank:
             story.headline, story.headline_rank = article.title, rank
-        # Index the article for near-duplicates unless it is a close copy of one indexed.
+        # Index the article for near-duplicates if it is the story's first in its language
+        # (copies are made within a language; each LSH entry costs ~b x 110 bytes).
+        lang_tag = f":{article.lang or ''}"
         if (
             signature is not None
             and len(story.indexed) < cfg.max_indexed
-            and not (how == "near_duplicate" and score >= 0.8)
+            and not any(key.endswith(lang_tag) for key, _ in story.indexed)
         ):
-            key = f"{story.id}#{len(story.indexed)}"
-            self._lsh.insert(
-                key, MinHash(num_perm=cfg.num_perm, hashvalues=signature, scheme=_SCHEME)
-            )
+            key = f"{story.id}#{len(story.indexed)}{lang_tag}"
+            self._lsh.insert(key, self._minhash(signature))
             story.indexed.append((key, signature))
+        self._refresh_mass(story)
+
+    def _refresh_mass(self, story: Story) -> None:
+        story.mass = self._story_mass(story)
 
     def _headline_rank(self, article: StoryArticle) -> tuple[int, float, str]:
         langs = self.config.headline_langs
@@ -465,8 +643,14 @@ class StoryEngine:
 
     def _advance(self, now: float) -> list[dict[str, Any]]:
         self._clock = max(self._clock, now)
-        horizon = self._clock - self.config.quiet_window
         closed = []
+        horizon = self._clock - self.config.quiet_window_single
+        while self._singles:
+            story = self._stories[next(iter(self._singles))]
+            if story.activity >= horizon:
+                break
+            closed.append(self._close(story))
+        horizon = self._clock - self.config.quiet_window
         while self._stories:
             story = next(iter(self._stories.values()))
             if story.activity >= horizon:
@@ -482,12 +666,9 @@ class StoryEngine:
 
     def _close(self, story: Story) -> dict[str, Any]:
         del self._stories[story.id]
+        self._singles.pop(story.id, None)
         for anchor in story.anchors:
-            posting = self._postings.get(anchor)
-            if posting is not None:
-                posting.pop(story.id, None)
-                if not posting:
-                    del self._postings[anchor]
+            self._postings.remove(anchor, story.id)
         for key, _ in story.indexed:
             self._lsh.remove(key)
         for member in story.members:
@@ -518,6 +699,7 @@ class StoryEngine:
                     "themes": s.themes,
                     "anchors": s.anchors,
                     "recent": s.recent,
+                    "mass": s.mass,
                     "members": s.members,
                     "indexed": [
                         [key, base64.b64encode(sig.astype("<u8").tobytes()).decode()]
@@ -577,20 +759,21 @@ class StoryEngine:
         story.themes = dict(item["themes"])
         story.anchors = dict(item["anchors"])
         story.recent = list(item["recent"])
+        story.mass = float(item["mass"])
         story.members = list(item["members"])
         for member in story.members:
             self._members[member] = story.id
         for anchor in story.anchors:
-            self._postings.setdefault(anchor, {})[story.id] = None
+            self._postings.add(anchor, story.id)
         for key, packed in item["indexed"]:
             sig = np.frombuffer(base64.b64decode(packed), dtype="<u8").astype(np.uint64)
             if sig.shape != (self.config.num_perm,):
                 raise ValueError(f"story {story.id}: signature of the wrong length")
-            self._lsh.insert(
-                key, MinHash(num_perm=self.config.num_perm, hashvalues=sig, scheme=_SCHEME)
-            )
+            self._lsh.insert(key, self._minhash(sig))
             story.indexed.append((key, sig))
         self._stories[story.id] = story
+        if story.size == 1:
+            self._singles[story.id] = None
 
 
 def assign_all(engine: StoryEngine, articles: Iterable[StoryArticle]) -> dict[str, str]:

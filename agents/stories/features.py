@@ -32,58 +32,43 @@ from dataclasses import dataclass
 
 # ---- scripts -------------------------------------------------------------------------------
 
-_CJK_RANGES = (
-    ("\u3040", "\u30ff"),  # kana
-    ("\u3400", "\u4dbf"),
-    ("\u4e00", "\u9fff"),
-    ("\uac00", "\ud7af"),  # Hangul syllables
-    ("\u1100", "\u11ff"),
-    ("\u0e00", "\u0e7f"),  # Thai
-    ("\uf900", "\ufaff"),
-)
-_CYRILLIC = ("\u0400", "\u04ff")
-
-
-def _is_unspaced(ch: str) -> bool:
-    """A character of a script written without spaces between words (or Hangul)."""
-    return any(lo <= ch <= hi for lo, hi in _CJK_RANGES)
-
-
-def _is_cyrillic(ch: str) -> bool:
-    return _CYRILLIC[0] <= ch <= _CYRILLIC[1]
+_UNSPACED = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u1100-\u11ff\u0e00-\u0e7f\uf900-\ufaff]"
+)  # kana, CJK ideographs, Hangul, Thai: scripts written without spaces between words
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
 def script_of(text: str) -> str:
-    """ "unspaced" (CJK, Thai, Hangul), "cyrillic" or "latin": the majority of letters."""
-    unspaced = cyrillic = latin = 0
-    for ch in text:
-        if ch.isascii():
-            if ch.isalpha():
-                latin += 1
-        elif _is_unspaced(ch):
-            unspaced += 1
-        elif _is_cyrillic(ch):
-            cyrillic += 1
-        elif ch.isalpha():
-            latin += 1
+    """ "unspaced" (CJK, Thai, Hangul), "cyrillic" or "latin": the majority of letters
+    (of the first 1,000 characters: enough to tell, and the cost stays flat)."""
+    text = text[:1_000]
+    if text.isascii():
+        return "latin"
+    unspaced = len(_UNSPACED.findall(text))
+    cyrillic = len(_CYRILLIC.findall(text))
+    other = len(text) - unspaced - cyrillic  # Latin letters, and spaces, digits, punctuation
     # A CJK character carries about as much as a 3-letter Latin word: weigh it so a Chinese
     # text full of Latin names still counts as Chinese.
-    if unspaced * 3 >= max(latin, cyrillic):
-        return "unspaced" if unspaced else "latin"
-    return "cyrillic" if cyrillic > latin else "latin"
+    if unspaced and unspaced * 3 >= max(other, cyrillic):
+        return "unspaced"
+    return "cyrillic" if cyrillic > other else "latin"
 
 
 # ---- shingles ------------------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+")
+# Everything but letters, digits, Thai (whose vowels and tone marks are combining marks) and
+# combining marks: what character n-grams leave out.
+_NOT_CHAR = re.compile(r"[^\w\u0e00-\u0e7f\u0300-\u036f\u3099\u309a]|_")
 CHAR_NGRAM = 3
 
 
-def shingles(title: str, text: str) -> set[bytes]:
+def shingles(title: str, text: str, script: str | None = None) -> set[bytes]:
     """Word 2-grams, or character 3-grams for unspaced scripts, of title and text."""
     full = unicodedata.normalize("NFKC", f"{title}\n{text}").lower()
-    if script_of(full) == "unspaced":
-        chars = "".join(ch for ch in full if ch.isalnum())
+    if (script or script_of(full)) == "unspaced":
+        # Letters, digits and marks: Thai vowels and tone marks are combining marks.
+        chars = _NOT_CHAR.sub("", full)
         if len(chars) < CHAR_NGRAM:
             return {chars.encode()} if chars else set()
         return {chars[i : i + CHAR_NGRAM].encode() for i in range(len(chars) - CHAR_NGRAM + 1)}
@@ -202,9 +187,12 @@ def _parse_number(raw: str) -> float | None:
     if raw.count(".") > 1:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         return None
+    # Hostile or meaningless: "99999…" of 400 digits is not an amount (and float("9"*400)
+    # is inf). Nothing reported in the news is above 1e18 before its multiplier.
+    return value if math.isfinite(value) and value < 1e18 else None
 
 
 def _magnitude_key(value: float) -> str:
@@ -250,12 +238,15 @@ def numbers(text: str) -> set[str]:
 # ---- model and product codes, Latin names --------------------------------------------------
 
 _NOT_LATIN_ALNUM = r"(?<![A-Za-z0-9])"
-_CODE = re.compile(
-    _NOT_LATIN_ALNUM
-    + r"(?P<word>[A-Za-z][A-Za-z]*)?(?P<sep>[ \-]?)(?P<ver>\d+(?:\.\d+)?)(?P<tail>[A-Za-z]{0,2})"
+_VERSION = re.compile(
+    r"(?<![0-9.,])(?P<ver>\d+(?:\.\d+)?)(?P<tail>[A-Za-z]{0,2})"
     r"(?![A-Za-z0-9]|[日月年号號時时点點])"
 )
+_WORD_BEFORE = re.compile(r"(?<![A-Za-z0-9])(?P<word>[A-Za-z]{1,13})(?P<sep>[ \-]?)$")
 _LATIN_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-Za-zÀ-ɏ]+(?![A-Za-zÀ-ɏ0-9])")
+# The same, starting with a capital (Latin-1 and Latin Extended-A capitals; the rest is
+# checked with str.isupper): Latin text has many words and few names.
+_CAPITAL_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-ZÀ-ÖØ-ÞĀ-Ž][A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ0-9])")
 _SENTENCE_END = re.compile(r"[.!?。！？:;«»\"“”„\n]\s*$")
 
 # Capitalised words that begin clauses or name dates, not actors (all Latin languages).
@@ -289,13 +280,17 @@ _DAY_AFTER = re.compile(r"\s?(?:日|号|號|일)")
 
 def model_codes(text: str) -> set[str]:
     """Model and product codes: letter+digit tokens ("H20", "R1", "910C", "GPT-4o") and
-    name+version ("Qwen 2.5-Max", "GLM-4.5" -> ``m:qwen2.5``, ``m:glm4.5``)."""
+    name+version ("Qwen 2.5-Max", "GLM-4.5" -> ``m:qwen2.5``, ``m:glm4.5``).
+
+    Found from the digits backwards (a text has far fewer digit runs than letters)."""
     found: set[str] = set()
-    for match in _CODE.finditer(text):
-        word, sep, ver = match["word"], match["sep"], match["ver"]
-        tail = match["tail"] or ""
+    for match in _VERSION.finditer(text):
+        ver, tail = match["ver"], match["tail"] or ""
         if tail.lower() == "s":
             tail = ""  # "H20s" is "H20"
+        before = _WORD_BEFORE.search(text, max(0, match.start() - 14), match.start())
+        word = before["word"] if before else None
+        sep = before["sep"] if before else ""
         if word is None or sep:
             # A code of its own ("910C", "5G"), also when a name is written before it
             # ("Ascend 910C"), so "昇腾910C" meets it.
@@ -321,7 +316,7 @@ def latin_names(text: str, script: str, lang: str | None) -> tuple[set[str], set
     ("Commission", "Party" are names in English and common words elsewhere)."""
     found: set[str] = set()
     weak: set[str] = set()
-    for match in _LATIN_WORD.finditer(text):
+    for match in (_LATIN_WORD if script != "latin" else _CAPITAL_WORD).finditer(text):
         word = match.group()
         lower = word.lower()
         if len(word) < 2 or lower in _CAPITAL_STOP:
@@ -331,7 +326,7 @@ def latin_names(text: str, script: str, lang: str | None) -> tuple[set[str], set
             continue
         if not word[0].isupper():
             continue
-        camel = any(c.isupper() for c in word[1:])
+        camel = word[1:] != word[1:].lower()
         if lang == "de" and not camel:
             continue
         before = text[max(0, match.start() - 3) : match.start()]
@@ -377,5 +372,8 @@ def extract(
     # "DeepSeek" as a name says no more than the entity "deepseek" the tagger found.
     anchors.update(n for n in names if f"e:{n[2:]}" not in anchors)
     return Features(
-        script, frozenset(shingles(title, text)), frozenset(anchors), frozenset(weak & anchors)
+        script,
+        frozenset(shingles(title, text, script)),
+        frozenset(anchors),
+        frozenset(weak & anchors),
     )

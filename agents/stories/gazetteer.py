@@ -7,6 +7,7 @@ right; CJK, kana and Hangul aliases match as substrings.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,12 @@ class Gazetteer:
             matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
             implementation=ahocorasick_rs.Implementation.DFA,
         )
+
+    @classmethod
+    @functools.cache
+    def shipped(cls) -> Gazetteer:
+        """The shipped gazetteer, loaded once per process (it is read-only)."""
+        return cls.load(SHIPPED)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Gazetteer:

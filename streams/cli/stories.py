@@ -95,8 +95,16 @@ def stories() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the final state of every story as JSON lines to this file.",
 )
+@click.option(
+    "--order",
+    type=click.Choice(["published", "input"]),
+    default="published",
+    show_default=True,
+    help="Feed articles by (published, id), or in input order as they come (streams: for "
+    "large backfills already in order, memory stays bounded).",
+)
 @click.pass_context
-def cluster(ctx: click.Context, file: Any, states: Path | None) -> None:
+def cluster(ctx: click.Context, file: Any, states: Path | None, order: str) -> None:
     """Assign every article of FILE (JSON lines, "-" for stdin) to a story.
 
     Input lines: {"id", "title", "text", "lang", "published"} (published: epoch seconds;
@@ -105,27 +113,36 @@ def cluster(ctx: click.Context, file: Any, states: Path | None) -> None:
     exit status is 1 if any line failed.
     """
     tagger = _tagger(ctx)
-    articles: list[StoryArticle] = []
+    engine = StoryEngine()
+    out = sys.stdout.buffer
+    final: dict[str, dict[str, Any]] = {}
     failures = 0
+
+    def assign(article: StoryArticle) -> str:
+        result = engine.add(article)
+        for story in result.closed:
+            if states is not None:
+                final[story["id"]] = story
+        return result.story_id
+
+    articles: list[StoryArticle] = []
     for number, line in enumerate(file, 1):
         if not line.strip():
             continue
         try:
-            articles.append(_to_article(_check_input(orjson.loads(line)), tagger))
+            article = _to_article(_check_input(orjson.loads(line)), tagger)
         except (orjson.JSONDecodeError, ValueError, TaggingError) as exc:
             click.echo(f"newswatch stories cluster: line {number}: {exc}", err=True)
             failures += 1
-    engine = StoryEngine()
-    assigned: dict[str, str] = {}
-    final: dict[str, dict[str, Any]] = {}
-    for article in sorted(articles, key=lambda a: (a.published, a.id)):
-        result = engine.add(article)
-        assigned[article.id] = result.story_id
-        for story in result.closed:
-            final[story["id"]] = story
-    out = sys.stdout.buffer
-    for article in articles:
-        out.write(orjson.dumps({"id": article.id, "story": assigned[article.id]}) + b"\n")
+            continue
+        if order == "input":
+            out.write(orjson.dumps({"id": article.id, "story": assign(article)}) + b"\n")
+        else:
+            articles.append(article)
+    if order == "published":
+        assigned = {a.id: assign(a) for a in sorted(articles, key=lambda a: (a.published, a.id))}
+        for article in articles:
+            out.write(orjson.dumps({"id": article.id, "story": assigned[article.id]}) + b"\n")
     out.flush()
     if states is not None:
         for story in engine.open_stories():

@@ -1,31 +1,238 @@
-"""Stories in Redis: the story engine's checkpoint, the latest state of each story, queries.
+"""Stories in Redis: the write side (a sink for the story engine's states) and the read side
+of `GET /api/stories` and `GET /api/stories/{id}`.
 
-Keys (one place to rename them):
+Keys (all under `newswatch:`):
 
-- `newswatch:story:{id}`: STRING, the story's latest state as JSON (what `/api/stories/{id}`
-  returns), expiring `story_ttl` after its last write;
-- `newswatch:stories`: ZSET story id by last-seen time, newest first for `/api/stories`,
-  trimmed to `MAX_LISTED`;
-- `newswatch:stories:live`: PUBLISH channel, the story JSON on every change (live view only);
-- `newswatch:stories:checkpoint`: HASH {offset, engine}: the engine's snapshot and the offset
-  of the last story-input record it holds. Written with a fence (only a higher offset replaces
-  a lower one), so a stale worker cannot roll the state back.
+- `story:<id>` STRING, the story's state as JSON (`StoryEngine` `Assignment.story`), with a
+  TTL (`ttl`, 8 days by default: a week of stories plus a day);
+- `stories:index` ZSET, story id by `last_seen`, trimmed to `max_index` entries;
+- `stories:entity:<entity>` ZSET, the same per catalogue entity, for `?entity=`.
+
+Writes are idempotent and never go back in time: a state replaces the stored one only if it
+has at least as many articles, and an open state never replaces a closed one of the same size
+(one Lua script, so concurrent writers and at-least-once replays cannot interleave).
+
+The stories agent (agents/story_agent.py) also keeps here:
+
+- `stories:live` PUBLISH channel: each changed story's JSON (a live view only, not a record);
+- `stories:checkpoint` HASH {offset, engine}: the engine's snapshot and the offset of the last
+  story-input record it holds, written with a fence (a higher offset is never replaced by a
+  lower one), so a stale worker cannot roll the state back.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-STORY_PREFIX = "newswatch:story:"
-INDEX = "newswatch:stories"
-LIVE_CHANNEL = "newswatch:stories:live"
-CHECKPOINT = "newswatch:stories:checkpoint"
-MAX_LISTED = 20_000
+PREFIX = "newswatch:"
+STORIES_INDEX = f"{PREFIX}stories:index"
+DEFAULT_TTL = 8 * 86400
+DEFAULT_MAX_INDEX = 200_000
 MAX_LIMIT = 500
+MAX_ENTITY_INDEXES = 20  # per story: its most frequent entities
+_STORY_ID = re.compile(r"^st-[0-9a-f]{16}$")
+_ENTITY = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
+_SCAN_CAP = 20_000
+
+
+def story_key(story_id: str) -> str:
+    return f"{PREFIX}story:{story_id}"
+
+
+def entity_index(entity: str) -> str:
+    return f"{PREFIX}stories:entity:{entity}"
+
+
+class QueryError(ValueError):
+    """A bad query parameter or story id; the message names it (answer 400)."""
+
+
+class StoryRecordError(ValueError):
+    """A story state that cannot be stored; the message says why."""
+
+
+# KEYS: story key, global index, entity indexes...
+# ARGV: json, size, closed (0/1), last_seen, ttl seconds, story id, max index entries
+_WRITE = """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, stored = pcall(cjson.decode, old)
+  if ok and type(stored) == 'table' then
+    local old_size = tonumber(stored['size']) or 0
+    local new_size = tonumber(ARGV[2])
+    if old_size > new_size then return 0 end
+    if old_size == new_size and stored['status'] == 'closed' and ARGV[3] == '0' then
+      return 0
+    end
+  end
+  if old == ARGV[1] then
+    redis.call('EXPIRE', KEYS[1], ARGV[5])
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[5])
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[4], ARGV[6])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
+end
+return 1
+"""
+
+
+def _check_story(story: Mapping[str, Any]) -> tuple[str, int, float, list[str]]:
+    story_id = story.get("id")
+    if not isinstance(story_id, str) or not _STORY_ID.match(story_id):
+        raise StoryRecordError(f"story id {story_id!r} is not st-<16 hex digits>")
+    size = story.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise StoryRecordError(f"story {story_id}: size must be a positive integer")
+    last_seen = story.get("last_seen")
+    if not isinstance(last_seen, int | float) or not math.isfinite(last_seen):
+        raise StoryRecordError(f"story {story_id}: last_seen must be finite epoch seconds")
+    entities = story.get("entities") or []
+    if not isinstance(entities, list):
+        raise StoryRecordError(f"story {story_id}: entities must be a list")
+    valid = [e for e in entities if isinstance(e, str) and _ENTITY.match(e)]
+    return story_id, size, float(last_seen), valid[:MAX_ENTITY_INDEXES]
+
+
+class RedisStorySink:
+    """Stores story states (see the module docstring). One instance per Redis client."""
+
+    def __init__(
+        self, redis: Redis, ttl: int = DEFAULT_TTL, max_index: int = DEFAULT_MAX_INDEX
+    ) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self.max_index = max_index
+        self._script = redis.register_script(_WRITE)
+
+    async def write(self, story: Mapping[str, Any]) -> bool:
+        """Store one state; False if the stored one is as new or newer. Raises
+        StoryRecordError for a state that is not a story."""
+        story_id, size, last_seen, entities = _check_story(story)
+        closed = "1" if story.get("status") == "closed" else "0"
+        keys = [story_key(story_id), STORIES_INDEX, *(entity_index(e) for e in entities)]
+        args = [
+            orjson.dumps(story),
+            size,
+            closed,
+            repr(last_seen),
+            self.ttl,
+            story_id,
+            self.max_index,
+        ]
+        return bool(await self._script(keys=keys, args=args))
+
+
+# ---- read side ------------------------------------------------------------------------------
+
+
+async def query_stories(
+    redis: Redis,
+    entity: str | None = None,
+    since: float | None = None,
+    min_sources: int | None = None,
+    lang: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Stories by `last_seen`, newest first; `since` (epoch seconds) on `last_seen`."""
+    if entity is not None and not _ENTITY.match(entity):
+        raise QueryError("entity: must be a lowercase catalogue id (a-z, 0-9, _)")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit: must be between 1 and {MAX_LIMIT}")
+    if since is not None and not math.isfinite(since):
+        raise QueryError("since: must be a finite number of epoch seconds")
+    if min_sources is not None and min_sources < 1:
+        raise QueryError("min_sources: must be a positive integer")
+    index = entity_index(entity) if entity else STORIES_INDEX
+    floor = "-inf" if since is None else repr(float(since))
+    batch = min(max(limit, 50), 500)
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while len(found) < limit and offset < _SCAN_CAP:
+        ids = await redis.zrevrangebyscore(index, "+inf", floor, start=offset, num=batch)
+        if not ids:
+            break
+        offset += len(ids)
+        for raw in await redis.mget([story_key(_text(i)) for i in ids]):
+            if raw is None:  # expired
+                continue
+            story = orjson.loads(raw)
+            if min_sources and story.get("sources", 0) < min_sources:
+                continue
+            if lang and lang not in story.get("languages", ()):
+                continue
+            found.append(story)
+            if len(found) >= limit:
+                break
+        if len(ids) < batch:
+            break
+    return found
+
+
+async def get_story(redis: Redis, story_id: str) -> dict[str, Any] | None:
+    if not _STORY_ID.match(story_id):
+        raise QueryError("story id: must be st-<16 hex digits>")
+    raw = await redis.get(story_key(story_id))
+    return None if raw is None else orjson.loads(raw)
+
+
+def parse_story_query(params: Mapping[str, str]) -> dict[str, Any]:
+    """Query-string values -> keyword arguments of `query_stories`; raises QueryError."""
+    unknown = set(params) - {"entity", "since", "min_sources", "lang", "limit"}
+    if unknown:
+        raise QueryError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    if params.get("entity"):
+        kwargs["entity"] = params["entity"]
+    if params.get("lang"):
+        if not re.fullmatch(r"[a-z]{2,3}", params["lang"]):
+            raise QueryError("lang: must be a 2- or 3-letter language code")
+        kwargs["lang"] = params["lang"]
+    for name, kind in (("since", float), ("min_sources", int), ("limit", int)):
+        if params.get(name):
+            try:
+                kwargs[name] = kind(params[name])
+            except ValueError:
+                raise QueryError(f"{name}: must be a number") from None
+    return kwargs
+
+
+async def stories_response(redis: Redis, params: Mapping[str, str]) -> tuple[int, Any]:
+    """`GET /api/stories`: (HTTP status, JSON-ready body)."""
+    try:
+        stories = await query_stories(redis, **parse_story_query(params))
+    except QueryError as exc:
+        return 400, {"error": str(exc)}
+    return 200, {"stories": stories, "count": len(stories)}
+
+
+async def story_response(redis: Redis, story_id: str) -> tuple[int, Any]:
+    """`GET /api/stories/{id}`: (HTTP status, JSON-ready body)."""
+    try:
+        story = await get_story(redis, story_id)
+    except QueryError as exc:
+        return 400, {"error": str(exc)}
+    if story is None:
+        return 404, {"error": f"no story {story_id}"}
+    return 200, story
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# ---- the stories agent's side: checkpoint and live channel ---------------------------------
+
+LIVE_CHANNEL = f"{PREFIX}stories:live"
+CHECKPOINT = f"{PREFIX}stories:checkpoint"
 
 _FENCED_SAVE = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'offset') or '-1')
@@ -35,16 +242,13 @@ return 1
 """
 
 
-def story_key(story_id: str) -> str:
-    return STORY_PREFIX + story_id
-
-
 class StoryStore:
-    """The Redis side of the stories agent and of the stories API."""
+    """What the stories agent keeps in Redis: story states (through `RedisStorySink`), the
+    live channel, and the engine's fenced checkpoint."""
 
-    def __init__(self, redis: Redis, story_ttl: float = 14 * 86_400.0) -> None:
+    def __init__(self, redis: Redis, ttl: float = DEFAULT_TTL) -> None:
         self.redis = redis
-        self.story_ttl = max(1, int(story_ttl))
+        self.sink = RedisStorySink(redis, ttl=max(1, int(ttl)))
         self._save = redis.register_script(_FENCED_SAVE)
 
     async def load_checkpoint(self) -> tuple[int, bytes | None]:
@@ -59,54 +263,7 @@ class StoryStore:
         return bool(await self._save(keys=[CHECKPOINT], args=[offset, snapshot]))
 
     async def write(self, stories: list[dict[str, Any]]) -> None:
-        """The latest state of each story; one round trip."""
-        if not stories:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for story in stories:
-                data = orjson.dumps(story)
-                pipe.set(story_key(story["id"]), data, ex=self.story_ttl)
-                pipe.zadd(INDEX, {story["id"]: float(story["last_seen"])})
-                pipe.publish(LIVE_CHANNEL, data)
-            pipe.zremrangebyrank(INDEX, 0, -MAX_LISTED - 1)
-            await pipe.execute()
-
-
-async def query_stories(
-    redis: Redis,
-    entity: str | None = None,
-    since: float | None = None,
-    min_sources: int = 1,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Stories, most recently active first."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit: must be between 1 and {MAX_LIMIT}")
-    if since is not None and not math.isfinite(since):
-        raise ValueError("since: must be a finite number of epoch seconds")
-    floor = "-inf" if since is None else repr(float(since))
-    found: list[dict[str, Any]] = []
-    offset, batch = 0, max(limit, 50)
-    while len(found) < limit and offset < MAX_LISTED:
-        ids = await redis.zrevrangebyscore(INDEX, "+inf", floor, start=offset, num=batch)
-        if not ids:
-            break
-        offset += len(ids)
-        values = await redis.mget([story_key(i.decode()) for i in ids])
-        for value in values:
-            if value is None:
-                continue  # expired
-            story = orjson.loads(value)
-            if entity and entity not in story.get("entities", ()):
-                continue
-            if story.get("sources", 0) < min_sources:
-                continue
-            found.append(story)
-            if len(found) == limit:
-                break
-    return found
-
-
-async def get_story(redis: Redis, story_id: str) -> dict[str, Any] | None:
-    value = await redis.get(story_key(story_id))
-    return None if value is None else orjson.loads(value)
+        """The latest state of each story, and a live message for each that changed."""
+        for story in stories:
+            if await self.sink.write(story):
+                await self.redis.publish(LIVE_CHANNEL, orjson.dumps(story))

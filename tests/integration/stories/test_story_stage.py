@@ -122,10 +122,17 @@ async def test_store_write_and_queries(redis_url: str) -> None:
             {
                 "id": "st-0000000000000001",
                 "last_seen": 100.0,
+                "size": 3,
                 "sources": 3,
                 "entities": ["deepseek"],
             },
-            {"id": "st-0000000000000002", "last_seen": 200.0, "sources": 1, "entities": []},
+            {
+                "id": "st-0000000000000002",
+                "last_seen": 200.0,
+                "size": 1,
+                "sources": 1,
+                "entities": [],
+            },
         ]
         await store.write(stories)
         assert [s["id"] for s in await query_stories(client)] == [

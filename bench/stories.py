@@ -1,0 +1,252 @@
+"""Story engine cost, side by side with tagging, and its memory over a 7-day window
+(not a test; run by hand).
+
+    .venv/bin/python bench/stories.py [--per-day 10000] [--days 7] [--runs 3] [--cpu N]
+
+Part 1, CPU per article (one pinned core, medians of `--runs` interleaved runs, process CPU
+time): the dev set's articles (tests/data/stories/devset.jsonl, 12 languages; short
+passages) and, when `--feeds` exists, the real feed entries bench/tagging.py reads (longer
+texts, mostly English) through
+
+  tag      Tagger.tag() with the language given, as the worker calls it
+  stories  StoryEngine.add() on the tagged articles (gazetteer, features, MinHash, LSH and
+           anchor lookups, state update), fed as a fresh stream each run
+
+and the ratio stories/tag. The worker's per-article CPU is larger than tagging alone (Faust,
+decoding, alert rules, publishing: 1.96 ms per article measured in bench/worker.py), so
+stories/tag is an upper bound of the story stage's share of the worker.
+
+Part 2, memory: a synthetic stream of `--per-day` articles a day for `--days` days, built from
+the dev set's stories. Each synthetic story copies one dev-set story's articles (all its
+languages) with numbers, Latin names and model codes replaced by values and pseudo-words of
+its own, so stories from one template share only what real stories about the same entities
+share (entities, themes, CJK names) and translations of one story still agree. 60 % of
+stories are a single article, the rest 2-8 articles over a few hours. Published times advance
+evenly, so stories close after the quiet window as in production. Reported: RSS (VmRSS of
+this process) before and after, the engine's retained counts at the end, articles/s, and the
+figure extrapolated to 100,000 articles a day (the state is proportional to the articles
+inside the quiet window, so RSS above the baseline scales with the rate; say so when quoting
+it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from newswatch.agents.stories import StoryArticle, StoryEngine
+from newswatch.agents.stories.evaluate import Tagged, check_row, to_story_article
+from newswatch.agents.tagging import Tagger
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVSET = ROOT / "tests" / "data" / "stories" / "devset.jsonl"
+DAY = 86400.0
+_DIGITS = re.compile(r"\d+")
+# Latin names and codes of a template ("Nvidia", "H20"): replaced per synthetic story.
+_NAMES = re.compile(r"[A-Za-z][A-Za-z0-9\-]*\d[A-Za-z0-9\-]*|[A-Z][a-z]+")
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load(tagger: Tagger) -> tuple[list[StoryArticle], dict[str, list[StoryArticle]]]:
+    rows = [check_row(orjson.loads(line)) for line in DEVSET.read_bytes().splitlines()]
+    articles, by_story = [], {}
+    for row in sorted(rows, key=lambda r: (r.published, r.id)):
+        result = tagger.tag(row.text, title=row.title, lang=row.lang)
+        article = to_story_article(row, Tagged(tuple(result.entities), tuple(result.theme_ids)))
+        articles.append(article)
+        by_story.setdefault(row.story, []).append(article)
+    return articles, by_story
+
+
+def feed_articles(tagger: Tagger, folder: Path) -> list[StoryArticle]:
+    """Real feed entries (the corpus of bench/tagging.py, when its folder exists), tagged,
+    with published times spread over one day in file order."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import tagging as tagging_bench  # bench/tagging.py: the same corpus reader
+
+    tagging_bench.SHARED = folder.parent
+    texts = tagging_bench.feed_texts()
+    out = []
+    for n, text in enumerate(texts):
+        title, _, body = text.partition("\n")
+        result = tagger.tag(body, title=title)
+        out.append(
+            StoryArticle(
+                id=f"feed{n}",
+                title=title[:300],
+                text=body,
+                lang=result.lang,
+                published=1_750_000_000 + n * 86400 / max(len(texts), 1),
+                entities=tuple(result.entities),
+                themes=tuple(result.theme_ids),
+            )
+        )
+    return out
+
+
+def cpu_per_article(
+    tagger: Tagger, articles: list[StoryArticle], runs: int, name: str = "dev-set"
+) -> None:
+    tag_ms, story_ms = [], []
+    for _ in range(runs):
+        gc.collect()
+        start = time.process_time()
+        for a in articles:
+            tagger.tag(a.text, title=a.title, lang=a.lang)
+        tag_ms.append((time.process_time() - start) * 1000 / len(articles))
+        engine = StoryEngine()
+        gc.collect()
+        start = time.process_time()
+        for a in articles:
+            engine.add(a)
+        story_ms.append((time.process_time() - start) * 1000 / len(articles))
+    tag, story = statistics.median(tag_ms), statistics.median(story_ms)
+    chars = sum(len(a.title) + len(a.text) for a in articles) / len(articles)
+    print(
+        f"CPU per article, {len(articles)} {name} articles ({chars:.0f} characters on "
+        f"average), median of {runs} runs"
+    )
+    print(f"  tag      {tag:7.3f} ms  ({1000 / tag:8.0f} articles/s)")
+    print(f"  stories  {story:7.3f} ms  ({1000 / story:8.0f} articles/s)")
+    print(f"  stories/tag = {story / tag:.2f}; stories/worker (1.96 ms) = {story / 1.96:.2f}")
+
+
+def synthetic(
+    by_story: dict[str, list[StoryArticle]], per_day: int, days: int, seed: int = 11
+) -> list[StoryArticle]:
+    """Distinct synthetic stories built on the dev set's articles (see the module doc)."""
+    rng = random.Random(seed)
+    templates = [v for v in by_story.values() if len(v) > 1]
+    syllables = [a + b for a in "bcdfgklmnprstvz" for b in "aeiou"]
+    total = per_day * days
+    step = DAY / per_day
+    out: list[StoryArticle] = []
+    story = 0
+    while len(out) < total:
+        story += 1
+        template = rng.choice(templates)
+        size = 1 if rng.random() < 0.6 else rng.randint(2, 8)
+        numbers: dict[str, str] = {}
+
+        names: dict[str, str] = {}
+
+        def pseudo() -> str:
+            return "".join(rng.choice(syllables) for _ in range(3)).capitalize()
+
+        def renumber(text: str, numbers: dict[str, str] = numbers, names=names) -> str:
+            text = _NAMES.sub(lambda m: names.setdefault(m.group(), pseudo()), text)
+            return _DIGITS.sub(
+                lambda m: numbers.setdefault(m.group(), str(rng.randint(10, 99_999))), text
+            )
+
+        # Names and words of its own, so stories from one template are different events.
+        own = [pseudo() for _ in range(12)]
+        extra = f" {own[0]} {own[1]} said {' '.join(own[2:])} X{story}."
+        start = len(out) * step
+        for k in range(size):
+            src = template[k % len(template)]
+            out.append(
+                StoryArticle(
+                    id=f"syn{story}-{k}",
+                    title=renumber(src.title) + f" {own[0]}",
+                    text=renumber(src.text) + extra,
+                    lang=src.lang,
+                    published=1_750_000_000 + start + k * rng.uniform(0, 3) * 3600,
+                    feed=f"feed{rng.randint(1, 400)}",
+                    url=f"https://feed.example/syn{story}-{k}",
+                    entities=src.entities,
+                    themes=src.themes,
+                )
+            )
+    out = out[:total]
+    out.sort(key=lambda a: (a.published, a.id))
+    return out
+
+
+def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> None:
+    stream = synthetic(by_story, per_day, days)
+    gc.collect()
+    engine = StoryEngine()
+    before = rss_mb()
+    peak = before
+    start = time.perf_counter()
+    cpu = time.process_time()
+    days_rss: list[str] = []
+    for i, article in enumerate(stream, 1):
+        engine.add(article)
+        if i % 20_000 == 0:
+            peak = max(peak, rss_mb())
+        if i % per_day == 0:
+            days_rss.append(f"{rss_mb():.0f}/{engine.stats()['members']}")
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    gc.collect()
+    after = rss_mb()
+    peak = max(peak, after)
+    stats = engine.stats()
+    print(
+        f"\nMemory: {len(stream)} synthetic articles, {per_day}/day for {days} days, "
+        f"quiet window {engine.config.quiet_window / 3600:.0f} h"
+    )
+    print(
+        f"  {len(stream) / wall:,.0f} articles/s wall, {cpu * 1000 / len(stream):.3f} ms CPU "
+        "per article"
+    )
+    print(f"  RSS before {before:.0f} MB, after {after:.0f} MB, peak {peak:.0f} MB")
+    print(f"  RSS MB / articles retained, at the end of each day: {' '.join(days_rss)}")
+    print(f"  retained: {stats}")
+    made = len({a.id.split("-")[0] for a in stream})
+    print(f"  {made} synthetic stories in, {engine.closed_total + stats['open_stories']} out")
+    grown = peak - before
+    scale = 100_000 / per_day
+    print(
+        f"  state {grown:.0f} MB at {per_day}/day -> ~{grown * scale:.0f} MB at 100,000/day "
+        f"(linear extrapolation x{scale:g}; state ~ articles inside the quiet window)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--per-day", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cpu", type=int, default=None)
+    parser.add_argument(
+        "--feeds",
+        type=Path,
+        default=ROOT.parent / "shared" / "feeds",
+        help="Folder of real feed files (as bench/tagging.py); skipped when absent.",
+    )
+    args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = args.cpu if args.cpu is not None else cpus[-1]
+    os.sched_setaffinity(0, {cpu})
+    print(f"pinned to CPU {cpu}; load average {os.getloadavg()[0]:.1f}")
+    tagger = Tagger.load()
+    print(f"tagging engine: {tagger.engine}")
+    articles, by_story = load(tagger)
+    cpu_per_article(tagger, articles, args.runs)
+    if args.feeds.is_dir():
+        feed = feed_articles(tagger, args.feeds)
+        if feed:
+            cpu_per_article(tagger, feed, args.runs, name="real feed")
+    memory(by_story, args.per_day, args.days)
+
+
+if __name__ == "__main__":
+    main()
