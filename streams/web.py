@@ -12,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 from pydantic import SecretStr
 
-from newswatch.streams.sinks.api import OPEN_PATHS, bearer_challenge, bearer_problem
+from newswatch.streams.auth import token_middleware
 
 ReadyCheck = Callable[[], tuple[bool, str]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -27,30 +27,11 @@ for _reason in ("missing", "invalid"):
 
 
 def api_auth_middleware(token: SecretStr | str) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """aiohttp middleware: every path but OPEN_PATHS needs `Authorization: Bearer <token>`.
-
-    Deny by default: an unknown path is refused like an API path, so a view added later is
-    never open by accident. A refusal is 401 with a `WWW-Authenticate` challenge and a JSON
-    body, counted in `newswatch_http_unauthorized_total{reason}`.
-    """
-    secret = token.get_secret_value() if isinstance(token, SecretStr) else token
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
-            return await handler(request)
-        problem = bearer_problem(request.headers.get("Authorization"), secret)
-        if problem is None:
-            return await handler(request)
-        UNAUTHORIZED.labels(problem).inc()
-        message = "missing bearer token" if problem == "missing" else "invalid bearer token"
-        return web.json_response(
-            {"error": message},
-            status=401,
-            headers={"WWW-Authenticate": bearer_challenge(problem)},
-        )
-
-    return middleware
+    """aiohttp middleware: every path but the open ones needs the token (`streams/auth.py`:
+    bearer header, the login form's session cookie, or a token link). Deny by default: an
+    unknown path is refused like an API path, so a view added later is never open by accident.
+    Refusals count in `newswatch_http_unauthorized_total{reason}`."""
+    return token_middleware(token, lambda reason: UNAUTHORIZED.labels(reason).inc())
 
 
 def metrics_response() -> web.Response:
