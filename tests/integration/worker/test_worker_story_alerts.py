@@ -68,7 +68,7 @@ def harness(
 ) -> Iterator[WorkerHarness]:
     broker = request.getfixturevalue(request.param)
     endpoints = [
-        {"name": "ops", "url": receiver.url("ops"), "secrets": [SECRET], "timeout": 2.0},
+        {"name": "ops", "url": receiver.url("ops"), "secrets": [SECRET], "timeout": 10.0},
         {
             "name": "quiet",
             "url": receiver.url("quiet"),
@@ -176,15 +176,17 @@ async def test_one_story_one_alert_per_rule_and_bounded_updates(
     while not await delivered() and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
+    # Deliveries are at least once (a request that times out on a busy machine is sent
+    # again): count events by their id, as a receiver dedups on webhook-id.
     ops = receiver.bodies.get("ops", [])
-    creations = [b for b in ops if b["type"] == "io.newswatch.alert.v1"]
+    creations = {b["id"] for b in ops if b["type"] == "io.newswatch.alert.v1"}
     story_updates = [b for b in ops if b["type"] == "io.newswatch.story.updated.v1"]
-    assert sorted(b["id"] for b in creations) == sorted(ids)
-    assert 1 <= len(story_updates) <= len(updates)
+    assert creations == ids
+    assert 1 <= len({b["id"] for b in story_updates}) <= len(updates)
     assert all(b["subject"] == story["id"] for b in ops)
     assert all(b["data"]["update_of"] in ids for b in story_updates)
     quiet = receiver.bodies.get("quiet", [])
-    assert sorted(b["id"] for b in quiet) == sorted(ids)
+    assert {b["id"] for b in quiet} == ids
     assert all(b["kind"] == "story" for b in quiet)
 
     assert harness.metric("newswatch_alerts_folded_total") >= 1
