@@ -8,15 +8,17 @@ it on `newswatch:alerts:live`. A replayed alert finds its key and changes nothin
 Story alerts (agents/stories/alerts.py): the creation (kind "story") is written like any
 alert. An update (kind "story_update") runs `UPDATE_SCRIPT`: `SET NX` its own key (its id is
 deterministic: the dedup marker), then overwrite the key of the alert it updates (`update_of`)
-with the update, so that key always holds the alert's latest state (story sources, languages,
-headline, breaking), `XADD` the update to the stream (one entry per update event: the stream
-is the history) and `PUBLISH` it. Updates are not counted in the stats hash nor added to the
-time indexes: those count alerts, and the alert is already there. Creation and updates of one
-alert share a Kafka key, hence a partition, so they arrive in order.
+with the alert as of this update (its own id and kind "story", the update's story fields,
+`sequence` and `reasons`), so that key always holds the alert's latest state; `XADD` the
+update to the stream (one entry per update event: the stream is the history) and `PUBLISH`
+it. Updates are not counted in the stats hash nor added to the time indexes: those count
+alerts, and the alert is already there. Creation and updates of one alert share a Kafka key,
+hence a partition, so they arrive in order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -32,6 +34,7 @@ SCRIPT = (Path(__file__).with_name("redis_sink.lua")).read_text(encoding="utf-8"
 UPDATE_SCRIPT = """
 -- KEYS[1] the update's key  KEYS[2] the key of the alert it updates  KEYS[3] stream
 -- ARGV[1] update id  ARGV[2] JSON  ARGV[3] TTL (s)  ARGV[4] stream MAXLEN (~)  ARGV[5] channel
+-- ARGV[6] the alert as of this update (JSON)
 local found = redis.call('TYPE', KEYS[3])['ok']
 if found ~= 'none' and found ~= 'stream' then
   return redis.error_reply('WRONGTYPE ' .. KEYS[3] .. ' holds a ' .. found .. ', not a stream')
@@ -39,7 +42,7 @@ end
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then
   return 0
 end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[3])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'id', ARGV[1], 'data', ARGV[2])
 redis.call('PUBLISH', ARGV[5], ARGV[2])
 return 1
@@ -97,7 +100,15 @@ class RedisAlertSink:
     def _update_keys_and_args(self, alert: Alert, data: bytes) -> tuple[list[str], list[object]]:
         assert alert.update_of is not None  # the record's own check
         script_keys = [keys.alert_key(alert.id), keys.alert_key(alert.update_of), keys.STREAM]
-        return script_keys, [alert.id, data, self._ttl, self._maxlen, keys.LIVE_CHANNEL]
+        latest = dataclasses.replace(alert, id=alert.update_of, kind="story", update_of=None)
+        return script_keys, [
+            alert.id,
+            data,
+            self._ttl,
+            self._maxlen,
+            keys.LIVE_CHANNEL,
+            latest.dumps(),
+        ]
 
     def _keys_and_args(self, alert: Alert, data: bytes) -> tuple[list[str], list[object]]:
         bucket = int(alert.created_at // keys.STATS_BUCKET) * keys.STATS_BUCKET

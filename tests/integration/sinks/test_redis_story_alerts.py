@@ -38,7 +38,8 @@ async def test_updates_keep_the_latest_state_and_one_entry_each(
     assert await sink.write_many([created, update(1, 5)]) == [True, True]
     assert await sink.write_many([update(2, 10), created, update(1, 5)]) == [True, False, False]
     latest = orjson.loads(await redis.get(keys.alert_key("c1")))
-    assert latest["sequence"] == 2 and latest["sources"] == 10 and latest["update_of"] == "c1"
+    assert latest["id"] == "c1" and latest["kind"] == "story" and latest["update_of"] is None
+    assert latest["sequence"] == 2 and latest["sources"] == 10
     entries = [f[b"id"].decode() for _, f in await redis.xrange(keys.STREAM)]
     assert entries == ["c1", "u1", "u2"]
     # Indexes and stats count the alert once.
