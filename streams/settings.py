@@ -125,6 +125,10 @@ class PollerSettings(OutgoingGuardSettings):
     )
 
 
+#: A story's source count worth an update of its alerts (docs/story-alerts.md).
+SourceThreshold = Annotated[int, Field(ge=2, le=1_000_000)]
+
+
 class WebhookEndpoint(BaseModel):
     """One webhook receiver with its filters and format."""
 
@@ -142,7 +146,7 @@ class WebhookEndpoint(BaseModel):
     # source counts. An update that carries only source thresholds this endpoint does not list
     # is not sent to it; a new language or a higher severity always is (when updates are on).
     story_updates: bool = True
-    story_update_sources: list[int] = Field(default_factory=lambda: [5, 10, 25])
+    story_update_sources: list[SourceThreshold] = Field(default_factory=lambda: [5, 10, 25])
 
     @field_validator("url")
     @classmethod
@@ -228,7 +232,7 @@ class StorySettings(BaseModel):
     alerts: bool = Field(
         True, description="rules fire once per story (else once per article, as without stories)"
     )
-    update_sources: list[int] = Field(
+    update_sources: list[SourceThreshold] = Field(
         default_factory=lambda: [5, 10, 25],
         description="source counts at which a story alert is updated (plus every endpoint's)",
     )
