@@ -20,7 +20,8 @@ _COLOURS = {"low": "blue", "medium": "yellow", "high": "red", "critical": "magen
 
 
 def format_alert(alert: Alert, colour: bool = False) -> str:
-    """`2026-11-27T08:10:00Z HIGH rule [entities | themes] title <url>` on one line."""
+    """`2026-11-27T08:10:00Z HIGH rule [entities | themes] title <url>` on one line (story
+    alerts name their story; updates say what changed)."""
     when = datetime.fromtimestamp(alert.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     severity = alert.severity.upper().ljust(8)
     if colour:
@@ -29,6 +30,16 @@ def format_alert(alert: Alert, colour: bool = False) -> str:
     if alert.themes:
         tags += " | " + ",".join(alert.themes)
     title = " ".join(alert.title.split())
+    if alert.kind == "story_update":  # `... UPDATE #2 (sources:10, language:fr) 11 sources ...`
+        story = f"{alert.sources or 0} sources, {len(alert.languages)} languages"
+        if alert.breaking:
+            story += ", breaking"
+        reasons = ", ".join(alert.reasons)
+        title = f"UPDATE #{alert.sequence} ({reasons}) {story}: " + " ".join(
+            (alert.headline or alert.title).split()
+        )
+    elif alert.story_id:
+        title += f" [story {alert.story_id}, {alert.sources or 0} sources]"
     line = f"{when} {severity} {alert.rule} [{tags}] {title}"
     if alert.url:
         line += f" <{alert.url}>"

@@ -85,3 +85,11 @@ def test_endpoint_filters_updates(settings: dict, reasons: list[str], wanted: bo
 
 def test_creations_pass_even_when_updates_are_off() -> None:
     assert wants(endpoint(story_updates=False), STORY)
+
+
+def test_alerts_tail_line_of_an_update() -> None:
+    from newswatch.streams.cli.alerts import format_alert
+
+    line = format_alert(update("sources:10", "language:fr"))
+    assert "UPDATE #1 (sources:10, language:fr) 11 sources, 2 languages, breaking" in line
+    assert "[story st-0123456789abcdef, 1 sources]" in format_alert(STORY)
