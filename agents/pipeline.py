@@ -607,27 +607,24 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
             if item.kind == "story":
                 metrics.ALERTS.labels(item.rule, item.severity).inc()
 
-    alerting = None
-    if deps.story_alerts:
-        story = settings.stories
-        thresholds = set(story.update_sources)
-        for endpoint in settings.webhooks.endpoints:
-            thresholds.update(endpoint.story_update_sources)
-        alerting = StoryAlerting(
-            deps.engine,
-            UpdatePolicy(
-                sources=tuple(sorted(t for t in thresholds if t >= 2)),
-                min_interval=story.update_min_interval,
-                breaking_window=story.breaking_window,
-                breaking_sources=story.breaking_sources,
-            ),
-        )
+    story = settings.stories
+    thresholds = set(story.update_sources)
+    for endpoint in settings.webhooks.endpoints:
+        thresholds.update(endpoint.story_update_sources)
+    policy = UpdatePolicy(
+        sources=tuple(sorted(thresholds)),
+        min_interval=story.update_min_interval,
+        breaking_window=story.breaking_window,
+        breaking_sources=story.breaking_sources,
+    )
+    alerting = StoryAlerting(deps.engine, policy) if deps.story_alerts else None
     stage = StoryStage(
         _LazyStore(),  # type: ignore[arg-type]
         StoryEngine,
         StoryEngine.restore,
         checkpoint_every=settings.stories.checkpoint_seconds,
         alerting=alerting,
+        breaking=policy,
     )
     return StoryRunner(stage, publish, dead_letter, publish_alerts)
 

@@ -41,7 +41,7 @@ from newswatch.agents import metrics
 from newswatch.agents.alerting.engine import RuleEngine
 from newswatch.agents.alerting.processing import dead_letter_reason
 from newswatch.agents.stories import Assignment, StoryArticle, StoryEngine
-from newswatch.agents.stories.alerts import StoryAlerter, UpdatePolicy
+from newswatch.agents.stories.alerts import StoryAlerter, UpdatePolicy, is_breaking
 from newswatch.streams.records import Alert, RecordError, TaggedArticle
 from newswatch.streams.sinks.stories import StoryStore
 
@@ -95,8 +95,11 @@ class StoryStage:
         checkpoint_every: float = CHECKPOINT_EVERY,
         clock: Callable[[], float] = time.monotonic,
         alerting: StoryAlerting | None = None,
+        breaking: UpdatePolicy | None = None,
     ) -> None:
         self.alerting = alerting
+        # The "breaking" flag of stories without story alerts (with them, the alerter sets it).
+        self.breaking = breaking
         self.alerter: StoryAlerter | None = None
         self._alerts: list[Alert] = []
         self.store = store
@@ -163,6 +166,8 @@ class StoryStage:
         metrics.STORY_ASSIGNMENTS.labels(assignment.how).inc()
         if self.alerting is not None and self.alerter is not None:
             self._alert(tagged, assignment)
+        elif self.breaking is not None:
+            assignment.story["breaking"] = is_breaking(assignment.story, self.breaking)
         return assignment
 
     def _alert(self, tagged: TaggedArticle, assignment: Assignment) -> None:

@@ -85,3 +85,27 @@ async def test_a_checkpoint_without_alert_state_still_restores_the_stories(
         assert len([a for a in alerts if a.kind == "story"]) >= 1  # the story alerts anew
     finally:
         await client.aclose()
+
+
+async def test_stories_are_flagged_breaking_without_story_alerts(redis_url: str) -> None:
+    values = records()  # the main story: 20 sources within 24 minutes
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        policy = UpdatePolicy(breaking_window=3_600, breaking_sources=5)
+        st = StoryStage(
+            StoryStore(client),
+            StoryEngine,
+            StoryEngine.restore,
+            checkpoint_every=0,
+            breaking=policy,
+        )
+        flags = []
+        for offset in range(12):
+            assignment = await st.add(offset, values[offset])
+            assert assignment is not None
+            if assignment.story["size"] > 1:
+                flags.append((assignment.story["sources"], assignment.story["breaking"]))
+        assert (4, False) in flags and (5, True) in flags
+        assert st.take_alerts() == []
+    finally:
+        await client.aclose()
