@@ -3,6 +3,7 @@ on thresholds, new languages, higher severity and breaking, rate-limited in even
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -88,15 +89,24 @@ def test_updates_on_thresholds_and_new_languages_only() -> None:
 def test_rate_limit_in_event_time_keeps_the_held_back_change() -> None:
     # One article a minute, updates at most every 10 minutes.
     alerter = StoryAlerter(UpdatePolicy(sources=(5, 10, 25), min_interval=600))
-    records = run(alerter, 20)
+    records = run(alerter, 40)
     updates = [r for r in records if r.kind == "story_update"]
     # The four languages and the 5-source threshold come within 10 minutes of the creation:
     # held back, then told together by the first article 10 minutes on (#11, 11 sources).
     assert [(u.sources, u.reasons) for u in updates] == [
-        (11, ["sources:5", "sources:10", "language:de", "language:es", "language:fr", "breaking"])
+        (11, ["sources:5", "sources:10", "language:de", "language:es", "language:fr", "breaking"]),
+        (25, ["sources:25"]),
     ]
-    times = [T0 + 60 * (u.sources - 1) for u in updates]
-    assert all(b - a >= 600 for a, b in zip(times, times[1:], strict=False))
+    times = [T0] + [T0 + 60 * (u.sources - 1) for u in updates]
+    assert all(b - a >= 600 for a, b in itertools.pairwise(times))
+
+
+def test_no_update_within_the_interval_whatever_changes() -> None:
+    alerter = StoryAlerter(UpdatePolicy(sources=(2, 3, 4, 5), min_interval=3_600))
+    records = run(alerter, 59)  # 58 minutes: every article crosses something at first
+    assert [r.kind for r in records] == ["story"]
+    out = alerter.add(story_after(61), [])  # one hour after the creation
+    assert [u.reasons[:1] for u in out.updates] == [["sources:2"]]
 
 
 def test_higher_severity_rule_creates_its_alert_and_updates_the_others() -> None:
