@@ -116,6 +116,16 @@ ARTICLES_PER_STORY = Histogram(
 STORY_CHECKPOINT_BYTES = Gauge(
     "newswatch_story_checkpoint_bytes", "Size of the story engine's last checkpoint."
 )
+UPDATE_REASONS = ("sources", "language", "severity", "breaking")
+STORY_ALERT_UPDATES = Counter(
+    "newswatch_story_alert_updates_total",
+    "Update events of story alerts sent, by the first reason (sources, language, severity...).",
+    ["reason"],
+)
+ALERTS_FOLDED = Counter(
+    "newswatch_alerts_folded_total",
+    "Rule matches folded into the story alert the rule already raised (no new alert).",
+)
 
 
 def init_series(
@@ -149,6 +159,8 @@ def init_series(
         AGENT_CRASHES.labels(agent)
     for how in STORY_HOW:
         STORY_ASSIGNMENTS.labels(how)
+    for reason in UPDATE_REASONS:
+        STORY_ALERT_UPDATES.labels(reason)
 
 
 def deadletter_reason(reason: str) -> str:

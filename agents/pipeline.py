@@ -71,7 +71,8 @@ from newswatch.agents.alerting.processing import (
 )
 from newswatch.agents.alerting.spikes import SPIKE_KINDS
 from newswatch.agents.stories import StoryEngine
-from newswatch.agents.story_agent import StoryRunner, StoryStage, story_record
+from newswatch.agents.stories.alerts import UpdatePolicy
+from newswatch.agents.story_agent import StoryAlerting, StoryRunner, StoryStage, story_record
 from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import (
     EARLIEST_EPOCH,
@@ -114,6 +115,7 @@ class Deps:
     topics: dict[str, str]
     counts_topic: str
     story_input_topic: str = ""  # empty: stories off
+    story_alerts: bool = False  # rules fire per story in the stories agent, not per article
     tag_processes: int = 0
     processor: Any = None  # ProcessorPool or InlineProcessor, made when the tag agent starts
     agents: dict[str, Any] = field(default_factory=dict)
@@ -160,6 +162,7 @@ def register(
         },
         counts_topic=f"{settings.app_id}-mention-counts",
         story_input_topic=f"{settings.app_id}-story-input" if settings.stories.enabled else "",
+        story_alerts=settings.stories.enabled and settings.stories.alerts,
         tag_processes=tag_processes,
     )
     deps.topics["stories"] = settings.topic("stories")
@@ -442,7 +445,8 @@ class _AlertStage:
     async def __call__(self, event: Any, tagged: TaggedArticle) -> None:
         app, deps = self.app, self.deps
         try:
-            raised = deps.engine.evaluate(tagged)
+            # With story alerts the stories agent evaluates the rules (agents/story_agent.py).
+            raised = [] if deps.story_alerts else deps.engine.evaluate(tagged)
         except Exception as exc:
             log.exception("rule evaluation failed on article %s", tagged.article.id)
             await _send_dead_letter(app, deps, event, "processing", repr(exc))
@@ -460,6 +464,7 @@ class _AlertStage:
 
 
 def _make_processor(deps: Deps, *, rules: bool) -> Any:
+    rules = rules and not deps.story_alerts  # story alerts: the stories agent runs the rules
     engine = deps.engine if rules else None
 
     def inline() -> ArticleProcessor:
@@ -571,12 +576,14 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
         return holder["store"]
 
     class _LazyStore:
-        async def load_checkpoint(self) -> tuple[int, bytes | None]:
-            return await store().load_checkpoint()
+        async def load_checkpoint_parts(self) -> tuple[int, bytes | None, bytes | None]:
+            return await store().load_checkpoint_parts()
 
-        async def save_checkpoint(self, offset: int, snapshot: bytes) -> bool:
+        async def save_checkpoint(
+            self, offset: int, snapshot: bytes, alerts: bytes | None = None
+        ) -> bool:
             return await retry_forever(
-                "story_checkpoint", lambda: store().save_checkpoint(offset, snapshot)
+                "story_checkpoint", lambda: store().save_checkpoint(offset, snapshot, alerts)
             )
 
     async def publish(stories: list[dict[str, Any]]) -> None:
@@ -587,13 +594,41 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
     async def dead_letter(event: Any, reason: str, error: BaseException) -> None:
         await _send_dead_letter(app, deps, event, reason, repr(error))
 
+    alerts_topic = deps.topics["alerts"]
+
+    async def publish_alerts(alerts: list[Alert]) -> None:
+        # Keyed by the alert an update belongs to: creation and updates share a partition, so
+        # the sinks see them in order.
+        for item in alerts:
+            key = (item.update_of or item.id).encode()
+            try:
+                await _send_checked(app, alerts_topic, key, item.dumps())
+            except RecordTooLargeError as exc:  # cannot happen within the record limits
+                log.error("story alert %s not sent: %s", item.id, exc)
+                continue
+            if item.kind == "story":
+                metrics.ALERTS.labels(item.rule, item.severity).inc()
+
+    story = settings.stories
+    thresholds = set(story.update_sources)
+    for endpoint in settings.webhooks.endpoints:
+        thresholds.update(endpoint.story_update_sources)
+    policy = UpdatePolicy(
+        sources=tuple(sorted(thresholds)),
+        min_interval=story.update_min_interval,
+        breaking_window=story.breaking_window,
+        breaking_sources=story.breaking_sources,
+    )
+    alerting = StoryAlerting(deps.engine, policy) if deps.story_alerts else None
     stage = StoryStage(
         _LazyStore(),  # type: ignore[arg-type]
         StoryEngine,
         StoryEngine.restore,
         checkpoint_every=settings.stories.checkpoint_seconds,
+        alerting=alerting,
+        breaking=policy,
     )
-    return StoryRunner(stage, publish, dead_letter)
+    return StoryRunner(stage, publish, dead_letter, publish_alerts)
 
 
 def _stories_agent(runner: StoryRunner) -> Callable[[Any], Any]:

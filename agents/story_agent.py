@@ -19,6 +19,12 @@ by up to one checkpoint interval, and a takeover replays at most that much.
 Out: the latest state of every story an article changed goes to `newswatch.stories.v1`
 (keyed by story id, compacted: the last record per story is its state) and to Redis for the
 API and the live page.
+
+Alerts at story level (`StoryAlerting`, on by default with `stories.alerts`): the stage also
+evaluates the rules on each tagged article and lets `agents/stories/alerts.py` decide what the
+story's alerts say (one alert per rule and story, updates on meaningful change). That state is
+checkpointed with the engine, in the same fenced write, so a takeover replays the same alert
+ids and the same update sequence; the sinks drop what a replay sends again.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from typing import Any
 import orjson
 
 from newswatch.agents import metrics
+from newswatch.agents.alerting.engine import RuleEngine
 from newswatch.agents.alerting.processing import dead_letter_reason
 from newswatch.agents.stories import Assignment, StoryArticle, StoryEngine
-from newswatch.streams.records import RecordError, TaggedArticle
+from newswatch.agents.stories.alerts import StoryAlerter, UpdatePolicy, is_breaking
+from newswatch.streams.records import Alert, RecordError, TaggedArticle
 from newswatch.streams.sinks.stories import StoryStore
 
 log = logging.getLogger(__name__)
@@ -65,8 +73,19 @@ def story_article(tagged: TaggedArticle) -> StoryArticle:
     )
 
 
+class StoryAlerting:
+    """The rules (the same RuleEngine as the tag agent's) and when story alerts update."""
+
+    def __init__(self, rules: RuleEngine, policy: UpdatePolicy) -> None:
+        self.rules = rules
+        self.policy = policy
+
+
 class StoryStage:
-    """The engine, where it stands in the story-input partition, and its checkpoints."""
+    """The engine, where it stands in the story-input partition, and its checkpoints.
+
+    With `alerting`, each `add` also queues the story alerts the article raised (creations and
+    updates); `take_alerts()` hands them over in order."""
 
     def __init__(
         self,
@@ -75,7 +94,14 @@ class StoryStage:
         restore_engine: Callable[[bytes], StoryEngine],
         checkpoint_every: float = CHECKPOINT_EVERY,
         clock: Callable[[], float] = time.monotonic,
+        alerting: StoryAlerting | None = None,
+        breaking: UpdatePolicy | None = None,
     ) -> None:
+        self.alerting = alerting
+        # The "breaking" flag of stories without story alerts (with them, the alerter sets it).
+        self.breaking = breaking
+        self.alerter: StoryAlerter | None = None
+        self._alerts: list[Alert] = []
         self.store = store
         self.new_engine = new_engine
         self.restore_engine = restore_engine
@@ -88,7 +114,7 @@ class StoryStage:
 
     async def load(self) -> None:
         """Start from the stored checkpoint (or an empty engine)."""
-        offset, snapshot = await self.store.load_checkpoint()
+        offset, snapshot, alert_state = await self.store.load_checkpoint_parts()
         engine = None
         if snapshot is not None:
             try:
@@ -97,6 +123,15 @@ class StoryStage:
                 log.error("story checkpoint unusable (%s); starting with no open stories", exc)
                 offset = -1
         self.engine = engine or self.new_engine()
+        if self.alerting is not None:
+            self.alerter = None
+            if engine is not None and alert_state is not None:
+                try:
+                    self.alerter = StoryAlerter.restore(alert_state, self.alerting.policy)
+                except ValueError as exc:
+                    log.error("story alert state unusable (%s); open stories alert anew", exc)
+            if self.alerter is None:
+                self.alerter = StoryAlerter(self.alerting.policy)
         self.last = self.checkpointed = offset
         metrics.STORIES_OPEN.set(self.engine.stats()["open_stories"])
         log.info("story engine at offset %d (%d open stories)", offset, len(self._open()))
@@ -129,7 +164,27 @@ class StoryStage:
         assert self.engine is not None
         assignment = self.engine.add(story_article(tagged))
         metrics.STORY_ASSIGNMENTS.labels(assignment.how).inc()
+        if self.alerting is not None and self.alerter is not None:
+            self._alert(tagged, assignment)
+        elif self.breaking is not None:
+            assignment.story["breaking"] = is_breaking(assignment.story, self.breaking)
         return assignment
+
+    def _alert(self, tagged: TaggedArticle, assignment: Assignment) -> None:
+        assert self.alerting is not None and self.alerter is not None
+        self.alerter.close([story["id"] for story in assignment.closed])
+        matches = self.alerting.rules.evaluate(tagged, now=tagged.article.fetched_at)
+        result = self.alerter.add(assignment.story, matches)
+        metrics.ALERTS_FOLDED.inc(result.folded)
+        for update in result.updates:
+            reason = update.reasons[0].split(":", 1)[0] if update.reasons else "sources"
+            metrics.STORY_ALERT_UPDATES.labels(reason).inc()
+        self._alerts.extend(result.records)
+
+    def take_alerts(self) -> list[Alert]:
+        """The story alerts queued since the last call, in order."""
+        alerts, self._alerts = self._alerts, []
+        return alerts
 
     def skip(self, offset: int) -> None:
         """A record that was dead-lettered still moves the position."""
@@ -145,7 +200,8 @@ class StoryStage:
         if self.engine is None or self.last <= self.checkpointed:
             return
         snapshot = self.engine.snapshot()
-        stored = await self.store.save_checkpoint(self.last, snapshot)
+        alert_state = self.alerter.snapshot() if self.alerter is not None else None
+        stored = await self.store.save_checkpoint(self.last, snapshot, alert_state)
         if not stored:
             log.warning("a newer story checkpoint exists (another worker ran the engine)")
         self.checkpointed = self.last
@@ -161,16 +217,20 @@ def story_record(story: dict[str, Any]) -> bytes:
 class StoryRunner:
     """The stories agent's loop body and its idle checkpoints, sharing one lock: a batch is
     handled, or a checkpoint taken and the records it holds acknowledged, never both at once.
-    `publish(stories)` sends the changed stories on; `dead_letter(event, reason, error)`."""
+    `publish(stories)` sends the changed stories on; `publish_alerts(alerts)` the story alerts
+    (before the stories: an alert is never behind the story it names); `dead_letter(event,
+    reason, error)`."""
 
     def __init__(
         self,
         stage: StoryStage,
         publish: Callable[[list[dict[str, Any]]], Any],
         dead_letter: Callable[[Any, str, BaseException], Any],
+        publish_alerts: Callable[[list[Alert]], Any] | None = None,
     ) -> None:
         self.stage = stage
         self.publish = publish
+        self.publish_alerts = publish_alerts
         self.dead_letter = dead_letter
         self.stream: Any = None
         self.held: list[Any] = []
@@ -196,6 +256,9 @@ class StoryRunner:
                     changed[closed["id"]] = closed
                     metrics.ARTICLES_PER_STORY.observe(closed["size"])
                 changed[assignment.story_id] = assignment.story
+            alerts = self.stage.take_alerts()
+            if alerts and self.publish_alerts is not None:
+                await self.publish_alerts(alerts)
             if changed:
                 await self.publish(list(changed.values()))
             self.held.extend(events)

@@ -323,9 +323,15 @@ class TaggedArticle(_Record):
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
+ALERT_KINDS = ("article", "spike", "story", "story_update")
+
+
 @dataclass(frozen=True, slots=True)
 class Alert(_Record):
-    """An alert raised by a rule. Key: `id`, deterministic (rule + article, or rule + window)."""
+    """An alert raised by a rule. Key: `id`, deterministic (rule + article, rule + window, or
+    rule + story). Kind "story" is a rule's one alert for a story; "story_update" is a later
+    event of that alert (`update_of` its id, `sequence` 1, 2, ...; key: `update_of`, so the
+    updates of one alert stay in order), see agents/stories/alerts.py."""
 
     KIND: ClassVar[str] = "alert"
 
@@ -349,15 +355,26 @@ class Alert(_Record):
     created_at: Epoch = field(default_factory=_now)
     # When the source article entered the pipeline (its fetched_at); for latency metrics.
     source_time: Epoch | None = None
+    # Story alerts ("story", "story_update"): the story as the alert last saw it.
+    story_id: Id | None = None
+    sources: Count | None = None
+    languages: Tags = field(default_factory=list)
+    headline: Title = ""
+    breaking: bool = False
+    story_severity: str | None = None  # the highest severity of the rules the story met
+    update_of: Id | None = None
+    sequence: Count = 0
+    reasons: Tags = field(default_factory=list)  # "sources:10", "language:fr", "severity:high"
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        if self.severity not in SEVERITIES:
-            raise OutOfRangeError(
-                f"alert: severity {_short(self.severity)} not one of {SEVERITIES}"
-            )
-        if self.kind not in ("article", "spike"):
-            raise OutOfRangeError(f"alert: kind {_short(self.kind)} not 'article' or 'spike'")
+        for severity in (self.severity, self.story_severity or self.severity):
+            if severity not in SEVERITIES:
+                raise OutOfRangeError(f"alert: severity {_short(severity)} not one of {SEVERITIES}")
+        if self.kind not in ALERT_KINDS:
+            raise OutOfRangeError(f"alert: kind {_short(self.kind)} not one of {ALERT_KINDS}")
+        if self.kind == "story_update" and not self.update_of:
+            raise OutOfRangeError("alert: a story_update needs update_of")
 
 
 # ---- validation ---------------------------------------------------------------------------

@@ -125,6 +125,10 @@ class PollerSettings(OutgoingGuardSettings):
     )
 
 
+#: A story's source count worth an update of its alerts (docs/story-alerts.md).
+SourceThreshold = Annotated[int, Field(ge=2, le=1_000_000)]
+
+
 class WebhookEndpoint(BaseModel):
     """One webhook receiver with its filters and format."""
 
@@ -142,6 +146,11 @@ class WebhookEndpoint(BaseModel):
     # (nothing when there were none); `alerts: false` makes the endpoint digest-only.
     digest: Literal["off", "hour", "day"] = "off"
     alerts: bool = True
+    # Story alerts (docs/stories.md): send update events of a story alert at all, and on which
+    # source counts. An update that carries only source thresholds this endpoint does not list
+    # is not sent to it; a new language or a higher severity always is (when updates are on).
+    story_updates: bool = True
+    story_update_sources: list[SourceThreshold] = Field(default_factory=lambda: [5, 10, 25])
 
     @field_validator("url")
     @classmethod
@@ -224,6 +233,24 @@ class StorySettings(BaseModel):
     enabled: bool = Field(True, description="group articles into stories in the worker")
     checkpoint_seconds: float = Field(10.0, gt=0, description="seconds between checkpoints")
     ttl_days: float = Field(14.0, gt=0, description="days a story stays readable in Redis")
+    alerts: bool = Field(
+        True, description="rules fire once per story (else once per article, as without stories)"
+    )
+    update_sources: list[SourceThreshold] = Field(
+        default_factory=lambda: [5, 10, 25],
+        description="source counts at which a story alert is updated (plus every endpoint's)",
+    )
+    update_min_interval: float = Field(
+        900.0, ge=0, description="seconds of event time between two updates of one story"
+    )
+    breaking_window: float = Field(3_600.0, gt=0, description="seconds of event time")
+    breaking_sources: int = Field(
+        5,
+        ge=2,
+        le=10,
+        description="distinct sources within breaking_window that make a story breaking"
+        " (at most 10: the story keeps its 10 latest articles)",
+    )
 
 
 class Settings(BaseSettings):

@@ -24,7 +24,8 @@ def format_alert(alert: Alert, colour: bool = False, names: DisplayNames | None 
     """`2026-11-27T08:10:00Z HIGH rule [DeepSeek, Qwen | Export controls] title <url>`, one line.
 
     Entities and themes are shown by their display names; control characters and line breaks
-    of the (feed-controlled) title are folded into spaces so one alert stays one line."""
+    of the (feed-controlled) title are folded into spaces so one alert stays one line. Story
+    alerts name their story; updates say what changed."""
     names = names or DisplayNames()
     when = datetime.fromtimestamp(alert.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     severity = alert.severity.upper().ljust(8)
@@ -33,7 +34,21 @@ def format_alert(alert: Alert, colour: bool = False, names: DisplayNames | None 
     tags = ", ".join(names.entities(alert.entities)) or "-"
     if alert.themes:
         tags += " | " + ", ".join(names.themes(alert.themes))
-    title = " ".join("".join(c if c.isprintable() else " " for c in alert.title).split())
+
+    def one_line(text: str) -> str:
+        return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+    title = one_line(alert.title)
+    if alert.kind == "story_update":  # `... UPDATE #2 (sources:10, language:fr) 11 sources ...`
+        story = f"{alert.sources or 0} sources, {len(alert.languages)} languages"
+        if alert.breaking:
+            story += ", breaking"
+        reasons = ", ".join(alert.reasons)
+        title = f"UPDATE #{alert.sequence} ({reasons}) {story}: " + one_line(
+            alert.headline or alert.title
+        )
+    elif alert.story_id:
+        title += f" [story {alert.story_id}, {alert.sources or 0} sources]"
     line = f"{when} {severity} {alert.rule} [{tags}] {title}"
     if alert.url:
         line += f" <{alert.url}>"

@@ -15,9 +15,10 @@ has at least as many articles, and an open state never replaces a closed one of 
 The stories agent (agents/story_agent.py) also keeps here:
 
 - `stories:live` PUBLISH channel: each changed story's JSON (a live view only, not a record);
-- `stories:checkpoint` HASH {offset, engine}: the engine's snapshot and the offset of the last
-  story-input record it holds, written with a fence (a higher offset is never replaced by a
-  lower one), so a stale worker cannot roll the state back.
+- `stories:checkpoint` HASH {offset, engine, alerts}: the engine's snapshot, the story alerts'
+  state (agents/stories/alerts.py; absent when story alerts are off) and the offset of the
+  last story-input record both hold, written with a fence (a higher offset is never replaced
+  by a lower one), so a stale worker cannot roll the state back.
 """
 
 from __future__ import annotations
@@ -238,6 +239,11 @@ _FENCED_SAVE = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'offset') or '-1')
 if tonumber(ARGV[1]) <= current then return 0 end
 redis.call('HSET', KEYS[1], 'offset', ARGV[1], 'engine', ARGV[2])
+if ARGV[3] then
+  redis.call('HSET', KEYS[1], 'alerts', ARGV[3])
+else
+  redis.call('HDEL', KEYS[1], 'alerts')
+end
 return 1
 """
 
@@ -253,14 +259,23 @@ class StoryStore:
 
     async def load_checkpoint(self) -> tuple[int, bytes | None]:
         """(offset of the last record the snapshot holds, snapshot) or (-1, None)."""
-        raw = await self.redis.hmget(CHECKPOINT, "offset", "engine")
-        if raw[0] is None or raw[1] is None:
-            return -1, None
-        return int(raw[0]), bytes(raw[1])
+        offset, engine, _ = await self.load_checkpoint_parts()
+        return offset, engine
 
-    async def save_checkpoint(self, offset: int, snapshot: bytes) -> bool:
-        """False when a checkpoint at this offset or later is already stored."""
-        return bool(await self._save(keys=[CHECKPOINT], args=[offset, snapshot]))
+    async def load_checkpoint_parts(self) -> tuple[int, bytes | None, bytes | None]:
+        """(offset, engine snapshot, story alert state), read at once; (-1, None, None)."""
+        raw = await self.redis.hmget(CHECKPOINT, "offset", "engine", "alerts")
+        if raw[0] is None or raw[1] is None:
+            return -1, None, None
+        return int(raw[0]), bytes(raw[1]), None if raw[2] is None else bytes(raw[2])
+
+    async def save_checkpoint(
+        self, offset: int, snapshot: bytes, alerts: bytes | None = None
+    ) -> bool:
+        """False when a checkpoint at this offset or later is already stored. The engine and
+        the alert state are written together (one script), so they always match."""
+        args: list[object] = [offset, snapshot] + ([alerts] if alerts is not None else [])
+        return bool(await self._save(keys=[CHECKPOINT], args=args))
 
     async def write(self, stories: list[dict[str, Any]]) -> None:
         """The latest state of each story, and a live message for each that changed."""

@@ -166,3 +166,16 @@ def test_allow_private_networks_must_be_a_boolean(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("NEWSWATCH_POLLER__ALLOW_PRIVATE_NETWORKS", "maybe")
     with pytest.raises(ConfigError, match=r"poller\.allow_private_networks"):
         load_settings()
+
+
+def test_story_alert_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.stories.alerts is True and settings.stories.update_sources == [5, 10, 25]
+    monkeypatch.setenv("NEWSWATCH_STORIES__ALERTS", "false")
+    monkeypatch.setenv("NEWSWATCH_STORIES__UPDATE_SOURCES", "[3, 50]")
+    settings = load_settings()
+    assert settings.stories.alerts is False and settings.stories.update_sources == [3, 50]
+    with pytest.raises(ConfigError, match="update_sources"):
+        load_settings(stories={"update_sources": [1]})
+    with pytest.raises(ConfigError, match="breaking_sources"):
+        load_settings(stories={"breaking_sources": 11})

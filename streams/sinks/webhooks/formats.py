@@ -26,6 +26,8 @@ from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import Alert
 
 EVENT_TYPE = "io.newswatch.alert.v1"
+#: An update of a story alert (kind "story_update"; docs/webhooks.md).
+UPDATE_EVENT_TYPE = "io.newswatch.story.updated.v1"
 EVENT_SOURCE = "/newswatch/rules/"
 CONTENT_TYPES = {
     "cloudevents": "application/cloudevents+json",
@@ -61,14 +63,14 @@ def cloudevent(alert: Alert, data: Any = None) -> dict[str, Any]:
         "specversion": "1.0",
         "id": alert.id,
         "source": EVENT_SOURCE + alert.rule,
-        "type": EVENT_TYPE,
+        "type": UPDATE_EVENT_TYPE if alert.kind == "story_update" else EVENT_TYPE,
         "datacontenttype": "application/json",
         "data": alert.to_dict() if data is None else data,
     }
     time = _rfc3339(alert.created_at)
     if time is not None:
         event["time"] = time
-    subject = alert.article_id or ",".join(alert.entities)
+    subject = alert.story_id or alert.article_id or ",".join(alert.entities)
     if subject:
         event["subject"] = subject
     return event
@@ -80,9 +82,22 @@ def slack_message(alert: Alert, names: DisplayNames | None = None) -> dict[str, 
     emoji = _SEVERITY_EMOJI.get(alert.severity, ":bangbang:")
     severity = escape_mrkdwn(str(alert.severity).upper())
     title = escape_mrkdwn(alert.title)
+    if alert.kind == "story_update":
+        title = "Update: " + escape_mrkdwn(alert.headline or alert.title)
     link = _link_target(alert.url)
     headline = f"<{link}|{title}>" if link else title
     context = [f"rule `{escape_mrkdwn(alert.rule)}`"]
+    if alert.story_id:
+        story = f"{alert.sources or 0} sources" + (
+            " in " + ", ".join(escape_mrkdwn(lang) for lang in alert.languages)
+            if alert.languages
+            else ""
+        )
+        if alert.breaking:
+            story = ":fire: breaking · " + story
+        if alert.reasons:
+            story += " · " + ", ".join(escape_mrkdwn(r) for r in alert.reasons)
+        context.append(story)
     if alert.entities:
         entities = names.entities(alert.entities)
         context.append("entities: " + ", ".join(escape_mrkdwn(e) for e in entities))
@@ -95,7 +110,7 @@ def slack_message(alert: Alert, names: DisplayNames | None = None) -> dict[str, 
             "text": {"type": "mrkdwn", "text": f"{emoji} *[{severity}]* {headline}"},
         }
     ]
-    if alert.summary:
+    if alert.summary and alert.kind != "story_update":  # the update tells the story
         blocks.append(
             {
                 "type": "section",

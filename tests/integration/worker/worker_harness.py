@@ -130,6 +130,10 @@ class WorkerHarness:
             NEWSWATCH_TOPIC_PREFIX=self.prefix,
             NEWSWATCH_APP_ID=self.prefix,
             NEWSWATCH_ALERTS__SPIKE_MIN_COUNT="1000000",
+            # These harness tests check the per-article alert path (one alert per rule and
+            # article, exactly once through kills and hostile records), i.e. the mode of
+            # `stories.alerts=false`; story alerts, the default, have test_worker_story_alerts.
+            NEWSWATCH_STORIES__ALERTS="false",
             NEWSWATCH_LOG_LEVEL="INFO",
         )
         env.update(self.extra_env)
