@@ -627,8 +627,43 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
         checkpoint_every=settings.stories.checkpoint_seconds,
         alerting=alerting,
         breaking=policy,
+        replay=lambda start, end: replay_partition(settings, deps.story_input_topic, start, end),
     )
     return StoryRunner(stage, publish, dead_letter, publish_alerts)
+
+
+#: Seconds a story-input replay may take before the engine goes on with what it read.
+REPLAY_TIMEOUT = 120.0
+
+
+async def replay_partition(
+    settings: Settings, topic: str, start: int, end: int
+) -> list[tuple[int, bytes | None]]:
+    """Records [start, end) of partition 0 of `topic`, read with a plain consumer (no group):
+    the stories agent's catch-up after a takeover (agents/story_agent.py)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from newswatch.streams.kafka import client_kwargs
+
+    consumer = AIOKafkaConsumer(
+        **client_kwargs(settings),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    records: list[tuple[int, bytes | None]] = []
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        deadline = time.monotonic() + REPLAY_TIMEOUT
+        while await consumer.position(tp) < end and time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=2_000)
+            records.extend((r.offset, r.value) for r in batch.get(tp, []) if r.offset < end)
+    finally:
+        await consumer.stop()
+    return records
 
 
 def _stories_agent(runner: StoryRunner) -> Callable[[Any], Any]:

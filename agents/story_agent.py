@@ -9,12 +9,14 @@ run the engine at a time (another takes over at a rebalance).
 State: Redis, not a Faust table. The engine is one object, not a key-value map: a table's
 changelog would have to carry every story on every change. Instead the agent checkpoints the
 engine's snapshot with the offset of the last record it holds (`StoryStore`, fenced: a higher
-offset is never replaced by a lower one) every `CHECKPOINT_EVERY` seconds, and acknowledges a
-record only once a checkpoint holds it, so the committed offset never passes the checkpoint.
-A worker that gets the partition restores the checkpoint, skips the records it already holds
-and goes on; records processed after the last checkpoint are simply processed again, with the
-same result (the engine is deterministic). The price: the committed offset of this topic lags
-by up to one checkpoint interval, and a takeover replays at most that much.
+offset is never replaced by a lower one) every `CHECKPOINT_EVERY` seconds. Records are
+acknowledged as soon as they are handled, like in every other agent (holding them back until
+a checkpoint would make Faust's rebalances and shutdown wait for them). So a worker that takes
+the partition over may be handed a record past its checkpoint: it restores the checkpoint and
+reads the records in between straight from the topic (`replay`), then goes on; records it
+already holds are skipped. The engine is deterministic, so the stories come out as from one
+uninterrupted run. Only records the topic no longer keeps (retention) can be missed: that is
+logged.
 
 Out: the latest state of every story an article changed goes to `newswatch.stories.v1`
 (keyed by story id, compacted: the last record per story is its state) and to Redis for the
@@ -32,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -46,6 +48,9 @@ from newswatch.streams.records import Alert, RecordError, TaggedArticle
 from newswatch.streams.sinks.stories import StoryStore
 
 log = logging.getLogger(__name__)
+
+#: Reads records [start, end) of the story-input partition: (offset, value) pairs.
+Replay = Callable[[int, int], Awaitable[list[tuple[int, bytes | None]]]]
 
 #: Seconds between checkpoints while records arrive (bounds the replay after a takeover).
 CHECKPOINT_EVERY = 10.0
@@ -96,7 +101,10 @@ class StoryStage:
         clock: Callable[[], float] = time.monotonic,
         alerting: StoryAlerting | None = None,
         breaking: UpdatePolicy | None = None,
+        replay: Replay | None = None,
     ) -> None:
+        self.replay = replay
+        self.changed: dict[str, dict[str, Any]] = {}  # story states changed since take_changed
         self.alerting = alerting
         # The "breaking" flag of stories without story alerts (with them, the alerter sets it).
         self.breaking = breaking
@@ -141,26 +149,47 @@ class StoryStage:
 
     async def add(self, offset: int, value: bytes | None) -> Assignment | None:
         """The record at `offset`; None when the engine already holds it. Raises RecordError
-        (bad record) or ValueError (an article the engine refuses): dead-letter those."""
+        (bad record) or ValueError (an article the engine refuses): dead-letter those.
+
+        A record past the engine's position (the partition was elsewhere, or this is the first
+        record after a start) first reloads the newest checkpoint, then replays the records
+        between the checkpoint and this one from the topic."""
         if self.engine is None:
             await self.load()
         if offset > self.last + 1:
-            # The partition was elsewhere meanwhile (or this is the first record after a
-            # start): the stored checkpoint is the newest state.
             await self.load()
-            if offset > self.last + 1 and self.last >= 0:
-                log.warning(
-                    "story input: records %d-%d are in no checkpoint (retention or a lost "
-                    "checkpoint); their articles are not in any story",
-                    self.last + 1,
-                    offset - 1,
-                )
+            await self._replay_until(offset)
         if offset <= self.last:
             return None
         self.last = offset
         if value is None:
             raise RecordError("empty story-input record")
-        tagged = TaggedArticle.loads(value)
+        return self._apply(TaggedArticle.loads(value))
+
+    async def _replay_until(self, offset: int) -> None:
+        if self.last < 0 and self.checkpointed < 0 and self.replay is None:
+            return
+        missing = offset - self.last - 1
+        if self.replay is not None and missing > 0:
+            records = await self.replay(self.last + 1, offset)
+            for at, value in records:
+                if at <= self.last or at >= offset:
+                    continue
+                self.last = at
+                try:
+                    self._apply(TaggedArticle.loads(value or b""))
+                except Exception as exc:  # it was dead-lettered when it was first handled
+                    log.info("story input: replayed record %d skipped (%r)", at, exc)
+            log.info("story input: replayed %d record(s) after the checkpoint", len(records))
+        if offset > self.last + 1 and self.last >= 0:
+            log.warning(
+                "story input: records %d-%d are gone from the topic (retention); their "
+                "articles are not in any story",
+                self.last + 1,
+                offset - 1,
+            )
+
+    def _apply(self, tagged: TaggedArticle) -> Assignment:
         assert self.engine is not None
         assignment = self.engine.add(story_article(tagged))
         metrics.STORY_ASSIGNMENTS.labels(assignment.how).inc()
@@ -168,7 +197,17 @@ class StoryStage:
             self._alert(tagged, assignment)
         elif self.breaking is not None:
             assignment.story["breaking"] = is_breaking(assignment.story, self.breaking)
+        for closed in assignment.closed:
+            self.changed[closed["id"]] = closed
+            metrics.ARTICLES_PER_STORY.observe(closed["size"])
+        if assignment.how != "duplicate":
+            self.changed[assignment.story_id] = assignment.story
         return assignment
+
+    def take_changed(self) -> list[dict[str, Any]]:
+        """The latest state of every story changed since the last call."""
+        changed, self.changed = list(self.changed.values()), {}
+        return changed
 
     def _alert(self, tagged: TaggedArticle, assignment: Assignment) -> None:
         assert self.alerting is not None and self.alerter is not None
@@ -216,10 +255,9 @@ def story_record(story: dict[str, Any]) -> bytes:
 
 class StoryRunner:
     """The stories agent's loop body and its idle checkpoints, sharing one lock: a batch is
-    handled, or a checkpoint taken and the records it holds acknowledged, never both at once.
-    `publish(stories)` sends the changed stories on; `publish_alerts(alerts)` the story alerts
-    (before the stories: an alert is never behind the story it names); `dead_letter(event,
-    reason, error)`."""
+    handled, or a checkpoint taken, never both at once. `publish(stories)` sends the changed
+    stories on; `publish_alerts(alerts)` the story alerts (before the stories: an alert is
+    never behind the story it names); `dead_letter(event, reason, error)`."""
 
     def __init__(
         self,
@@ -232,48 +270,32 @@ class StoryRunner:
         self.publish = publish
         self.publish_alerts = publish_alerts
         self.dead_letter = dead_letter
-        self.stream: Any = None
-        self.held: list[Any] = []
         self._lock = asyncio.Lock()
 
     async def handle(self, stream: Any, events: list[Any]) -> None:
         async with self._lock:
-            self.stream = stream
-            changed: dict[str, dict[str, Any]] = {}
             for event in events:
                 offset = event.message.offset
                 try:
-                    assignment = await self.stage.add(offset, event.value)
+                    await self.stage.add(offset, event.value)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # whatever one record does, the agent goes on
                     self.stage.skip(offset)
                     await self.dead_letter(event, dead_letter_reason(exc), exc)
-                    continue
-                if assignment is None:
-                    continue
-                for closed in assignment.closed:
-                    changed[closed["id"]] = closed
-                    metrics.ARTICLES_PER_STORY.observe(closed["size"])
-                changed[assignment.story_id] = assignment.story
             alerts = self.stage.take_alerts()
             if alerts and self.publish_alerts is not None:
                 await self.publish_alerts(alerts)
+            changed = self.stage.take_changed()
             if changed:
-                await self.publish(list(changed.values()))
-            self.held.extend(events)
+                await self.publish(changed)
+            for event in events:
+                await stream.ack(event)
             if self.stage.due():
-                await self._checkpoint()
+                await self.stage.checkpoint()
 
     async def flush(self, force: bool = False) -> None:
-        """Checkpoint and acknowledge when due (or `force`), e.g. from a timer while idle."""
+        """Checkpoint when due (or `force`), e.g. from a timer while the input is idle."""
         async with self._lock:
             if force or self.stage.due():
-                await self._checkpoint()
-
-    async def _checkpoint(self) -> None:
-        await self.stage.checkpoint()
-        if self.stream is not None:
-            for event in self.held:
-                await self.stream.ack(event)
-        self.held.clear()
+                await self.stage.checkpoint()

@@ -125,7 +125,7 @@ class PollerSettings(OutgoingGuardSettings):
     )
 
 
-#: A story's source count worth an update of its alerts (docs/story-alerts.md).
+#: A story's source count worth an update of its alerts (docs/stories.md, "Alerts at story level").
 SourceThreshold = Annotated[int, Field(ge=2, le=1_000_000)]
 
 
