@@ -3,7 +3,10 @@
 The feeds (in `feeds/`) are fictional stories written for this project in several languages:
 articles newswatch exists to catch (export controls, model releases, data-security actions,
 market shocks) and look-alikes that must not alert (Kimi Räikkönen, the steamed bun 豆包,
-a rice export ban, Apache Spark, the Cancer Moonshot, the minimax algorithm).
+a rice export ban, Apache Spark, the Cancer Moonshot, the minimax algorithm). Three feeds
+(`en-asiawire`, `de-techpresse`, `fr-actu-ia`) carry copies and translations of two stories
+other feeds break (the export-control story and the Qwen3 release), so the demo shows stories
+growing across outlets and languages: one story alert each, updated as sources join.
 
 Like a live site, the server publishes gradually: each feed starts with its first item and
 one more item (round robin over the feeds) appears every `reveal_every` seconds, so alerts keep
