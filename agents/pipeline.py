@@ -170,7 +170,7 @@ def register(
         topics=[deps.topics["articles"], deps.topics["alerts"], deps.counts_topic]
         + ([] if hops == "merged" else [deps.topics["tagged"]]),
     )
-    raw = {
+    raw: dict[str, Any] = {  # the same raw-bytes codec settings for every topic
         "key_type": bytes,
         "value_type": bytes,
         "key_serializer": "raw",
@@ -187,7 +187,10 @@ def register(
         default=int,
         partitions=partitions,
         schema=faust.Schema(
-            key_type=str, value_type=int, key_serializer="json", value_serializer="json"
+            key_type=str,
+            value_type=int,  # type: ignore[arg-type]  # stub allows models/bytes/str; json int works
+            key_serializer="json",
+            value_serializer="json",
         ),
     ).tumbling(window, expires=window * (deps.spikes.baseline_windows + 2))
 
@@ -586,7 +589,7 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
         await _send_dead_letter(app, deps, event, reason, repr(error))
 
     stage = StoryStage(
-        _LazyStore(),  # type: ignore[arg-type]
+        _LazyStore(),  # type: ignore[arg-type]  # duck-typed: the stage calls only the checkpoints
         StoryEngine,
         StoryEngine.restore,
         checkpoint_every=settings.stories.checkpoint_seconds,

@@ -430,7 +430,7 @@ def _coerce(hint: Any, value: Any) -> Any:
             raise TypeError(f"expected a list, got {type(value).__name__}")
         (item,) = typing.get_args(hint)
         return [_coerce(item, v) for v in value]
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if isinstance(value, hint):
             return value
         if not isinstance(value, dict):

@@ -22,7 +22,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]  # base picked at run time
     """A safe loader refusing duplicate keys (a second `0.6:` would replace the first)."""
 
 
@@ -263,6 +263,7 @@ def _merge_names(cat: Catalogue, path: Path, entries: Any) -> None:
         ambiguous = _by_key(where, raw.get("ambiguous") or {})
         langs = {k for k, _ in aliases + ambiguous}
         source = raw.get("source")
+        sources: dict[str, Any]
         sources = source if isinstance(source, dict) else dict.fromkeys(langs, source)
         for lang in langs:
             value = sources.get(lang)

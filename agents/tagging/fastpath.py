@@ -44,7 +44,7 @@ def load_native() -> ModuleType | None:
 @functools.cache
 def _load() -> ModuleType | None:
     try:
-        from newswatch.agents.tagging import _native  # type: ignore[attr-defined]
+        from newswatch.agents.tagging import _native  # type: ignore[attr-defined]  # built, no stub
     except ImportError as exc:
         log.warning("tagging engine: pure Python (compiled core not built: %s)", exc)
         return None

@@ -363,7 +363,7 @@ class Tagger:
         owner_at = {o: i for i, o in enumerate(owners)}
         term_at = {t: i for i, t in enumerate(terms)}
         phrase_at = {t: i for i, t in enumerate(phrases)}
-        payloads = [
+        packed = [
             (p.kind, p.left, p.right, owner_at[p.owner], term_at[p.term], max(p.rule, 0),
              p.side, phrase_at.get(p.term, 0) if p.kind == _PHRASE else 0)
             for p in flat
@@ -383,7 +383,7 @@ class Tagger:
         ]  # fmt: skip
         self._flat_payloads = flat
         return module.Engine(
-            self._patterns, plans, payloads, inner, table, astral_base, astral, owners,
+            self._patterns, plans, packed, inner, table, astral_base, astral, owners,
             [self._phrases[t] for t in phrases], MAX_SPANS, MAX_MENTIONS_PER_ENTITY, SEGMENT,
             bounds, sorted(GLUED_PREFIXES),
         )  # fmt: skip
@@ -662,7 +662,7 @@ class Tagger:
             self._scan_context(scan, norm.text, windows)
         for _round in range(2):  # a confirmed ambiguous alias may confirm another
             found = {c.entity for c in accepted}
-            still = []
+            still: list[_Candidate] = []
             for cand in pending:
                 (accepted if self._confirmed(cand, scan, norm, found) else still).append(cand)
             pending = still

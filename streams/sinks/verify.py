@@ -100,7 +100,7 @@ def _header(headers: Mapping[str, object], name: str) -> str | None:
 def _keys(secret: object) -> list[bytes]:
     secrets = [secret] if isinstance(secret, str) else secret
     try:
-        items = list(secrets)  # type: ignore[call-overload]
+        items = list(secrets)  # type: ignore[call-overload]  # any object: TypeError is the check
     except TypeError:
         raise WebhookVerificationError("secret must be a whsec_ string or a list of them") from None
     keys = []

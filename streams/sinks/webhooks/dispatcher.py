@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import logging
 import random
 import time
@@ -324,7 +325,7 @@ class _EndpointWorker:
             task = asyncio.create_task(self._deliver(job))
             self._inflight[job.id] = task
             self._tasks.add(task)
-            task.add_done_callback(lambda t, job_id=job.id: self._finished(job_id, t))
+            task.add_done_callback(functools.partial(self._finished, job.id))
         for due, ids in again.items():
             await self.outbox.release(ids, due)
         if jobs:
