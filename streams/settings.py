@@ -41,6 +41,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from newswatch.streams.errors import ConfigError  # re-exported: callers import it from here
 from newswatch.streams.netguard import parse_networks
 from newswatch.streams.redact import MASK, mask_url
 
@@ -48,10 +49,6 @@ ENV_PREFIX = "NEWSWATCH_"
 CONFIG_ENV = "NEWSWATCH_CONFIG"
 
 _STRICT = ConfigDict(extra="forbid")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; the message names the offending key."""
 
 
 class KafkaSecurity(BaseModel):

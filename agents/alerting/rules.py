@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from newswatch.streams.errors import ConfigError
 from newswatch.streams.records import SEVERITIES
 
 DEFAULT_RULES_FILE = "default_rules.yaml"
@@ -63,7 +64,7 @@ _RULE_FIELDS = (
 )
 
 
-class RuleError(ValueError):
+class RuleError(ConfigError, ValueError):
     """An invalid rules file; the message names the file, the rule and the field."""
 
 

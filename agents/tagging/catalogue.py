@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from newswatch.streams.errors import ConfigError
+
 SHIPPED_DIR = Path(__file__).resolve().parent / "catalogue"
 KINDS = ("company", "model", "product", "person", "chip")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -41,7 +43,7 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ConfigError, ValueError):
     """A catalogue file that cannot be used; the message names the file and the entry."""
 
 

@@ -38,6 +38,7 @@ from newswatch.agents.tagging.normalize import (
     phrase_regex,
     warm_up,
 )
+from newswatch.streams.errors import NewswatchError
 from newswatch.streams.records import Mention, ThemeHit
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ _VERSION = re.compile(
 _WORD_RUN = re.compile(r"\w+")
 
 
-class TaggingError(ValueError):
+class TaggingError(NewswatchError, ValueError):
     """Input the engine refuses (e.g. too large); the message says why."""
 
 

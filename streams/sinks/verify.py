@@ -21,10 +21,11 @@ import hmac
 import time
 from collections.abc import Iterable, Mapping
 
+from newswatch.streams.errors import SinkError
 from newswatch.streams.sinks.webhooks.signing import SecretError, decode_secret, sign
 
 
-class WebhookVerificationError(ValueError):
+class WebhookVerificationError(SinkError, ValueError):
     """The request is not a valid, fresh newswatch webhook; the message says why."""
 
 
