@@ -32,11 +32,11 @@ from newswatch.streams.poller.policy import (
     error_delay,
     feed_health,
     freshness,
-    parse_retry_after,
     success_delay,
 )
 from newswatch.streams.poller.publisher import Publisher, PublishError
 from newswatch.streams.poller.state import FeedState, StateStore
+from newswatch.streams.retry_after import parse_retry_after
 from newswatch.streams.settings import PollerSettings
 
 log = logging.getLogger(__name__)
