@@ -26,6 +26,7 @@ from typing import Any
 
 from newswatch.agents.alerting.engine import EntityInfo, EntityLookup, RuleEngine
 from newswatch.agents.alerting.rules import load_rules
+from newswatch.streams.procpool import ReplaceablePool
 from newswatch.streams.records import (
     MAX_RECORD_BYTES,
     Article,
@@ -246,7 +247,11 @@ class ProcessorPool:
         self._processes = processes
         self._inline_factory = inline
         self._inline: ArticleProcessor | None = None
-        self._pool = self._new_pool()
+        self._pools = ReplaceablePool(self._new_pool)
+
+    @property
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return self._pools.current
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         # spawn, not fork: the worker has threads (Faust's consumer) that fork would copy badly.
@@ -290,13 +295,12 @@ class ProcessorPool:
         )
 
     def _restart(self, pool: concurrent.futures.ProcessPoolExecutor, exc: BaseException) -> None:
-        if pool is self._pool:  # other batches in flight saw the same crash: restart once
-            log.error("tagging process died (%r); restarting it", exc)
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+        # other batches in flight saw the same crash: the pool is replaced once
+        if self._pools.replace(pool):
+            log.error("tagging process died (%r); restarted it", exc)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pools.close()
 
 
 class InlineProcessor:
