@@ -245,10 +245,7 @@ def _counted(name: str, fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def load_tagger(settings: Settings) -> Any:
     """The tagging engine over `settings.catalogue_dir` (the shipped catalogue when unset)."""
-    try:
-        from newswatch.agents.tagging import Tagger
-    except ImportError:  # the package may not re-export it
-        from newswatch.agents.tagging.tagger import Tagger
+    from newswatch.agents.tagging import Tagger
     return Tagger.load(settings.catalogue_dir)
 
 

@@ -169,10 +169,7 @@ class ArticleProcessor:
 
 def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> Any:
     """An ArticleProcessor over the shipped (or given) catalogue and rules."""
-    try:
-        from newswatch.agents.tagging import Tagger
-    except ImportError:  # the package may not re-export it
-        from newswatch.agents.tagging.tagger import Tagger
+    from newswatch.agents.tagging import Tagger
     tagger = Tagger.load(catalogue_dir)
     engine = None
     if rules:
