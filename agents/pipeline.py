@@ -11,7 +11,7 @@ TaggedArticle, but no agent consumes the tagged topic, which saves one Kafka hop
 restores an alert agent on the tagged topic; bench/worker.py measures both.
 
 Work split. Decoding, tagging, rule evaluation and encoding run in a child process
-(`alerting.processing.ProcessorPool`, spawned; in-process when a tagger is injected or the
+(`tagpool.ProcessorPool`, spawned; in-process when a tagger is injected or the
 machine has one core); the event loop keeps Faust's machinery, the producers and the Redis
 sinks. One worker thus uses both cores of a 2-core machine.
 
@@ -63,15 +63,14 @@ from newswatch.agents.alerting import (
 )
 from newswatch.agents.alerting.processing import (
     ArticleProcessor,
-    InlineProcessor,
     Outcome,
-    ProcessorPool,
     catalogue_lookup,
     dead_letter_reason,
 )
 from newswatch.agents.alerting.spikes import SPIKE_KINDS
 from newswatch.agents.stories import StoryEngine
 from newswatch.agents.story_agent import StoryRunner, StoryStage, story_record
+from newswatch.agents.tagpool import InlineProcessor, ProcessorPool
 from newswatch.streams.records import (
     EARLIEST_EPOCH,
     KEY_CHARS,
@@ -246,6 +245,7 @@ def _counted(name: str, fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def load_tagger(settings: Settings) -> Any:
     """The tagging engine over `settings.catalogue_dir` (the shipped catalogue when unset)."""
     from newswatch.agents.tagging import Tagger
+
     return Tagger.load(settings.catalogue_dir)
 
 

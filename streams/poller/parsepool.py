@@ -9,9 +9,11 @@ other feeds keep being parsed, the offending feed records a parse error and back
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +22,6 @@ from concurrent.futures.process import BrokenProcessPool
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.fetcher import FetchResult
 from newswatch.streams.poller.parser import FeedParseError, ParsedFeed, parse_feed
-from newswatch.streams.procpool import ReplaceablePool
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ParsePool:
         self.workers = workers
         self.timeout = timeout
         self.target = target  # tests substitute a misbehaving parser
-        self._pools = ReplaceablePool(self._new_pool)
+        self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # forkserver: never fork the event-loop process, which runs threads.
@@ -65,18 +66,28 @@ class ParsePool:
     ) -> ParsedFeed:
         """Parse in a worker; raises FeedParseError (also for timeouts and dead workers)."""
         call = bound_parse(self.target, body, spec, result, now)
-        pool = self._pools.current
+        pool = self._pool
         try:
             future = asyncio.get_running_loop().run_in_executor(pool, call)
             return await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
             log.warning("feed %s: parsing took over %.0fs; restarting parse workers", spec.id,
                         self.timeout)  # fmt: skip
-            self._pools.replace(pool)
+            self._replace(pool)
             raise FeedParseError(f"parse timed out after {self.timeout:g}s") from None
         except BrokenProcessPool:
-            self._pools.replace(pool)
+            self._replace(pool)
             raise FeedParseError("parse worker died (document too large or hostile?)") from None
 
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if broken is not self._pool:
+            return  # another feed already replaced it
+        self._pool = self._new_pool()
+        processes = list((getattr(broken, "_processes", None) or {}).values())
+        broken.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(process.pid, signal.SIGKILL)
+
     def close(self) -> None:
-        self._pools.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -42,9 +42,9 @@ def test_replacing_kills_a_wedged_worker() -> None:
             time.sleep(0.05)
         (process,) = wedged._processes.values()  # type: ignore[attr-defined]
         assert pools.replace(wedged)
-        process.join(timeout=60)
-        assert not process.is_alive()
-        assert process.exitcode == -9  # SIGKILL, not a clean exit after an hour
+        process.join(timeout=120)
+        # killed by a signal, not a clean exit after an hour
+        assert process.exitcode is not None and process.exitcode < 0, process.exitcode
         assert pools.current.submit(abs, -1).result(timeout=120) == 1
     finally:
         pools.close()
