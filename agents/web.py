@@ -8,7 +8,7 @@
 
 A periodic timer also refreshes `newswatch_consumer_lag` from Faust's monitor. Lag is the end
 offset seen in fetch responses minus the committed offset; Tansu's end offsets can be wrong
-(FIELD-NOTES), so against Tansu the gauge is indicative only.
+(README, "Known limitations"), so against Tansu the gauge is indicative only.
 """
 
 from __future__ import annotations

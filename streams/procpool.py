@@ -1,9 +1,9 @@
-"""A process pool that is replaced, never repaired: the part the poller's parse pool
-(streams/poller/parsepool.py) and the worker's tagging pool (agents/alerting/processing.py)
-share.
+"""A process pool that is replaced, never repaired: the shared part of the project's process
+pools (the tag agent's, agents/tagpool.py; the poller's parse pool,
+streams/poller/parsepool.py, does the same and is to call `kill`, see docs/architecture.md).
 
 `concurrent.futures.ProcessPoolExecutor` cannot recover from a dead worker (every later call
-raises `BrokenProcessPool`) and cannot cancel a call that hangs in a worker. Both pools
+raises `BrokenProcessPool`) and cannot cancel a call that hangs in a worker. The pools
 therefore swap in a fresh executor and kill the old one's workers. Many coroutines can see
 the same failure at once (every call in flight on the broken executor fails); `replace` swaps
 only when the executor it is given is still the current one, so the pool is replaced once.
