@@ -38,8 +38,15 @@ install: $(BIN)/python             ## the project, editable, with test and embed
 kafka-jars:                        ## Apache Kafka 4.x jars via Maven (cached between runs)
 	bash tests/kafka/fetch.sh
 
-lint:
+# mypy resolves `newswatch.*` through build/typecheck/newswatch/{streams,agents}, links to the
+# source folders ([tool.mypy] in pyproject.toml says why the editable install alone is not enough).
+lint:                              ## ruff (lint + format check) and the mypy type check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@mkdir -p build/typecheck/newswatch
+	@ln -sfn ../../../streams build/typecheck/newswatch/streams
+	@ln -sfn ../../../agents build/typecheck/newswatch/agents
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff format .

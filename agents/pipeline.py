@@ -11,7 +11,7 @@ TaggedArticle, but no agent consumes the tagged topic, which saves one Kafka hop
 restores an alert agent on the tagged topic; bench/worker.py measures both.
 
 Work split. Decoding, tagging, rule evaluation and encoding run in a child process
-(`alerting.processing.ProcessorPool`, spawned; in-process when a tagger is injected or the
+(`tagpool.ProcessorPool`, spawned; in-process when a tagger is injected or the
 machine has one core); the event loop keeps Faust's machinery, the producers and the Redis
 sinks. One worker thus uses both cores of a 2-core machine.
 
@@ -63,9 +63,7 @@ from newswatch.agents.alerting import (
 )
 from newswatch.agents.alerting.processing import (
     ArticleProcessor,
-    InlineProcessor,
     Outcome,
-    ProcessorPool,
     catalogue_lookup,
     dead_letter_reason,
 )
@@ -73,6 +71,7 @@ from newswatch.agents.alerting.spikes import SPIKE_KINDS
 from newswatch.agents.stories import StoryEngine
 from newswatch.agents.stories.alerts import UpdatePolicy
 from newswatch.agents.story_agent import StoryAlerting, StoryRunner, StoryStage, story_record
+from newswatch.agents.tagpool import InlineProcessor, ProcessorPool
 from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import (
     EARLIEST_EPOCH,
@@ -175,7 +174,7 @@ def register(
         topics=[deps.topics["articles"], deps.topics["alerts"], deps.counts_topic]
         + ([] if hops == "merged" else [deps.topics["tagged"]]),
     )
-    raw = {
+    raw: dict[str, Any] = {  # the same raw-bytes codec settings for every topic
         "key_type": bytes,
         "value_type": bytes,
         "key_serializer": "raw",
@@ -192,7 +191,10 @@ def register(
         default=int,
         partitions=partitions,
         schema=faust.Schema(
-            key_type=str, value_type=int, key_serializer="json", value_serializer="json"
+            key_type=str,
+            value_type=int,  # type: ignore[arg-type]  # stub allows models/bytes/str; json int works
+            key_serializer="json",
+            value_serializer="json",
         ),
     ).tumbling(window, expires=window * (deps.spikes.baseline_windows + 2))
 
@@ -247,10 +249,8 @@ def _counted(name: str, fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def load_tagger(settings: Settings) -> Any:
     """The tagging engine over `settings.catalogue_dir` (the shipped catalogue when unset)."""
-    try:
-        from newswatch.agents.tagging import Tagger
-    except ImportError:  # the package may not re-export it
-        from newswatch.agents.tagging.tagger import Tagger
+    from newswatch.agents.tagging import Tagger
+
     return Tagger.load(settings.catalogue_dir)
 
 
@@ -621,7 +621,7 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
     )
     alerting = StoryAlerting(deps.engine, policy) if deps.story_alerts else None
     stage = StoryStage(
-        _LazyStore(),  # type: ignore[arg-type]
+        _LazyStore(),  # type: ignore[arg-type]  # duck-typed: the stage calls only the checkpoints
         StoryEngine,
         StoryEngine.restore,
         checkpoint_every=settings.stories.checkpoint_seconds,

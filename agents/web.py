@@ -15,7 +15,7 @@ the page's login form sets.
 
 A periodic timer also refreshes `newswatch_consumer_lag` from Faust's monitor. Lag is the end
 offset seen in fetch responses minus the committed offset; Tansu's end offsets can be wrong
-(FIELD-NOTES), so against Tansu the gauge is indicative only.
+(README, "Known limitations"), so against Tansu the gauge is indicative only.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def ready_state(app: faust.App) -> tuple[bool, str]:
         return False, "consumer not started"
     if app.rebalancing:
         return False, "rebalancing"
-    if not app.tables.recovery.completed.is_set():
+    recovery = app.tables.recovery  # type: ignore[attr-defined]  # not in TableManagerT
+    if not recovery.completed.is_set():
         return False, "recovering tables"
     return True, "consuming"
 
@@ -66,7 +67,8 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
     redis_holder: dict[str, Any] = {}
     if settings.api_token is not None:
         # Before the server starts: aiohttp freezes the middleware list at startup.
-        app.web.web_app.middlewares.append(api_auth_middleware(settings.api_token))
+        web_app = app.web.web_app  # type: ignore[attr-defined]  # on the aiohttp driver only
+        web_app.middlewares.append(api_auth_middleware(settings.api_token))
     elif not is_loopback_host(settings.web_host):
         log.warning(
             "the HTTP API on %s:%d has no token (NEWSWATCH_API_ALLOW_UNAUTHENTICATED=true):"

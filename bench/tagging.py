@@ -7,19 +7,19 @@ news and blogs, some de/fr/sv/zh/cs) plus the multilingual dev set and the seed 
 ../shared only the dev set (repeated). Figures are MB/s of UTF-8 text on one core, medians of
 `--runs` runs:
 
-  tag        Tagger.tag() end to end (normalise, match, disambiguate, themes, language), with
+  tag        Tagger.tag() end to end (normalize, match, disambiguate, themes, language), with
              the engine in use: the compiled core (`_native`) when built, else pure Python
   tag (pure Python)  the same with the pure-Python reference engine (`native=False`)
   tag (lang given)  the same with each text's language passed in (no detection), as the
              worker does when the feed declares a language
-  nfkc       unicodedata.normalize("NFKC", t).casefold(): the floor a normalise-then-match
+  nfkc       unicodedata.normalize("NFKC", t).casefold(): the floor a normalize-then-match
              design pays
   match      the bare automaton pass (ahocorasick-rs, the pure-Python engine's matcher; the
              compiled core runs the same `aho-corasick` DFA in Rust) over lower-cased text
   re         one Python `re` alternation of the same patterns over NFKC+casefolded text (on
              the first --re-bytes of the corpus: it is slow)
   pyahocorasick / hyperscan: the same patterns, if those packages happen to be installed
-  normalise / langdetect: the pure-Python stages alone (the compiled core does both for
+  normalize / langdetect: the pure-Python stages alone (the compiled core does both for
              most texts), to show where the pure-Python engine's time goes
 
 Ratios printed: tag/nfkc (target >= 0.6) and tag/re (target >= 30), then a one-line verdict
@@ -49,7 +49,7 @@ from pathlib import Path
 import orjson
 
 from newswatch.agents.tagging import Tagger, langdetect
-from newswatch.agents.tagging.normalize import normalise
+from newswatch.agents.tagging.normalize import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -183,9 +183,9 @@ def main() -> None:
         for text, lang in zip(corpus, langs, strict=True):
             tagger.tag(text, lang=lang)
 
-    def normalise_all() -> None:
+    def normalize_all() -> None:
         for text in corpus:
-            normalise(text)
+            normalize(text)
 
     def langdetect_all() -> None:
         for text in corpus:
@@ -202,7 +202,7 @@ def main() -> None:
         "nfkc": nfkc_all,
         "match": match_all,
         "re": re_all,
-        "normalise": normalise_all,
+        "normalize": normalize_all,
         "langdetect": langdetect_all,
     }
     sizes = {name: nbytes for name in fns}
@@ -270,7 +270,7 @@ def main() -> None:
         dense = results["tag (dev set only)"] / results["nfkc (dev set only)"]
         print(f"  tag / nfkc, dev set only {dense:8.2f}   (short alias-dense passages)")
     print("\nPython stage time / tag time (the pure-Python stages, for reference):")
-    for stage in ("normalise", "langdetect", "match"):
+    for stage in ("normalize", "langdetect", "match"):
         print(f"  {stage:22} {results['tag'] / results[stage]:8.2f}")
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     # The peak of the probe's own address space (VmHWM): ru_maxrss would report this

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from newswatch.streams.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 
-class EmbeddedError(RuntimeError):
+class EmbeddedError(ServiceError):
     """An embedded service could not be found or did not start."""
 
 

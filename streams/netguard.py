@@ -41,6 +41,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from prometheus_client import Counter
 
+from newswatch.streams.errors import NewswatchError
+
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -165,7 +167,7 @@ def parse_networks(values: Iterable[object]) -> list[IPNetwork]:
     return networks
 
 
-class BlockedAddressError(OSError):
+class BlockedAddressError(NewswatchError, OSError):
     """A connection the SSRF guard refused. An OSError so aiohttp reports it as a connection
     error (`ClientConnectorError.os_error`) without retrying other layers."""
 

@@ -47,6 +47,8 @@ from typing import Annotated, Any, ClassVar, Self
 
 import orjson
 
+from newswatch.streams.errors import RecordError  # the base; the reasons below subclass it
+
 SCHEMA_VERSION = 1
 
 #: Timestamps outside [EARLIEST_EPOCH, LATEST_EPOCH] (UTC epoch seconds) are rejected.
@@ -70,12 +72,6 @@ MAX_MENTIONS = 20_000
 MAX_EVIDENCE = 50
 MAX_COUNT = 2**53  # integers that survive a trip through JSON numbers everywhere
 MAX_OFFSET = 1_000_000_000  # mention offsets (the tagger refuses texts over 20M characters)
-
-
-class RecordError(ValueError):
-    """A payload that cannot become a record; the message says why, the class the reason."""
-
-    reason: ClassVar[str] = "decode"
 
 
 class NotARecordError(RecordError):
@@ -447,7 +443,7 @@ def _coerce(hint: Any, value: Any) -> Any:
             raise TypeError(f"expected a list, got {type(value).__name__}")
         (item,) = typing.get_args(hint)
         return [_coerce(item, v) for v in value]
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if isinstance(value, hint):
             return value
         if not isinstance(value, dict):

@@ -41,6 +41,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from newswatch.streams.errors import ConfigError  # re-exported: callers import it from here
 from newswatch.streams.netguard import parse_networks
 from newswatch.streams.redact import MASK, mask_url
 
@@ -48,10 +49,6 @@ ENV_PREFIX = "NEWSWATCH_"
 CONFIG_ENV = "NEWSWATCH_CONFIG"
 
 _STRICT = ConfigDict(extra="forbid")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; the message names the offending key."""
 
 
 class KafkaSecurity(BaseModel):
@@ -198,7 +195,18 @@ class WebhookSettings(OutgoingGuardSettings):
     endpoints: list[WebhookEndpoint] = Field(default_factory=list)
     # Standard Webhooks schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
     retry_schedule: list[float] = Field(
-        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+        default_factory=lambda: [
+            0.0,
+            5.0,
+            300.0,
+            1800.0,
+            7200.0,
+            18000.0,
+            36000.0,
+            50400.0,
+            72000.0,
+            86400.0,
+        ]
     )
     # Divides every delay of the schedule; tests compress hours into milliseconds.
     time_scale: float = Field(1.0, gt=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from newswatch.agents.alerting.rules import Rule, RuleSet
 from newswatch.streams.names import DisplayNames
@@ -134,7 +135,7 @@ def build_alert(
         lang=tagged.lang or article.lang or "",
         url=article.url or "",
     )
-    extra = {"created_at": now} if now is not None else {}
+    extra: dict[str, Any] = {"created_at": now} if now is not None else {}
     return Alert(
         id=article_alert_id(rule, tagged, entities),
         rule=rule.id,

@@ -2,24 +2,16 @@
 
 `ArticleProcessor.process_batch(values)` turns raw Kafka values into `Outcome`s: the encoded
 TaggedArticle and Alert records to publish, or the reason a record belongs in the dead-letter
-topic. It imports neither Faust nor Kafka, so `ProcessorPool` can run it in a child process:
-the worker's event loop (Faust's per-record machinery, producers, the Redis sinks) then keeps
-one core while tagging and rule evaluation use the other. The agent awaits the pool for each
-batch and acknowledges the batch only after publishing its outcomes, so the delivery guarantee
-is unchanged.
+topic. It imports neither Faust nor Kafka, so `agents/tagpool.py` can run it in a child
+process: the worker's event loop (Faust's per-record machinery, producers, the Redis sinks)
+then keeps one core while tagging and rule evaluation use the other. The agent awaits the pool
+for each batch and acknowledges the batch only after publishing its outcomes, so the delivery
+guarantee is unchanged.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-import multiprocessing
-import os
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,10 +161,8 @@ class ArticleProcessor:
 
 def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> Any:
     """An ArticleProcessor over the shipped (or given) catalogue and rules."""
-    try:
-        from newswatch.agents.tagging import Tagger
-    except ImportError:  # the package may not re-export it
-        from newswatch.agents.tagging.tagger import Tagger
+    from newswatch.agents.tagging import Tagger
+
     tagger = Tagger.load(catalogue_dir)
     engine = None
     if rules:
@@ -182,136 +172,3 @@ def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: b
             DisplayNames.from_catalogue(tagger.catalogue),
         )
     return ArticleProcessor(tagger, engine)
-
-
-# ---- the child-process side ---------------------------------------------------------------
-
-_CHILD: ArticleProcessor | None = None
-
-
-def _init_child(
-    catalogue_dir: Path | None,
-    rules_file: Path | None,
-    rules: bool,
-    loader: Callable[..., ArticleProcessor] = load_processor,
-) -> None:
-    global _CHILD
-    _exit_with_parent()
-    _CHILD = loader(catalogue_dir, rules_file, rules)
-    _CHILD.process(b"{}")  # warm up imports and lazy tables before the first batch
-
-
-def _exit_with_parent(interval: float = 1.0) -> None:
-    """A worker killed with SIGKILL cannot stop its pool: the child leaves when orphaned."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _process_in_child(values: list[bytes]) -> list[Outcome]:
-    assert _CHILD is not None, "processor pool not initialised"
-    return _CHILD.process_batch(values)
-
-
-#: Times a record may be in the child when it dies before it is dead-lettered: with two batches
-#: in flight, an innocent record can share a crash with the guilty one.
-CRASHES_PER_RECORD = 3
-
-
-class ProcessorPool:
-    """`await pool.process_batch(values)` in a child process.
-
-    When the child dies (a crash is logged and the pool restarted once), the batches it held
-    are processed again in the new child one record at a time, so a record that kills the
-    child (a native crash, the OOM killer) is found and dead-lettered ("processing") after
-    `CRASHES_PER_RECORD` deaths instead of taking the worker down with it: processing it in the
-    worker's own process, as a fallback, would crash the worker on every restart. Any other
-    failure of the pool processes the batch in-process (`inline`).
-
-    `loader(catalogue_dir, rules_file, rules)` builds the child's processor (a module-level
-    function, as it crosses the process boundary; tests pass their own).
-    """
-
-    def __init__(
-        self,
-        catalogue_dir: Path | None,
-        rules_file: Path | None,
-        *,
-        rules: bool,
-        inline: Callable[[], ArticleProcessor],
-        processes: int = 1,
-        loader: Callable[..., ArticleProcessor] = load_processor,
-    ) -> None:
-        self._args = (catalogue_dir, rules_file, rules, loader)
-        self._processes = processes
-        self._inline_factory = inline
-        self._inline: ArticleProcessor | None = None
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        # spawn, not fork: the worker has threads (Faust's consumer) that fork would copy badly.
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self._processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_child,
-            initargs=self._args,
-        )
-        pool.submit(_process_in_child, [])  # start and warm the child now, not on batch one
-        return pool
-
-    async def process_batch(self, values: list[bytes]) -> list[Outcome]:
-        loop = asyncio.get_running_loop()
-        pool = self._pool
-        try:
-            return await loop.run_in_executor(pool, _process_in_child, values)
-        except BrokenProcessPool as exc:
-            self._restart(pool, exc)
-        except Exception as exc:  # the child's side failed as a whole (it never should)
-            log.error("tagging process failed on a batch (%r); it runs in-process", exc)
-            if self._inline is None:
-                self._inline = self._inline_factory()
-            return self._inline.process_batch(values)
-        log.warning("the %d articles of a batch the crash hit run one at a time", len(values))
-        return [await self._process_alone(value) for value in values]
-
-    async def _process_alone(self, value: bytes) -> Outcome:
-        loop = asyncio.get_running_loop()
-        for _ in range(CRASHES_PER_RECORD):
-            pool = self._pool
-            try:
-                (outcome,) = await loop.run_in_executor(pool, _process_in_child, [value])
-                return outcome
-            except BrokenProcessPool as exc:
-                self._restart(pool, exc)
-        log.error("the tagging process died %d times on one record", CRASHES_PER_RECORD)
-        return Outcome(
-            reason="processing",
-            error=f"the tagging process died {CRASHES_PER_RECORD} times on this record",
-        )
-
-    def _restart(self, pool: concurrent.futures.ProcessPoolExecutor, exc: BaseException) -> None:
-        if pool is self._pool:  # other batches in flight saw the same crash: restart once
-            log.error("tagging process died (%r); restarting it", exc)
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-class InlineProcessor:
-    """The same interface as ProcessorPool, in the event loop's thread."""
-
-    def __init__(self, processor: ArticleProcessor) -> None:
-        self._processor = processor
-
-    async def process_batch(self, values: list[bytes]) -> list[Outcome]:
-        return self._processor.process_batch(values)
-
-    def close(self) -> None:
-        pass

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from newswatch.streams.errors import ConfigError
 from newswatch.streams.records import SEVERITIES
 
 DEFAULT_RULES_FILE = "default_rules.yaml"
@@ -63,7 +64,7 @@ _RULE_FIELDS = (
 )
 
 
-class RuleError(ValueError):
+class RuleError(ConfigError, ValueError):
     """An invalid rules file; the message names the file, the rule and the field."""
 
 
@@ -108,7 +109,7 @@ class RuleSet:
     source: str = "<rules>"
     _by_id: Mapping[str, Rule] = field(default_factory=dict, compare=False, repr=False)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
 
     def __len__(self) -> int:

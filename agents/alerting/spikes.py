@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from newswatch.agents.alerting.engine import alert_id
 from newswatch.streams.records import Alert
+
+if TYPE_CHECKING:
+    from newswatch.streams.settings import AlertSettings
 
 SPIKE_KINDS = ("entity", "theme")
 
@@ -32,12 +36,12 @@ class SpikeConfig:
         return max(1, round(self.baseline / self.window))
 
     @classmethod
-    def from_settings(cls, alerts: object) -> SpikeConfig:
+    def from_settings(cls, alerts: AlertSettings) -> SpikeConfig:
         return cls(
-            window=float(alerts.spike_window),  # type: ignore[attr-defined]
-            baseline=float(alerts.spike_baseline),  # type: ignore[attr-defined]
-            ratio=float(alerts.spike_ratio),  # type: ignore[attr-defined]
-            min_count=int(alerts.spike_min_count),  # type: ignore[attr-defined]
+            window=float(alerts.spike_window),
+            baseline=float(alerts.spike_baseline),
+            ratio=float(alerts.spike_ratio),
+            min_count=int(alerts.spike_min_count),
         )
 
 
@@ -73,7 +77,7 @@ def spike_alert(
         return None  # the previous window already raised this spike
     baseline = baseline_mean(history, config)
     start = float(window_start)
-    extra = {"created_at": now} if now is not None else {}
+    extra: dict[str, Any] = {"created_at": now} if now is not None else {}
     return Alert(
         id=alert_id("spike", kind, key, int(start)),
         rule=f"spike_{kind}",

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newswatch.agents.stories.engine import StoryArticle, StoryConfig, StoryEngine
+from newswatch.streams.errors import ConfigError
 
 DAY = 86400.0
 
 
-class GoldError(ValueError):
+class GoldError(ConfigError, ValueError):
     """A gold row that cannot be used; the message says why."""
 
 

@@ -15,11 +15,13 @@ from pathlib import Path
 import ahocorasick_rs
 import yaml
 
+from newswatch.streams.errors import ConfigError
+
 SHIPPED = Path(__file__).with_name("gazetteer.yaml")
 _PREFIX = {"actors": "g", "places": "g", "sources": "s"}
 
 
-class GazetteerError(ValueError):
+class GazetteerError(ConfigError, ValueError):
     """A gazetteer file that cannot be used; the message names the entry."""
 
 

@@ -16,13 +16,15 @@ from typing import Any
 
 import yaml
 
+from newswatch.streams.errors import ConfigError
+
 SHIPPED_DIR = Path(__file__).resolve().parent / "catalogue"
 KINDS = ("company", "model", "product", "person", "chip")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]  # base picked at run time
     """A safe loader refusing duplicate keys (a second `0.6:` would replace the first)."""
 
 
@@ -41,7 +43,7 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ConfigError, ValueError):
     """A catalogue file that cannot be used; the message names the file and the entry."""
 
 
@@ -263,6 +265,7 @@ def _merge_names(cat: Catalogue, path: Path, entries: Any) -> None:
         ambiguous = _by_key(where, raw.get("ambiguous") or {})
         langs = {k for k, _ in aliases + ambiguous}
         source = raw.get("source")
+        sources: dict[str, Any]
         sources = source if isinstance(source, dict) else dict.fromkeys(langs, source)
         for lang in langs:
             value = sources.get(lang)

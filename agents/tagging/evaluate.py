@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newswatch.agents.tagging.tagger import Tagger
+from newswatch.streams.errors import ConfigError
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Report:
         }
 
 
-class GoldError(ValueError):
+class GoldError(ConfigError, ValueError):
     """A gold row that lacks a field or has one of the wrong type."""
 
 

@@ -31,7 +31,7 @@ MAPPABLE = 1 << 21  # the character normalises to exactly the character in the l
 WORD = 1 << 22  # `is_word_char(ch)`: part of a word of a spaced script
 DIGIT = 1 << 23  # ch.isdigit()
 # Astral characters real text is full of (emoji, pictographs): mapped by table too; any other
-# astral character sends the text to Python's normalise().
+# astral character sends the text to Python's normalize().
 ASTRAL = (0x1F000, 0x1FB00)
 _JAMO = ((0x1100, 0x1200), (0xA960, 0xA980), (0xD7B0, 0xD800), (0x3131, 0x318F), (0xFFA0, 0xFFDD))
 
@@ -44,7 +44,7 @@ def load_native() -> ModuleType | None:
 @functools.cache
 def _load() -> ModuleType | None:
     try:
-        from newswatch.agents.tagging import _native  # type: ignore[attr-defined]
+        from newswatch.agents.tagging import _native  # type: ignore[attr-defined]  # built, no stub
     except ImportError as exc:
         log.warning("tagging engine: pure Python (compiled core not built: %s)", exc)
         return None
@@ -82,11 +82,11 @@ def _entries(first: int, stop: int) -> list[int]:
     """Table entries of the code points [first, stop), with bulk `unicodedata` calls (one
     call per character would take half a second for the BMP).
 
-    A character is MAPPABLE when `normalise()` turns it into exactly one character whatever
+    A character is MAPPABLE when `normalize()` turns it into exactly one character whatever
     its neighbours: its one-for-one replacement (`_REPLACEMENTS`) or else its NFKC form is
     one character, lowered to one character, and none of them reorders or composes with a
     neighbour (combining class 0, not a composition's second character). Text made of such
-    characters keeps its length through every path of `normalise()`, which then equals this
+    characters keeps its length through every path of `normalize()`, which then equals this
     character-by-character mapping (the equivalence tests check it).
     """
     codes = range(first, stop)
@@ -118,7 +118,7 @@ def _entries(first: int, stop: int) -> list[int]:
             and lowered_twice[i] == low
             and (ch != "a" or code == 0x61)  # not a placeholder
             and not any(c in SCRIPT_DROP for c in nfkc[i])  # "ﳲ" -> marks -> nothing
-            # Astral characters only as themselves: `normalise()` leaves some astral
+            # Astral characters only as themselves: `normalize()` leaves some astral
             # compatibility characters alone on one of its paths (see `_unstable_pair`).
             and (code < 0x10000 or nfkc[i] == ch)
             # Capital sigma: its lower case depends on the next letter.

@@ -149,8 +149,8 @@ def detect(text: str) -> str:
     if counts[best] >= 6 and best not in ("han", "kana", "hangul"):
         refine = REFINE.get(best)
         if refine is not None:
-            for lang, letters in refine[0]:
-                if any(ch in sample for ch in letters):
+            for lang, marks in refine[0]:
+                if any(ch in sample for ch in marks):
                     return lang
             return refine[1]
         return best
@@ -187,8 +187,8 @@ def _latin(sample: str, letters: bool = True) -> str:
             counts[lang] = counts.get(lang, 0) + share
     if letters and not low.isascii():
         present = set(low)  # letters some languages use and others do not
-        for lang, letters in _LETTER_SETS:
-            common = present & letters
+        for lang, lang_letters in _LETTER_SETS:
+            common = present & lang_letters
             if common:
                 hits = sum(map(low.count, common))
                 counts[lang] = counts.get(lang, 0) + min(hits, 6) * (_UNIT // 2)

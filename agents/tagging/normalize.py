@@ -34,7 +34,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
-class Normalised:
+class Normalized:
     """A normalised text and the way back to the original string.
 
     Offsets map 1:1 except inside the clusters whose length changed (listed in sorted arrays:
@@ -113,7 +113,7 @@ def fold_script(text: str) -> str:
     return text.translate(_FOLD_TABLE)
 
 
-def normalise(text: str) -> Normalised:
+def normalize(text: str) -> Normalized:
     """NFKC + lower case + per-script folds, with an offset map only where the length
     changed.
 
@@ -121,15 +121,15 @@ def normalise(text: str) -> Normalised:
     when the automaton refuses the text, which keeps the common case free of a check.
     """
     if text.isascii():
-        return Normalised(text.lower(), text)
+        return Normalized(text.lower(), text)
     original = text
     if unicodedata.is_normalized("NFKC", text):
         low = _lower(text)
         if len(low) == len(text):
             if not _FOLD_CHARS.search(low):
-                return Normalised(low, original)
+                return Normalized(low, original)
             if not _DROP_CHARS.search(low):  # letter variants only: one for one
-                return Normalised(low.translate(_UNIFY_TABLE), original)
+                return Normalized(low.translate(_UNIFY_TABLE), original)
     # The characters that keep most real text from being NFKC get their NFKC form (or, for
     # the usual expanders, a one-character stand-in no pattern contains) by C-speed
     # replace(), one character for one; most texts are NFKC afterwards and take the 1:1
@@ -141,9 +141,9 @@ def normalise(text: str) -> Normalised:
         low = _lower(text)
         if len(low) == len(text):
             if not _FOLD_CHARS.search(low):
-                return Normalised(low, original)
+                return Normalized(low, original)
             if not _DROP_CHARS.search(low):
-                return Normalised(low.translate(_UNIFY_TABLE), original)
+                return Normalized(low.translate(_UNIFY_TABLE), original)
     if not unicodedata.is_normalized("NFC", text):
         return _slow(text, original)  # decomposed text: compose cluster by cluster
     return _chunked(text, original)
@@ -179,7 +179,7 @@ _REPLACEMENTS = _STAND_INS + tuple((c, unicodedata.normalize("NFKC", c)) for c i
 CHUNK = 256
 
 
-def _chunked(text: str, original: str) -> Normalised:
+def _chunked(text: str, original: str) -> Normalized:
     """NFKC + lower chunk by chunk. A chunk that kept its length maps 1:1 (the text is NFC,
     so no composition shrinks a chunk while an expansion grows it); one whose length changed
     is bisected down to the characters that expand ("ﬁ" -> "fi", "㎏" -> "kg"). A chunk
@@ -188,14 +188,14 @@ def _chunked(text: str, original: str) -> Normalised:
     pieces: list[str] = []
     breaks: list[tuple[int, int, int, int]] = []  # norm start, norm end, orig start, orig end
     out = 0
-    normalize = unicodedata.normalize
+    unicode_normalize = unicodedata.normalize
     shrinking = _shrinking()
     drops = shrinking.search(text) is not None
     for first in range(0, len(text), CHUNK):
         stack = [(first, min(len(text), first + CHUNK))]
         while stack:
             a, b = stack.pop()
-            piece = fold_script(normalize("NFKC", text[a:b]).lower())
+            piece = fold_script(unicode_normalize("NFKC", text[a:b]).lower())
             kept = len(piece) == b - a and not (drops and shrinking.search(text, a, b))
             if kept or b - a == 1:
                 if len(piece) != b - a:
@@ -206,7 +206,7 @@ def _chunked(text: str, original: str) -> Normalised:
             mid = (a + b) // 2
             stack.append((mid, b))  # popped after (a, mid): pieces stay in text order
             stack.append((a, mid))
-    return Normalised(
+    return Normalized(
         "".join(pieces),
         original,
         tuple(x[0] for x in breaks),
@@ -216,7 +216,7 @@ def _chunked(text: str, original: str) -> Normalised:
     )
 
 
-def _slow(text: str, original: str) -> Normalised:
+def _slow(text: str, original: str) -> Normalized:
     """Normalise only the clusters NFKC or lower() may change; copy the rest."""
     pieces: list[str] = []
     norm_starts: list[int] = []
@@ -242,7 +242,7 @@ def _slow(text: str, original: str) -> Normalised:
         out += len(piece)
         pos = b
     pieces.append(text[pos:])
-    return Normalised(
+    return Normalized(
         "".join(pieces).lower(),
         original,
         tuple(norm_starts),
@@ -261,7 +261,7 @@ _JOINS_BACK: re.Pattern[str] = re.compile(".")  # replaced by _unstable_pair()
 def _unstable_pair() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Two regexes over the characters NFKC or lower() may change.
 
-    The first finds clusters to normalise one by one: such a character, combining mark or
+    The first finds clusters to normalize one by one: such a character, combining mark or
     conjoining jamo, with the marks and jamo that follow (a run that starts with a mark or
     jamo also takes the character before it, see `_slow`). The second finds only what can
     change the length (expansions like "…" -> "...", compositions): text without any of it

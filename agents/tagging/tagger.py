@@ -29,15 +29,16 @@ import ahocorasick_rs
 from newswatch.agents.tagging import fastpath, langdetect
 from newswatch.agents.tagging.catalogue import Catalogue, Entity, Theme, load_catalogue
 from newswatch.agents.tagging.normalize import (
-    Normalised,
+    Normalized,
     clean,
     is_phrase,
     is_word_char,
-    normalise,
+    normalize,
     pattern_variants,
     phrase_regex,
     warm_up,
 )
+from newswatch.streams.errors import NewswatchError
 from newswatch.streams.records import Mention, ThemeHit
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ _VERSION = re.compile(
 _WORD_RUN = re.compile(r"\w+")
 
 
-class TaggingError(ValueError):
+class TaggingError(NewswatchError, ValueError):
     """Input the engine refuses (e.g. too large); the message says why."""
 
 
@@ -363,7 +364,7 @@ class Tagger:
         owner_at = {o: i for i, o in enumerate(owners)}
         term_at = {t: i for i, t in enumerate(terms)}
         phrase_at = {t: i for i, t in enumerate(phrases)}
-        payloads = [
+        packed = [
             (p.kind, p.left, p.right, owner_at[p.owner], term_at[p.term], max(p.rule, 0),
              p.side, phrase_at.get(p.term, 0) if p.kind == _PHRASE else 0)
             for p in flat
@@ -383,7 +384,7 @@ class Tagger:
         ]  # fmt: skip
         self._flat_payloads = flat
         return module.Engine(
-            self._patterns, plans, payloads, inner, table, astral_base, astral, owners,
+            self._patterns, plans, packed, inner, table, astral_base, astral, owners,
             [self._phrases[t] for t in phrases], MAX_SPANS, MAX_MENTIONS_PER_ENTITY, SEGMENT,
             bounds, sorted(GLUED_PREFIXES),
         )  # fmt: skip
@@ -436,37 +437,37 @@ class Tagger:
         themes = self._themes_native(scan, norm, set(entities))
         return TagResult(entities, themes, mentions, detected)
 
-    def _scan_python(self, full: str) -> tuple[Normalised, _Scan]:
-        """The reference: normalise and scan in Python."""
-        norm = normalise(full)
+    def _scan_python(self, full: str) -> tuple[Normalized, _Scan]:
+        """The reference: normalize and scan in Python."""
+        norm = normalize(full)
         try:
             scan = self._scan(norm.text)
         except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset in place
-            norm = normalise(clean(full))
+            norm = normalize(clean(full))
             norm = _with_original(norm, full)
             scan = self._scan(norm.text)
         return norm, scan
 
-    def _scan_native(self, full: str) -> tuple[Normalised, _Scan] | None:
+    def _scan_native(self, full: str) -> tuple[Normalized, _Scan] | None:
         """The same as `_scan_python`, by the compiled core: it normalises the text when
-        every character maps to one (else Python's `normalise()` does), matches, checks word
+        every character maps to one (else Python's `normalize()` does), matches, checks word
         boundaries and records theme terms; aliases and stop phrases come back as events for
         the rules here, in the order the reference meets them. None: nothing to find."""
         engine = self._engine
-        norm: Normalised | None = None
+        norm: Normalized | None = None
         try:
             out = engine.scan(full)  # type: ignore[attr-defined]
             if out is None:
-                norm = normalise(full)
+                norm = normalize(full)
                 out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
         except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset in place
-            norm = _with_original(normalise(clean(full)), full)
+            norm = _with_original(normalize(clean(full)), full)
             out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
         if not out:
             return None
         text, native, themes, events, skip = out
         if norm is None:  # normalised one character for one: offsets map 1:1
-            norm = Normalised(text, full)
+            norm = Normalized(text, full)
         scan = _Scan()
         scan.native, scan.themes, scan.skip = native, themes, skip
         payloads = self._flat_payloads
@@ -644,7 +645,7 @@ class Tagger:
             scan.per_entity[p.owner] = seen + 1
             scan.aliases.append(_Candidate(start, end, p.owner, p.kind == _AMBIG, strong))
 
-    def _entities(self, scan: _Scan, norm: Normalised) -> list[Mention]:
+    def _entities(self, scan: _Scan, norm: Normalized) -> list[Mention]:
         if not scan.aliases:
             return []
         cands = [c for c in scan.aliases if not _covered(c, scan.stops)]
@@ -662,7 +663,7 @@ class Tagger:
             self._scan_context(scan, norm.text, windows)
         for _round in range(2):  # a confirmed ambiguous alias may confirm another
             found = {c.entity for c in accepted}
-            still = []
+            still: list[_Candidate] = []
             for cand in pending:
                 (accepted if self._confirmed(cand, scan, norm, found) else still).append(cand)
             pending = still
@@ -673,7 +674,7 @@ class Tagger:
             mentions.append(Mention(cand.entity, start, end, norm.original[start:end]))
         return mentions
 
-    def _confirmed(self, cand: _Candidate, scan: _Scan, norm: Normalised, found: set[str]) -> bool:
+    def _confirmed(self, cand: _Candidate, scan: _Scan, norm: Normalized, found: set[str]) -> bool:
         """Whether an ambiguous alias is the entity here (see catalogue/entities.yaml)."""
         ent: Entity = self.catalogue.entities[cand.entity]
         if cand.strong_version and ent.version_confirms:
@@ -690,7 +691,7 @@ class Tagger:
             return True
         return bool(self._related[ent.id] & found)
 
-    def _themes(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
+    def _themes(self, scan: _Scan, norm: Normalized, entities: set[str]) -> list[ThemeHit]:
         if not scan.themes and not entities:
             return []
         hits = []
@@ -745,7 +746,7 @@ class Tagger:
         return hits
 
     def _theme_hit(
-        self, scan: _Scan, norm: Normalised, entities: set[str], theme: Theme, score: float,
+        self, scan: _Scan, norm: Normalized, entities: set[str], theme: Theme, score: float,
         evidence: list[tuple[float, int, int]], named: list[str],
     ) -> ThemeHit | None:  # fmt: skip
         """A theme whose score reached its threshold: its `requires`, then the evidence."""
@@ -764,7 +765,7 @@ class Tagger:
         seen.extend(n for n in named if n not in seen)
         return ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE])
 
-    def _themes_native(self, scan: _Scan, norm: Normalised, entities: set[str]) -> list[ThemeHit]:
+    def _themes_native(self, scan: _Scan, norm: Normalized, entities: set[str]) -> list[ThemeHit]:
         """`_themes` with the scores computed by the compiled core (`Engine.themes`)."""
         if not scan.themes and not entities:
             return []
@@ -853,9 +854,9 @@ def _longest(
     return out
 
 
-def _with_original(norm: Normalised, original: str) -> Normalised:
+def _with_original(norm: Normalized, original: str) -> Normalized:
     """The same normalised text and map, pointing back at `original` (same length)."""
-    return Normalised(
+    return Normalized(
         norm.text, original, norm.norm_starts, norm.norm_ends, norm.orig_starts, norm.orig_ends
     )
 

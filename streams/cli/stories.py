@@ -217,8 +217,8 @@ def eval_cmd(ctx: click.Context, gold: Path, as_json: bool, errors: bool) -> Non
         f"{len(rows)} articles, {len(set(truth.values()))} gold stories, "
         f"{len(set(langs.values()))} languages from {gold}"
     )
-    for line in _report_lines("engine", engine_report) + _report_lines("baseline", baseline_report):
-        click.echo(line)
+    for text in _report_lines("engine", engine_report) + _report_lines("baseline", baseline_report):
+        click.echo(text)
     if errors:
         for item in _errors(truth, predicted):
             click.echo(f"  {item['kind']:6} {item['detail']}")

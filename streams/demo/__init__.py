@@ -62,7 +62,8 @@ class DemoFeedServer:
 
     def _reveal_order(self) -> list[str]:
         """Hidden items, round robin over the feeds: [feed of 1st reveal, feed of 2nd, ...]."""
-        order, depth = [], 1
+        order: list[str] = []
+        depth = 1
         while len(order) < sum(len(f.items) - 1 for f in self._feeds.values() if f.items):
             order += [name for name, feed in self._feeds.items() if len(feed.items) > depth]
             depth += 1
@@ -115,7 +116,7 @@ class DemoFeedServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # started
         return self
 
     async def stop(self) -> None:

@@ -22,12 +22,14 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from newswatch.streams.errors import ConfigError
+
 DEFAULT_FEEDS_FILE = Path(__file__).with_name("default_feeds.yaml")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 Unicity = Literal["auto", "guid", "link", "content"]
 
 
-class FeedsFileError(ValueError):
+class FeedsFileError(ConfigError, ValueError):
     """A feeds or OPML file that cannot be used; the message names the file and the entry."""
 
 

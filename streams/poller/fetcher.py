@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from newswatch.streams.errors import FeedError
 from newswatch.streams.netguard import AddressPolicy, blocked_error, guarded_connector
 from newswatch.streams.settings import PollerSettings
 
@@ -28,7 +29,7 @@ ACCEPT = (
 )
 
 
-class FetchError(Exception):
+class FetchError(FeedError):
     """A failed fetch. `kind` is a bounded label (see metrics.ERROR_KINDS)."""
 
     def __init__(

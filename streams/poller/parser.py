@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from newswatch.streams.errors import FeedError
 from newswatch.streams.poller.text import canonical_url, guess_lang, html_to_text, primary_lang
 from newswatch.streams.records import Article
 
@@ -29,7 +30,7 @@ FUTURE_SLACK = 86_400.0
 MAX_TEXT = 100_000  # characters kept of summary and content each
 
 
-class FeedParseError(ValueError):
+class FeedParseError(FeedError, ValueError):
     """The document is not a feed (an HTML page, an empty body, binary junk)."""
 
 

@@ -8,10 +8,11 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from newswatch.streams.errors import SinkError
 from newswatch.streams.records import Article
 
 
-class PublishError(Exception):
+class PublishError(SinkError):
     """Kafka did not acknowledge every article of a batch."""
 
 

@@ -32,11 +32,11 @@ from newswatch.streams.poller.policy import (
     error_delay,
     feed_health,
     freshness,
-    parse_retry_after,
     success_delay,
 )
 from newswatch.streams.poller.publisher import Publisher, PublishError
 from newswatch.streams.poller.state import FeedState, StateStore
+from newswatch.streams.retry_after import parse_retry_after
 from newswatch.streams.settings import PollerSettings
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class Poller:
     def _start(self, feed_id: str, due: float) -> None:
         task = asyncio.create_task(self._run_feed(feed_id, due), name=f"poll:{feed_id}")
         self._tasks[feed_id] = task
-        task.add_done_callback(lambda _t, fid=feed_id: self._tasks.pop(fid, None))
+        task.add_done_callback(lambda _t: self._tasks.pop(feed_id, None))
 
     def _host_slot(self, host: str) -> asyncio.Semaphore:
         slot = self._hosts.get(host)

@@ -12,6 +12,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from newswatch.streams.errors import ServiceError
 from newswatch.streams.kafka import ensure_topics, make_producer, supports_idempotence
 from newswatch.streams.poller.feeds import FeedsFileError, FeedSpec, feeds_path, load_feeds
 from newswatch.streams.poller.fetcher import make_session
@@ -89,7 +90,7 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
         log.info("poller stopped")
 
 
-class PollerStartError(RuntimeError):
+class PollerStartError(ServiceError):
     """A dependency (Redis) did not answer at start-up; the message says which."""
 
 

@@ -103,7 +103,7 @@ _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(FeedState))
 
 def connect(url: str, max_connections: int = 32) -> aioredis.Redis:
     """A client that retries transient connection errors with backoff (redis-py does not by
-    default reconnect in a useful way; FIELD-NOTES)."""
+    default reconnect in a useful way)."""
     # A blocking pool: with hundreds of concurrent polls, callers wait for one of a few dozen
     # connections instead of failing with "Too many connections" (redis-py's default pool).
     pool = aioredis.BlockingConnectionPool.from_url(

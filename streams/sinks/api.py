@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from newswatch.streams.errors import NewswatchError
 from newswatch.streams.records import SEVERITIES
 from newswatch.streams.sinks import keys
 
@@ -55,7 +56,7 @@ def bearer_challenge(problem: str) -> str:
     return f'Bearer realm="{REALM}"'
 
 
-class QueryError(ValueError):
+class QueryError(NewswatchError, ValueError):
     """A query parameter is invalid; the message names it."""
 
 

@@ -21,10 +21,11 @@ import hmac
 import time
 from collections.abc import Iterable, Mapping
 
+from newswatch.streams.errors import SinkError
 from newswatch.streams.sinks.webhooks.signing import SecretError, decode_secret, sign
 
 
-class WebhookVerificationError(ValueError):
+class WebhookVerificationError(SinkError, ValueError):
     """The request is not a valid, fresh newswatch webhook; the message says why."""
 
 
@@ -100,7 +101,7 @@ def _header(headers: Mapping[str, object], name: str) -> str | None:
 def _keys(secret: object) -> list[bytes]:
     secrets = [secret] if isinstance(secret, str) else secret
     try:
-        items = list(secrets)  # type: ignore[call-overload]
+        items = list(secrets)  # type: ignore[call-overload]  # any object: TypeError is the check
     except TypeError:
         raise WebhookVerificationError("secret must be a whsec_ string or a list of them") from None
     keys = []

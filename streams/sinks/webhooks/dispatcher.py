@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
+import functools
 import logging
 import random
 import time
@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from newswatch.streams.names import display_names
 from newswatch.streams.netguard import AddressPolicy, blocked_error, guarded_connector
 from newswatch.streams.records import Alert
+from newswatch.streams.retry_after import parse_retry_after
 from newswatch.streams.settings import ConfigError, Settings, WebhookEndpoint
 from newswatch.streams.sinks.metrics import (
     REDIS_ERRORS,
@@ -64,7 +65,6 @@ log = logging.getLogger(__name__)
 USER_AGENT = "newswatch-webhooks/0.1"
 POLL_INTERVAL = 1.0  # seconds between outbox checks when idle (other processes may add work)
 PRUNE_INTERVAL = 60.0  # seconds between dead-letter expiry passes per endpoint
-MAX_RETRY_AFTER = 86_400.0
 # Error prefix of a delivery the SSRF guard refused (dead-lettered at once, never retried).
 BLOCKED = "blocked address"
 # Outcomes kept in memory while Redis cannot take them, per endpoint, as a multiple of
@@ -103,20 +103,6 @@ def retry_delay(
     if attempts >= len(schedule):
         return None
     return rng.uniform(0, schedule[attempts]) / time_scale
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped at one day."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
 
 class WebhookDispatcher:
@@ -376,7 +362,7 @@ class _EndpointWorker:
             task = asyncio.create_task(self._deliver(job))
             self._inflight[job.id] = task
             self._tasks.add(task)
-            task.add_done_callback(lambda t, job_id=job.id: self._finished(job_id, t))
+            task.add_done_callback(functools.partial(self._finished, job.id))
         for due, ids in again.items():
             await self.outbox.release(ids, due)
         if jobs:

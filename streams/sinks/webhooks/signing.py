@@ -12,10 +12,12 @@ import binascii
 import hashlib
 import hmac
 
+from newswatch.streams.errors import ConfigError
+
 PREFIX = "whsec_"
 
 
-class SecretError(ValueError):
+class SecretError(ConfigError, ValueError):
     """A webhook secret is not `whsec_` + base64."""
 
 

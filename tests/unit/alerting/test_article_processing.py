@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from newswatch.agents.alerting import EntityInfo, RuleEngine, parse_rules
-from newswatch.agents.alerting.processing import ArticleProcessor, ProcessorPool
+from newswatch.agents.alerting.processing import ArticleProcessor
+from newswatch.agents.tagpool import ProcessorPool
 from newswatch.streams.records import Alert, Article, TaggedArticle, ThemeHit
 
 RULES = parse_rules(
@@ -161,7 +162,7 @@ async def test_a_record_that_kills_the_child_is_dead_lettered_and_the_rest_proce
     restart: it is found by processing the batch one record at a time in fresh children."""
     from crashing_tagger import CrashingTagger, load_crashing
 
-    from newswatch.agents.alerting.processing import CRASHES_PER_RECORD
+    from newswatch.agents.tagpool import CRASHES_PER_RECORD
 
     values = [article(f"c{i}", "Qwen news") for i in range(5)]
     values.insert(2, article("bad", "segfault"))

@@ -12,9 +12,9 @@ from newswatch.streams.poller.policy import (
     error_delay,
     feed_health,
     freshness,
-    parse_retry_after,
     success_delay,
 )
+from newswatch.streams.retry_after import parse_retry_after
 
 NOW = 1_800_000_000.0  # Fri, 15 Jan 2027 08:00:00 GMT
 B = Bounds(min_interval=300, max_interval=86_400, default_interval=1_800, backoff_max=21_600)

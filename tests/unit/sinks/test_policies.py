@@ -7,12 +7,12 @@ from email.utils import formatdate
 
 import pytest
 
+from newswatch.streams.retry_after import parse_retry_after
 from newswatch.streams.settings import WebhookEndpoint
 from newswatch.streams.sinks.api import QueryError, parse_alert_query
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
 from newswatch.streams.sinks.webhooks.dispatcher import (
     lease_seconds,
-    parse_retry_after,
     retry_delay,
 )
 

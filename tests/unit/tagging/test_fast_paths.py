@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from newswatch.agents.tagging import Tagger, langdetect
-from newswatch.agents.tagging.normalize import _chunked, _lower, normalise
+from newswatch.agents.tagging.normalize import _chunked, _lower, normalize
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_lower_matches_str_lower(text: str) -> None:
 def test_replacements_keep_the_offset_map(text: str) -> None:
     """Characters replaced one for one before the NFKC check keep offsets 1:1; whatever
     the path, the normalised text equals the chunked reference and spans map back."""
-    norm = normalise(text)
+    norm = normalize(text)
     stood_in = text
     for expander, stand_in in (("…", "."), ("″", '"'), ("™", " "), ("№", "n")):
         stood_in = stood_in.replace(expander, stand_in)

@@ -15,7 +15,7 @@ import pytest
 from testsupport import ROOT, shared_path, unavailable
 
 from newswatch.agents.tagging import Tagger, fastpath, langdetect
-from newswatch.agents.tagging.normalize import normalise
+from newswatch.agents.tagging.normalize import normalize
 
 DATA = ROOT / "tests" / "data" / "tagging"
 
@@ -98,7 +98,7 @@ def test_mention_cap_per_entity(engines: tuple[Tagger, Tagger]) -> None:
     assert_same(engines, "Alibabax " * 2500 + text[:4000])
 
 
-# Characters from every path of normalise(): ASCII, Latin with diacritics, the one-for-one
+# Characters from every path of normalize(): ASCII, Latin with diacritics, the one-for-one
 # replacements, NFKC expanders, marks, jamo, Cyrillic, Greek, CJK, emoji, astral letters.
 POOL = (
     "aAbBkKsSyYiI0123456789 .-_'’\n\t,;:!?()"
@@ -235,9 +235,9 @@ def test_char_table_shortcuts_are_exact() -> None:
     assert astral == fastpath._entries(base, base + len(astral))
 
 
-def test_table_normalisation_equals_normalise(engines: tuple[Tagger, Tagger]) -> None:
+def test_table_normalisation_equals_normalize(engines: tuple[Tagger, Tagger]) -> None:
     """Random strings over the whole character table: whenever the compiled core normalises
-    a text itself, it gives `normalise()`'s text, with offsets 1:1 (no map)."""
+    a text itself, it gives `normalize()`'s text, with offsets 1:1 (no map)."""
     native = engines[1]._engine
     table, base, astral = fastpath.char_tables()
     mappable = [chr(c) for c in range(0x10000) if table[c] & fastpath.MAPPABLE]
@@ -255,7 +255,7 @@ def test_table_normalisation_equals_normalise(engines: tuple[Tagger, Tagger]) ->
         if folded is None:
             continue
         by_table += 1
-        reference = normalise(text)
+        reference = normalize(text)
         assert (folded, reference.norm_starts) == (reference.text, ()), text
     assert by_table > 1500
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from newswatch.agents.tagging import Tagger
-from newswatch.agents.tagging.normalize import key, normalise
+from newswatch.agents.tagging.normalize import key, normalize
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,13 @@ def tagger() -> Tagger:
     ],
 )
 def test_script_folds(variant: str, plain: str) -> None:
-    assert normalise(variant).text == plain
+    assert normalize(variant).text == plain
     assert key(variant) == plain
 
 
 def test_offsets_point_into_the_original_after_deletions() -> None:
     text = "ﬁ قال ديـــبْ سِيك إن ﬁ"
-    norm = normalise(text)
+    norm = normalize(text)
     start = norm.text.index("ديب سيك")
     a, b = norm.span(start, start + len("ديب سيك"))
     assert text[a:b] == "ديـــبْ سِيك"
