@@ -52,7 +52,9 @@ def build_digest(
     entities: Counter[str] = Counter(e for a in chosen for e in set(a.get("entities") or ()))
     themes: Counter[str] = Counter(t for a in chosen for t in set(a.get("themes") or ()))
     languages: Counter[str] = Counter(a.get("lang") or "?" for a in chosen)
-    chosen.sort(key=lambda a: (-_RANK.get(a.get("severity"), 0), -float(a.get("created_at", 0))))
+    chosen.sort(
+        key=lambda a: (-_RANK.get(str(a.get("severity")), 0), -float(a.get("created_at", 0)))
+    )
     return Digest(
         period=period,
         start=start,

@@ -91,10 +91,12 @@ class Filters:
     def toggled(self, facet: str, value: str) -> Filters:
         """These filters with `value` of `facet` switched on or off (for facet links)."""
         current: frozenset[str] = getattr(self, facet)
-        return replace(self, **{facet: current ^ {value}})
+        changes: dict[str, Any] = {facet: current ^ {value}}
+        return replace(self, **changes)
 
     def without(self, facet: str) -> Filters:
-        return replace(self, **{facet: frozenset()})
+        changes: dict[str, Any] = {facet: frozenset()}
+        return replace(self, **changes)
 
     @property
     def active(self) -> bool:

@@ -23,7 +23,12 @@ from newswatch.streams.names import DisplayNames
 from newswatch.streams.newsroom.digest import PERIODS, Digest, build_digest
 from newswatch.streams.records import Alert
 from newswatch.streams.sinks import keys
-from newswatch.streams.sinks.webhooks.formats import CONTENT_TYPES, EVENT_SOURCE, _escape
+from newswatch.streams.sinks.webhooks.formats import (
+    CONTENT_TYPES,
+    EVENT_SOURCE,
+    escape_mrkdwn,
+    link_target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +93,20 @@ def slack_digest(report: Digest, names: DisplayNames, page_url: str | None) -> d
     if report.entities:
         tops.append(
             "*Entities:* "
-            + ", ".join(f"{_escape(names.entity(e))} ({n})" for e, n in report.entities[:8])
+            + ", ".join(f"{escape_mrkdwn(names.entity(e))} ({n})" for e, n in report.entities[:8])
         )
     if report.themes:
         tops.append(
             "*Themes:* "
-            + ", ".join(f"{_escape(names.short_theme(t))} ({n})" for t, n in report.themes[:5])
+            + ", ".join(
+                f"{escape_mrkdwn(names.short_theme(t))} ({n})" for t, n in report.themes[:5]
+            )
         )
     lines = []
     for a in report.entries[:10]:
-        title = _escape(str(a.get("title") or ""))[:200]
-        url = a.get("url")
-        link = f"<{_escape(str(url))}|{title}>" if url else title
+        title = escape_mrkdwn(str(a.get("title") or ""))[:200]
+        target = link_target(a.get("url"))
+        link = f"<{target}|{title}>" if target else title
         lines.append(f"• *{str(a.get('severity', '')).upper()}* {link}")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},

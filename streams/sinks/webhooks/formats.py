@@ -84,7 +84,7 @@ def slack_message(alert: Alert, names: DisplayNames | None = None) -> dict[str, 
     title = escape_mrkdwn(alert.title)
     if alert.kind == "story_update":
         title = "Update: " + escape_mrkdwn(alert.headline or alert.title)
-    link = _link_target(alert.url)
+    link = link_target(alert.url)
     headline = f"<{link}|{title}>" if link else title
     context = [f"rule `{escape_mrkdwn(alert.rule)}`"]
     if alert.story_id:
@@ -130,7 +130,7 @@ def escape_mrkdwn(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _link_target(url: str | None) -> str | None:
+def link_target(url: str | None) -> str | None:
     """The URL for a `<url|title>` link, or None: only http(s), escaped, `|` and spaces
     percent-encoded so the URL cannot end the link early or smuggle a label of its own."""
     if not url or not url.lower().startswith(("http://", "https://")):
