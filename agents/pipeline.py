@@ -72,6 +72,7 @@ from newswatch.agents.stories import StoryEngine
 from newswatch.agents.stories.alerts import UpdatePolicy
 from newswatch.agents.story_agent import StoryAlerting, StoryRunner, StoryStage, story_record
 from newswatch.agents.tagpool import InlineProcessor, ProcessorPool
+from newswatch.streams.kafka import story_input_topic
 from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import (
     EARLIEST_EPOCH,
@@ -160,7 +161,7 @@ def register(
             name: settings.topic(name) for name in ("articles", "tagged", "alerts", "deadletter")
         },
         counts_topic=f"{settings.app_id}-mention-counts",
-        story_input_topic=f"{settings.app_id}-story-input" if settings.stories.enabled else "",
+        story_input_topic=story_input_topic(settings) if settings.stories.enabled else "",
         story_alerts=settings.stories.enabled and settings.stories.alerts,
         tag_processes=tag_processes,
     )

@@ -88,10 +88,24 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**client_kwargs(settings), **options)
 
 
+def story_input_topic(settings: Settings) -> str:
+    """The stories agent's one-partition input (agents/story_agent.py), named by app id: each
+    worker group forwards its own tagged articles."""
+    return f"{settings.app_id}-story-input"
+
+
 async def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> None:
-    """Create the topic table (idempotent). Retries until the broker answers or `timeout`."""
+    """Create the topic table (idempotent). Retries until the broker answers or `timeout`.
+
+    Also the stories agent's input topic, with its single partition: created before the worker
+    joins its group, or the first assignment would leave it out (Apache Kafka) and the stories
+    agent would get no partition until the next rebalance."""
     names = topic_names(settings)
     configs = topic_configs()
+    partitions = {name: settings.topic_partitions for name in names}
+    if settings.stories.enabled:
+        names["story-input"] = story_input_topic(settings)
+        partitions["story-input"] = 1
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=10_000)
@@ -101,7 +115,7 @@ async def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> None:
             missing = [
                 NewTopic(
                     name,
-                    settings.topic_partitions,
+                    partitions[short],
                     settings.topic_replication,
                     topic_configs=configs.get(short),
                 )
