@@ -82,6 +82,9 @@ class PollerSettings(BaseModel):
     redirect_confirmations: int = Field(3, ge=1)
     start_jitter: float = Field(1.0, ge=0, description="seconds")
     parse_timeout: float = Field(60.0, gt=0, description="seconds")
+    # Entries turned into articles per fetched document, newest first; the rest are dropped
+    # (counted in newswatch_poll_entries_over_limit_total) and not remembered as seen.
+    max_entries_per_poll: int = Field(500, ge=1, le=100_000)
 
 
 class WebhookEndpoint(BaseModel):
