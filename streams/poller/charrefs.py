@@ -105,6 +105,11 @@ def wide_encoding(body: bytes, content_type: str | None = None) -> tuple[str, in
     return (codec, 0) if codec else None
 
 
+def sanitize_char_refs_text(text: str) -> str:
+    """The same for decoded text (html.unescape raises on a reference of over 4300 digits)."""
+    return _REF_TEXT.sub(_fix_text, text) if "&#" in text else text
+
+
 def sanitize_char_refs(body: bytes, content_type: str | None = None) -> bytes:
     """`body` with every numeric character reference that names no character replaced by
     `&#65533`; linear time, and the same object back when there was nothing to change."""

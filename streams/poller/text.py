@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lxml import etree
 
+from newswatch.streams.poller.charrefs import sanitize_char_refs_text
+
 # At most this many characters of one HTML fragment are parsed (the text kept is capped lower,
 # at parser.MAX_TEXT); a fragment is cut before parsing so hostile markup costs bounded work.
 MAX_HTML_CHARS = 500_000
@@ -116,7 +118,7 @@ def html_to_text(value: str | None) -> str:
     if "<" in value:
         value = strip_markup(_CONTROL.sub("", value))[0]
     elif "&" in value:
-        value = html.unescape(value)
+        value = html.unescape(sanitize_char_refs_text(value))
     value = _CONTROL.sub("", value)
     # Collapse whitespace per line and drop blank lines; str.split/join run in C, several
     # times faster than whitespace regexes on feed-sized text.

@@ -115,3 +115,9 @@ def test_html_to_text_parses_at_most_max_html_chars() -> None:
     paragraph = "<p>x</p>"
     text = html_to_text(paragraph * (3 * MAX_HTML_CHARS // len(paragraph)))
     assert text.count("x") == MAX_HTML_CHARS // len(paragraph)
+
+
+def test_html_to_text_survives_references_html_unescape_cannot_convert() -> None:
+    """html.unescape calls int() on the digits: over 4300 of them raise ValueError."""
+    assert html_to_text("a &#" + "9" * 5000 + "; b") == "a \ufffd b"
+    assert html_to_text("a &#" + "0" * 5000 + "65; b") == "a A b"
