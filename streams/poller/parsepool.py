@@ -5,8 +5,9 @@ the GIL and starve the event loop, so it runs in a process pool.
 
 Feeds are isolated from each other; only the document at fault is charged:
 
-- **Timeout.** A document's clock starts when a worker takes it (time spent queued behind
-  others does not count). Past `timeout` it is the culprit: its parse fails with
+- **Timeout.** A document's clock starts when the executor hands it to a worker (time queued
+  behind others does not count, nor does worker start-up: a new pool's workers are warmed up
+  first). Past `timeout` it is the culprit: its parse fails with
   FeedParseError, and the pool is replaced (its workers are killed: a parse stuck in C code
   cannot be interrupted otherwise). Every other document that was running or queued in the old
   pool is re-queued on the new one, uncharged.
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
@@ -53,6 +55,10 @@ def _warm_up() -> None:
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import feedparser  # noqa: F401  (imported once per worker, not per document)
+
+
+def _ready() -> None:
+    """A no-op: run once per worker of a new pool, so start-up never counts as parse time."""
 
 
 def bound_parse(
@@ -84,7 +90,18 @@ class _Generation:
     `crash`: unknown whose fault)."""
 
     executor: ProcessPoolExecutor
+    workers: int
     retired: str | None = None
+    ready: asyncio.Future[Any] | None = None  # every worker started and warmed up
+
+    def warmed_up(self) -> asyncio.Future[Any]:
+        """Resolves once each worker has run a no-op: process start-up (seconds on a loaded
+        machine) must not count against the first documents' timeouts."""
+        if self.ready is None:
+            calls = [asyncio.wrap_future(self.executor.submit(_ready)) for _ in range(self.workers)]
+            self.ready = asyncio.ensure_future(asyncio.gather(*calls))
+            self.ready.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return self.ready
 
 
 class _Requeue(Exception):
@@ -107,7 +124,7 @@ class ParsePool:
         self.timeout = timeout
         self.target = target  # tests substitute a misbehaving parser
         self.max_entries = max_entries
-        self._current = _Generation(self._new_executor(workers))
+        self._current = _Generation(self._new_executor(workers), workers)
         self._isolation: _Generation | None = None
         self._isolation_lock = asyncio.Lock()
 
@@ -137,7 +154,7 @@ class ParsePool:
     async def _run_isolated(self, call: Callable[[], ParsedFeed], spec: FeedSpec) -> ParsedFeed:
         async with self._isolation_lock:
             if self._isolation is None:
-                self._isolation = _Generation(self._new_executor(1))
+                self._isolation = _Generation(self._new_executor(1), 1)
             try:
                 return await self._run(self._isolation, call, spec)
             except _Suspect:  # it crashed the worker with nothing else running: the culprit
@@ -149,8 +166,13 @@ class ParsePool:
         self, generation: _Generation, call: Callable[[], ParsedFeed], spec: FeedSpec
     ) -> ParsedFeed:
         try:
+            await asyncio.shield(generation.warmed_up())
             work: Future[ParsedFeed] = generation.executor.submit(call)
-        except (BrokenProcessPool, RuntimeError):  # broken or shut down before we got in
+        except (BrokenProcessPool, RuntimeError, asyncio.CancelledError):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # shutdown
+            # The pool broke, was shut down or retired before this document got in.
             self._retire(generation, "crash")
             raise _Requeue from None  # this document was not in it
         waiter = asyncio.wrap_future(work)
@@ -199,7 +221,7 @@ class ParsePool:
         generation.retired = reason
         metrics.PARSE_POOL_RESTARTS.labels(reason).inc()
         if generation is self._current:
-            self._current = _Generation(self._new_executor(self.workers))
+            self._current = _Generation(self._new_executor(self.workers), self.workers)
         if generation is self._isolation:
             self._isolation = None
         executor = generation.executor

@@ -42,7 +42,7 @@ async def test_only_the_culprit_is_charged(hostile: bytes, message: str) -> None
     requeued = metrics.PARSE_REQUEUED.labels("requeued")._value.get()
     isolated = metrics.PARSE_REQUEUED.labels("isolated")._value.get()
     try:
-        innocent = [rss([(f"g{i}", f"innocent {i}")], extra=SLOW) for i in range(6)]
+        innocent = [rss([(f"g{i}", f"innocent {i}")], extra=SLOW) for i in range(12)]
         tasks = [asyncio.create_task(pool.parse(body, SPEC, RESULT, 0.0)) for body in innocent[:1]]
         await asyncio.sleep(0.1)  # the first innocent is running when the culprit arrives
         culprit = asyncio.create_task(pool.parse(hostile, SPEC, RESULT, 0.0))
@@ -51,7 +51,7 @@ async def test_only_the_culprit_is_charged(hostile: bytes, message: str) -> None
         with pytest.raises(FeedParseError, match=message):
             await culprit
         results = await asyncio.gather(*tasks)
-        assert [r.entries[0].article.title for r in results] == [f"innocent {i}" for i in range(6)]
+        assert [r.entries[0].article.title for r in results] == [f"innocent {i}" for i in range(12)]
     finally:
         pool.close()
     rescued = metrics.PARSE_REQUEUED.labels("requeued")._value.get() - requeued
