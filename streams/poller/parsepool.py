@@ -14,7 +14,9 @@ Feeds are isolated from each other; only the document at fault is charged:
 - **Crash.** When a worker dies (`os._exit`, a segfault, the OOM killer), the executor fails every
   document it held and cannot say whose fault it was. They are all re-run one at a time in a
   separate one-worker *isolation* pool: a document that crashes (or times out) alone there is the
-  culprit; the others get their result, uncharged.
+  culprit; the others get their result, uncharged. Queued documents are isolated too (the
+  executor does not say which had started): at ~20 ms each, a few seconds per crash, and the
+  crashing feed backs off. A clock that starts inside the worker would avoid this; see README.
 - A document re-queued more than MAX_REQUEUES times (other documents keep failing around it)
   raises ParseInterrupted, which the scheduler retries soon without counting a failure.
 - Cancelling the awaiting task (shutdown) cancels its work and propagates; the CancelledError of
