@@ -120,6 +120,9 @@ class PollerSettings(OutgoingGuardSettings):
     sharding: bool = Field(
         False, description="share feeds between pollers via the feeds topic and a consumer group"
     )
+    # Entries turned into articles per fetched document, newest first; the rest are dropped
+    # (counted in newswatch_poll_entries_over_limit_total) and not remembered as seen.
+    max_entries_per_poll: int = Field(500, ge=1, le=100_000)
 
 
 #: A story's source count worth an update of its alerts (docs/stories.md, "Alerts at story level").

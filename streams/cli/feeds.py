@@ -221,9 +221,10 @@ def parse(ctx: click.Context, source: str, feed_id: str, lang: str | None) -> No
     """Print the articles a feed FILE or URL yields, as JSON lines (nothing is published)."""
     from newswatch.streams.poller.parser import FeedParseError, parse_feed
 
+    settings = settings_from(ctx)
     content_type = base_url = None
     if source.startswith(("http://", "https://")):
-        body, content_type, base_url = asyncio.run(_download(settings_from(ctx), source))
+        body, content_type, base_url = asyncio.run(_download(settings, source))
     else:
         try:
             body = Path(source).read_bytes()
@@ -237,11 +238,18 @@ def parse(ctx: click.Context, source: str, feed_id: str, lang: str | None) -> No
             declared_lang=lang,
             content_type=content_type,
             base_url=base_url,
+            max_entries=settings.poller.max_entries_per_poll,
         )
-    except FeedParseError as exc:
+    except FeedParseError as exc:  # the only exception parse_feed raises, whatever the body
         raise click.ClickException(f"{source}: {exc}") from None
     if parsed.bozo:
         click.echo(f"warning: malformed but usable: {parsed.bozo}", err=True)
+    if parsed.over_limit:
+        click.echo(
+            f"warning: {parsed.over_limit} older entries over the limit of"
+            f" {settings.poller.max_entries_per_poll} (poller.max_entries_per_poll) left out",
+            err=True,
+        )
     out = sys.stdout.buffer
     for entry in parsed.entries:
         out.write(orjson.dumps(entry.article) + b"\n")

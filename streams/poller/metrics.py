@@ -17,6 +17,7 @@ ERROR_KINDS = (
     "too_many_redirects",
     "blocked_address",  # refused by the SSRF guard (streams/netguard.py); nothing was sent
     "parse",
+    "parse_interrupted",
     "publish",
     "state",
     "other",
@@ -80,6 +81,21 @@ SCHEDULER_LAG = Gauge(
 PUBLISH_ERRORS = Counter(
     "newswatch_poll_publish_errors_total", "Articles whose publication to Kafka failed."
 )
+PARSE_POOL_RESTARTS = Counter(
+    "newswatch_poll_parse_pool_restarts_total",
+    "Parse pools replaced: a document timed out, or a worker died (crash).",
+    ["reason"],
+)
+PARSE_REQUEUED = Counter(
+    "newswatch_poll_parse_requeued_total",
+    "Documents parsed again, uncharged, because another document's timeout or crash stopped "
+    "their worker (requeued), or to find which one crashed it (isolated).",
+    ["how"],
+)
+ENTRIES_OVER_LIMIT = Counter(
+    "newswatch_poll_entries_over_limit_total",
+    "Entries left out because a document held more than max_entries_per_poll.",
+)
 
 for _cls in STATUS_CLASSES:
     RESPONSES.labels(_cls)
@@ -89,6 +105,10 @@ for _outcome in ("new", "duplicate"):
     ARTICLES.labels(_outcome)
 for _state in FEED_STATES:
     FEEDS.labels(_state)
+for _reason in ("timeout", "crash"):
+    PARSE_POOL_RESTARTS.labels(_reason)
+for _how in ("requeued", "isolated"):
+    PARSE_REQUEUED.labels(_how)
 # Series exist from the start at 0, so the first burst shows in rate()/increase().
 for _lang in (*KNOWN_LANGS, "other"):
     ARTICLES_BY_LANG.labels(_lang)

@@ -5,6 +5,11 @@ XML declaration or the BOM; xml:base). It never resolves external entities, and 
 entity-expansion bombs. The body is always handed over as a stream: feedparser treats a plain
 bytes/str argument as a *file name or URL* first, so a body such as b"/etc/passwd" would be read
 from disk.
+
+Every document is hostile until parsed: numeric character references that name no character
+are neutralised first (`charrefs`), any exception out of feedparser or our own processing is a
+FeedParseError of that feed (never a crash of the poll or the worker), and at most
+`max_entries` entries (newest first) are turned into articles.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from newswatch.streams.errors import FeedError
+from newswatch.streams.poller.charrefs import sanitize_char_refs
 from newswatch.streams.poller.text import canonical_url, guess_lang, html_to_text, primary_lang
 from newswatch.streams.records import Article
 
@@ -28,10 +34,12 @@ from newswatch.streams.records import Article
 EARLIEST_DATE = 631_152_000.0  # 1990-01-01T00:00:00Z
 FUTURE_SLACK = 86_400.0
 MAX_TEXT = 100_000  # characters kept of summary and content each
+MAX_ENTRIES = 500  # default of PollerSettings.max_entries_per_poll
 
 
 class FeedParseError(FeedError, ValueError):
-    """The document is not a feed (an HTML page, an empty body, binary junk)."""
+    """The document is not a feed (an HTML page, an empty body, binary junk), or parsing it
+    failed in any other way: the only exception parse_feed raises."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,7 @@ class ParsedFeed:
     bozo: str | None = None  # feedparser's complaint about a malformed but usable document
     entry_times: list[float] = field(default_factory=list)  # published times, newest first
     duplicates_in_document: int = 0
+    over_limit: int = 0  # entries beyond max_entries, not turned into articles
 
 
 def parse_feed(
@@ -63,8 +72,39 @@ def parse_feed(
     content_type: str | None = None,
     base_url: str | None = None,
     fetched_at: float | None = None,
+    max_entries: int = MAX_ENTRIES,
 ) -> ParsedFeed:
-    """Parse one document; raises FeedParseError when it holds no feed at all."""
+    """Parse one document; raises FeedParseError, and only that, when it yields no feed."""
+    try:
+        return _parse_document(
+            body,
+            feed_id=feed_id,
+            feed_name=feed_name,
+            declared_lang=declared_lang,
+            unicity=unicity,
+            content_type=content_type,
+            base_url=base_url,
+            fetched_at=fetched_at,
+            max_entries=max_entries,
+        )
+    except FeedParseError:
+        raise
+    except Exception as exc:  # feedparser on hostile input: ValueError, OverflowError, ...
+        raise FeedParseError(f"parser failed: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _parse_document(
+    body: bytes,
+    *,
+    feed_id: str,
+    feed_name: str,
+    declared_lang: str | None,
+    unicity: str,
+    content_type: str | None,
+    base_url: str | None,
+    fetched_at: float | None,
+    max_entries: int,
+) -> ParsedFeed:
     fetched_at = time.time() if fetched_at is None else fetched_at
     headers: dict[str, str] = {}
     if content_type:
@@ -73,7 +113,7 @@ def parse_feed(
     # resolve relative GUIDs ("1234", isPermaLink by default) against it, and every article id
     # would change when a feed moves. Relative links are resolved below instead.
     result = feedparser.parse(
-        io.BytesIO(body),
+        io.BytesIO(sanitize_char_refs(body, content_type)),
         response_headers=headers,
         sanitize_html=False,  # we strip all markup to text anyway; halves parse time
         resolve_relative_uris=False,  # only links matter, and those are resolved regardless
@@ -99,8 +139,10 @@ def parse_feed(
         format=version,
         bozo=f"{type(bozo).__name__}: {bozo}"[:300] if bozo else None,
     )
+    kept = _newest(entries, max_entries, fetched_at)
+    parsed.over_limit = len(entries) - len(kept)
     seen_ids: set[str] = set()
-    for entry in entries:
+    for entry in kept:
         key_kind, key = policy.key(entry)
         article_id = f"{feed_id}:{hashlib.sha1(key.encode()).hexdigest()[:16]}"
         if article_id in seen_ids:
@@ -123,6 +165,24 @@ def parse_feed(
             parsed.entry_times.append(article.published)
     parsed.entry_times.sort(reverse=True)
     return parsed
+
+
+def _newest(entries: list[Any], limit: int, fetched_at: float) -> list[Any]:
+    """At most `limit` entries: the newest by published (else updated) date, undated ones after
+    dated ones in document order; returned in document order. Ids are still decided over the
+    whole document (`_IdPolicy`), so an entry's id does not depend on which others were kept."""
+    if len(entries) <= limit:
+        return entries
+
+    def rank(index: int) -> tuple[bool, float, int]:
+        entry = entries[index]
+        when = _clamp(_epoch(entry.get("published_parsed")), fetched_at)
+        if when is None:
+            when = _clamp(_epoch(dict.get(entry, "updated_parsed")), fetched_at)
+        return (when is None, -(when or 0.0), index)
+
+    chosen = sorted(range(len(entries)), key=rank)[:limit]
+    return [entries[index] for index in sorted(chosen)]
 
 
 class _IdPolicy:

@@ -25,6 +25,7 @@ import aiohttp
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.fetcher import FetchError, FetchResult, fetch
+from newswatch.streams.poller.parsepool import ParseInterrupted
 from newswatch.streams.poller.parser import FeedParseError, ParsedEntry, ParsedFeed
 from newswatch.streams.poller.policy import (
     Bounds,
@@ -217,6 +218,7 @@ class Poller:
         return slot
 
     async def _run_feed(self, feed_id: str, due: float) -> None:
+        """One poll of one feed; whatever happens, the feed is scheduled again."""
         spec = self.feeds[feed_id]
         self._waiting[feed_id] = due
         try:
@@ -225,16 +227,25 @@ class Poller:
                 try:
                     await self.poll(spec)
                 except asyncio.CancelledError:
-                    raise
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise  # shutdown
+                    # A CancelledError nobody asked for (a cancelled future deep down): a bug
+                    # to log, never a reason to stop polling this feed.
+                    self._unexpected(feed_id)
                 except Exception:  # a bug must not kill the loop or silence the feed
-                    log.exception("feed %s: unexpected error", feed_id)
-                    metrics.ERRORS.labels("other").inc()
-                    state = self.states.setdefault(feed_id, FeedState())
-                    state.next_due = time.time() + self.bounds.min_interval
+                    self._unexpected(feed_id)
         finally:
             self._waiting.pop(feed_id, None)
-        if feed_id in self.feeds:
-            self._schedule(feed_id, self.states[feed_id].next_due)
+            if feed_id in self.feeds:
+                state = self.states.setdefault(feed_id, FeedState())
+                self._schedule(feed_id, state.next_due)
+
+    def _unexpected(self, feed_id: str) -> None:
+        log.exception("feed %s: unexpected error", feed_id)
+        metrics.ERRORS.labels("other").inc()
+        state = self.states.setdefault(feed_id, FeedState())
+        state.next_due = time.time() + self.bounds.min_interval
 
     def _update_gauges(self, now: float) -> None:
         oldest = min(self._waiting.values(), default=now)
@@ -289,8 +300,19 @@ class Poller:
             parsed = await self.parse(body, spec, result, now)
         except FeedParseError as exc:
             return await self._failed(spec, state, "parse", str(exc), result.status, None)
+        except ParseInterrupted as exc:  # other feeds' documents kept killing the workers
+            kind, status = "parse_interrupted", result.status
+            return await self._failed(spec, state, kind, str(exc), status, None, True)
         if parsed.bozo:
             log.debug("feed %s: malformed but usable: %s", spec.id, parsed.bozo)
+        if parsed.over_limit:
+            metrics.ENTRIES_OVER_LIMIT.inc(parsed.over_limit)
+            log.info(
+                "feed %s: %d older entries over max_entries_per_poll=%d left out",
+                spec.id,
+                parsed.over_limit,
+                self.settings.max_entries_per_poll,
+            )
         state.title = parsed.title or state.title
         merged = sorted(set(parsed.entry_times) | set(state.entry_times), reverse=True)
         state.entry_times = merged[:20]

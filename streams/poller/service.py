@@ -52,7 +52,11 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
         return (not missing, "ok" if not missing else "waiting for " + ", ".join(missing))
 
     runner = await start_health_server(settings.web_host, settings.web_port, ready)
-    pool = ParsePool(settings.poller.parse_workers, settings.poller.parse_timeout)
+    pool = ParsePool(
+        settings.poller.parse_workers,
+        settings.poller.parse_timeout,
+        max_entries=settings.poller.max_entries_per_poll,
+    )
     session = make_session(settings.poller)
     background: list[asyncio.Task[None]] = []
     try:

@@ -138,7 +138,9 @@ async def make_poller(redis_url: str):
     """Build Pollers on a clean Redis with small, test-friendly limits."""
     made: list[tuple[Poller, object]] = []
 
-    async def build(feeds: list[FeedSpec], **overrides) -> tuple[Poller, RecordingPublisher]:
+    async def build(
+        feeds: list[FeedSpec], parse=inline_parse, **overrides
+    ) -> tuple[Poller, RecordingPublisher]:
         options = {
             "min_interval": 1.0,
             "default_interval": 1.0,
@@ -159,7 +161,7 @@ async def make_poller(redis_url: str):
             StateStore(client, 3600),
             publisher,
             make_session(settings),
-            inline_parse,
+            parse,
         )
         await poller.load_state()
         made.append((poller, client))
@@ -171,13 +173,21 @@ async def make_poller(redis_url: str):
         await client.aclose()
 
 
+HANG = "<!--hang-->"
+DIE = "<!--die-->"
+SLOW = "<!--slow-->"
+
+
 def misbehaving_parse(body: bytes, **kwargs) -> ParsedFeed:
-    """For ParsePool tests (runs in a worker): b"hang" sleeps, b"die" kills the worker."""
+    """For ParsePool tests (runs in a worker): a body that is, or contains the marker, b"hang"
+    sleeps for an hour, b"die" kills the worker; SLOW takes 0.3 s (keeps others queued)."""
     import os
     import time
 
-    if body == b"hang":
+    if body == b"hang" or HANG.encode() in body:
         time.sleep(3600)
-    if body == b"die":
+    if body == b"die" or DIE.encode() in body:
         os._exit(1)
+    if SLOW.encode() in body:
+        time.sleep(0.3)
     return parse_feed(body, **kwargs)

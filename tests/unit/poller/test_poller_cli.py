@@ -79,3 +79,36 @@ def test_poll_reports_a_broken_feeds_file(cli, monkeypatch) -> None:
     monkeypatch.setenv("NEWSWATCH_KAFKA_SERVERS", "127.0.0.1:9")
     monkeypatch.setenv("NEWSWATCH_REDIS_URL", "redis://127.0.0.1:9/0")
     assert "feed #1" in cli("poll", expect=1).output
+
+
+def test_parse_reports_a_parser_failure_without_a_traceback(cli, tmp_path, monkeypatch) -> None:
+    import feedparser
+
+    def explode(*_args, **_kwargs):
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(feedparser, "parse", explode)
+    result = cli("feeds", "parse", str(DATA / "rss2_basic.xml"), expect=1)
+    assert "parser failed: UnicodeEncodeError" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_parse_neutralises_hostile_character_references(cli, tmp_path) -> None:
+    hostile = tmp_path / "hostile.xml"
+    refs = "&#xD800; &#1114112; &#99999999999;"
+    hostile.write_text(
+        f'<rss version="2.0"><channel><title>c</title><item><title>a {refs} b</title>'
+        "<guid>g</guid></item></channel></rss>"
+    )
+    result = cli("feeds", "parse", str(hostile))
+    assert orjson.loads(result.stdout)["title"] == "a \ufffd \ufffd \ufffd b"
+
+
+def test_parse_warns_about_entries_over_the_limit(cli, tmp_path, monkeypatch) -> None:
+    many = tmp_path / "many.xml"
+    items = "".join(f"<item><title>t{i}</title><guid>g{i}</guid></item>" for i in range(30))
+    many.write_text(f'<rss version="2.0"><channel><title>c</title>{items}</channel></rss>')
+    monkeypatch.setenv("NEWSWATCH_POLLER__MAX_ENTRIES_PER_POLL", "10")
+    result = cli("feeds", "parse", str(many))
+    assert len(result.stdout.splitlines()) == 10
+    assert "20 older entries over the limit of 10" in result.stderr

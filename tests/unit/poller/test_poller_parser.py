@@ -178,3 +178,72 @@ def test_body_that_looks_like_a_path_is_not_opened(tmp_path: Path) -> None:
 def test_body_that_looks_like_a_url_is_not_fetched() -> None:
     with pytest.raises(FeedParseError):
         parse_feed(b"http://127.0.0.1:9/feed.xml", feed_id="t")
+
+
+def _dated_feed(dates: list[int | None]) -> bytes:
+    from email.utils import formatdate
+
+    items = "".join(
+        f"<item><title>t{i}</title><guid>g{i}</guid>"
+        + (f"<pubDate>{formatdate(d, usegmt=True)}</pubDate>" if d else "")
+        + "</item>"
+        for i, d in enumerate(dates)
+    )
+    return f'<rss version="2.0"><channel><title>c</title>{items}</channel></rss>'.encode()
+
+
+def test_at_most_max_entries_newest_first_in_document_order() -> None:
+    base = 1_700_000_000
+    dates = [base + 10, None, base + 50, base + 20, base + 40, None, base + 30]
+    body = _dated_feed(dates)
+    parsed = parse_feed(body, feed_id="t", fetched_at=FETCHED_AT, max_entries=3)
+    assert [e.article.title for e in parsed.entries] == ["t2", "t4", "t6"]
+    assert parsed.over_limit == 4
+    everything = parse_feed(body, feed_id="t", fetched_at=FETCHED_AT)
+    assert everything.over_limit == 0 and len(everything.entries) == 7
+    ids = {e.article.title: e.article.id for e in everything.entries}
+    assert all(ids[e.article.title] == e.article.id for e in parsed.entries)  # same ids
+    # Undated entries rank after every dated one, in document order: the last undated goes.
+    six = parse_feed(body, feed_id="t", fetched_at=FETCHED_AT, max_entries=6)
+    assert [e.article.title for e in six.entries] == ["t0", "t1", "t2", "t3", "t4", "t6"]
+
+
+def test_a_future_date_does_not_jump_the_queue() -> None:
+    """Far-future dates are clamped to the fetch time before ranking (a hostile entry dated
+    2099 ranks as 'now', level with honest entries from today)."""
+    honest = int(FETCHED_AT) - 60
+    parsed = parse_feed(
+        _dated_feed([4_070_908_800, honest, honest - 3600]),
+        feed_id="t",
+        fetched_at=FETCHED_AT,
+        max_entries=2,
+    )
+    assert [e.article.title for e in parsed.entries] == ["t0", "t1"]
+    assert parsed.entries[0].article.published == FETCHED_AT
+
+
+def test_huge_document_is_capped() -> None:
+    parsed = parse_feed(_dated_feed([None] * 5000), feed_id="t", max_entries=500)
+    assert len(parsed.entries) == 500 and parsed.over_limit == 4500
+    assert parsed.entries[0].article.title == "t0"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("chr() arg not in range(0x110000)"),
+        UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"),
+        OverflowError("Python int too large to convert to C int"),
+        RecursionError("maximum recursion depth exceeded"),
+        KeyError("x"),
+    ],
+)
+def test_any_parser_exception_is_a_feed_parse_error(monkeypatch, error: Exception) -> None:
+    import feedparser
+
+    def explode(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(feedparser, "parse", explode)
+    with pytest.raises(FeedParseError, match=f"parser failed: {type(error).__name__}"):
+        parse("rss2_basic.xml")
