@@ -50,7 +50,8 @@ _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([a-z0-9_-]{1,40})", re.I)
 def _code_point(hex_digits: str | bytes | None, dec_digits: str | bytes | None) -> int | None:
     """The referenced code point, or None when it cannot be a character."""
     base, digits = (16, hex_digits) if hex_digits is not None else (10, dec_digits)
-    significant = (digits or "").lstrip("0" if isinstance(digits, str) else b"0")
+    text = digits.decode("ascii") if isinstance(digits, bytes) else (digits or "")
+    significant = text.lstrip("0")
     if len(significant) > _MAX_DIGITS[base]:
         return None  # also keeps int() away from megabyte-long digit strings
     value = int(significant or "0", base)
@@ -101,8 +102,8 @@ def wide_encoding(body: bytes, content_type: str | None = None) -> tuple[str, in
         if b"\x00" not in head and head[:1] in (b"<", b" ", b"\t", b"\r", b"\n"):
             return None  # an ASCII `<` or blank first: not UTF-16/32, whatever the header says
     declared = _CHARSET_PARAM.search(content_type or "")
-    codec = _CHARSETS.get(declared.group(1).lower()) if declared else None
-    return (codec, 0) if codec else None
+    named = _CHARSETS.get(declared.group(1).lower()) if declared else None
+    return (named, 0) if named else None
 
 
 def sanitize_char_refs_text(text: str) -> str:

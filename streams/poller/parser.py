@@ -28,7 +28,7 @@ import feedparser
 from newswatch.streams.errors import FeedError
 from newswatch.streams.poller.charrefs import sanitize_char_refs
 from newswatch.streams.poller.text import canonical_url, guess_lang, html_to_text, primary_lang
-from newswatch.streams.records import Article
+from newswatch.streams.records import URL_CHARS, Article
 
 # Dates before this are treated as unknown; dates after fetch time + slack are clamped.
 EARLIEST_DATE = 631_152_000.0  # 1990-01-01T00:00:00Z
@@ -303,7 +303,14 @@ def _article(
 
 
 def _absolute(link: str | None) -> str | None:
-    """Only absolute http(s) links; a relative one that xml:base could not resolve is dropped."""
-    if link and link.strip().lower().startswith(("http://", "https://")):
-        return link.strip()
-    return None
+    """Only absolute http(s) links; a relative one that xml:base could not resolve is dropped,
+    and so is one the article record would refuse (over URL_CHARS, or with control characters:
+    the whole article would be dead-lettered for its link)."""
+    if not link:
+        return None
+    link = link.strip()
+    if not link.lower().startswith(("http://", "https://")) or len(link) > URL_CHARS:
+        return None
+    if any(not ch.isprintable() for ch in link):
+        return None
+    return link

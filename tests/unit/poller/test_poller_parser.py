@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newswatch.streams.poller.parser import FeedParseError, parse_feed
+from newswatch.streams.records import Article
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "feeds"
 FETCHED_AT = 1_800_000_000.0  # 2027-01-15
@@ -247,3 +248,20 @@ def test_any_parser_exception_is_a_feed_parse_error(monkeypatch, error: Exceptio
     monkeypatch.setattr(feedparser, "parse", explode)
     with pytest.raises(FeedParseError, match=f"parser failed: {type(error).__name__}"):
         parse("rss2_basic.xml")
+
+
+def test_links_the_article_record_would_refuse_are_dropped_not_the_article() -> None:
+    """A link over the record's URL limit or with a control character would make the worker
+    dead-letter the whole article; the parser keeps the article without that link."""
+    long_link = "https://example.org/" + "a" * 9_000
+    body = (
+        '<rss version="2.0"><channel><title>t</title>'
+        f"<item><title>one</title><guid>g1</guid><link>{long_link}</link></item>"
+        "<item><title>two</title><guid>g2</guid><link>https://example.org/x&#1;y</link></item>"
+        "</channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, feed_id="f")
+    assert [e.article.title for e in parsed.entries] == ["one", "two"]
+    assert all(e.article.url is None for e in parsed.entries)
+    for entry in parsed.entries:
+        Article.loads(entry.article.dumps())  # the worker accepts what the poller sends
