@@ -51,7 +51,8 @@ async def read_articles(
         out: list[Article] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(await consumer.position(tp) >= ends[tp] for tp in partitions):
+            positions = {tp: await consumer.position(tp) for tp in partitions}
+            if all(positions[tp] >= ends[tp] for tp in partitions):
                 break
             batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for records in batch.values():

@@ -83,12 +83,15 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(10)
 
-    def stop(self, timeout: float = 40.0) -> int | None:
+    def stop(self, timeout: float = 40.0, *, signalled: bool = False) -> int | None:
+        """SIGTERM (once: a second one may cut the graceful shutdown short), SIGKILL after
+        `timeout`; the exit code (0 = clean shutdown)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
+            if not signalled:
+                self.proc.send_signal(signal.SIGCONT)
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -233,7 +236,7 @@ class Pipeline:
             daemon.signal(signal.SIGCONT)
             daemon.signal(signal.SIGTERM)
         for daemon in self.poller_daemons + self.worker_daemons:
-            codes[daemon.name] = daemon.stop()
+            codes[daemon.name] = daemon.stop(signalled=True)
         self.redis.stop()
         self.cluster.stop()
         return codes

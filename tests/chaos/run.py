@@ -172,7 +172,7 @@ async def run(args: argparse.Namespace) -> int:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     scale = Scale.of(args.minutes)
-    names = args.scenarios.split(",") if args.scenarios else list(scenarios.ALL)
+    names = args.scenarios.split(",") if args.scenarios else list(scenarios.DEFAULT)
     if args.minutes < 2 and not args.scenarios:
         names = list(scenarios.SMOKE)
     unknown = [n for n in names if n not in scenarios.ALL]
