@@ -58,36 +58,41 @@ class KafkaPublisher:
         self.topic = topic
         self.timeout = timeout
         self._renew = renew
+        self._renewing = asyncio.Lock()
 
     async def publish(self, articles: list[Article]) -> None:
         if not articles:
             return
+        producer = self.producer
         try:
             async with asyncio.timeout(self.timeout):
                 futures = [
-                    await self.producer.send(self.topic, a.dumps(), key=a.id.encode("utf-8"))
+                    await producer.send(self.topic, a.dumps(), key=a.id.encode("utf-8"))
                     for a in articles
                 ]
                 await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as exc:
             if isinstance(exc, FATAL_PRODUCER_ERRORS) and self._renew is not None:
-                await self._replace_producer(exc)
+                await self._replace_producer(producer, exc)
             raise PublishError(f"{type(exc).__name__}: {exc}") from None
 
-    async def _replace_producer(self, cause: Exception) -> None:
+    async def _replace_producer(self, failed: AIOKafkaProducer, cause: Exception) -> None:
         """Swap in a new producer; the failed batch is retried by the caller (the articles are
         not marked seen), so a batch the old producer did get written appears twice in the
-        topic, which the consumers deduplicate by article id."""
+        topic, which the consumers deduplicate by article id. Publishes failing together
+        replace the producer once."""
         assert self._renew is not None
-        log.warning("producer unusable after %r; starting a new one", cause)
-        old = self.producer
+        async with self._renewing:
+            if self.producer is not failed:
+                return  # another publish already replaced it
+            log.warning("producer unusable after %r; starting a new one", cause)
+            try:
+                self.producer = await self._renew()
+            except KafkaError as exc:  # the cluster is still away: keep it, try again later
+                log.warning("could not start a new producer yet: %r", exc)
+                return
+            PRODUCER_RENEWALS.inc()
         try:
-            self.producer = await self._renew()
-        except KafkaError as exc:  # the cluster is still away: keep the old one, try again later
-            log.warning("could not start a new producer yet: %r", exc)
-            return
-        PRODUCER_RENEWALS.inc()
-        try:
-            await asyncio.wait_for(old.stop(), 10)
+            await asyncio.wait_for(failed.stop(), 10)
         except (KafkaError, TimeoutError) as exc:
             log.info("old producer did not stop cleanly: %r", exc)

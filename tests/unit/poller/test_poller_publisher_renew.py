@@ -79,3 +79,20 @@ async def test_no_new_producer_while_the_cluster_is_away_keeps_the_old_one() -> 
     with pytest.raises(PublishError):
         await publisher.publish([article(1)])
     assert publisher.producer is broken and not broken.stopped  # tried again at the next error
+
+
+async def test_publishes_failing_together_replace_the_producer_once() -> None:
+    broken = FakeProducer(OutOfOrderSequenceNumber())
+    made: list[FakeProducer] = []
+
+    async def renew() -> FakeProducer:
+        await asyncio.sleep(0.01)  # the others fail meanwhile
+        made.append(FakeProducer(None))
+        return made[-1]
+
+    publisher = KafkaPublisher(broken, "articles", renew=renew)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        *(publisher.publish([article(n)]) for n in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, PublishError) for r in results)
+    assert len(made) == 1 and publisher.producer is made[0] and broken.stopped
