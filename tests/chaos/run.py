@@ -90,6 +90,7 @@ class Chaos:
     notes: dict = field(default_factory=dict)
     vanished: set[str] = field(default_factory=set)
     healed_at: float = 0.0
+    healed_wall: float = 0.0  # time.time() of the same moment
     pending_hot: dict[str, float] = field(default_factory=dict)  # url -> published (epoch s)
     delivered: set[str] = field(default_factory=set)
     _delivered_seen: int = 0
@@ -106,6 +107,7 @@ class Chaos:
             yield
         finally:
             self.healed_at = self.now()
+            self.healed_wall = time.time()
             self.fault_windows.append((began, self.healed_at, label))
             self.results[-1].faults.append(label)
 
@@ -124,11 +126,11 @@ class Chaos:
         self.delivered.update(new)
 
     def caught_up(self) -> bool:
-        """Every alerting article published more than IN_FLIGHT_S ago has its alert in Redis,
-        and every alert that reached Redis more than IN_FLIGHT_S ago was delivered (articles
-        keep coming: the newest are always on their way)."""
+        """Every alerting article published before the last fault ended or more than
+        IN_FLIGHT_S ago has its alert in Redis, and every alert that reached Redis that long
+        ago was delivered (articles keep coming: the newest are always on their way)."""
         self._refresh()
-        horizon = time.time() - IN_FLIGHT_S
+        horizon = max(time.time() - IN_FLIGHT_S, self.healed_wall)
         if any(at < horizon for at in self.pending_hot.values()):
             return False
         undelivered = self.tracker.seen.keys() - self.delivered
@@ -214,13 +216,13 @@ async def run(args: argparse.Namespace) -> int:
         chaos.results.append(ScenarioResult("baseline"))
         tasks = [asyncio.create_task(chaos.sampler()), asyncio.create_task(chaos.publisher())]
         # Baseline: articles flow and alerts arrive before the first fault.
-        chaos.healed_at = chaos.now()
-        chaos.results[-1].recovery_s = await chaos.wait_caught_up(180)
-        await asyncio.sleep(5)
-        first = await chaos.wait_caught_up(120)
+        chaos.healed_at, chaos.healed_wall = chaos.now(), time.time()
+        await asyncio.sleep(2 * IN_FLIGHT_S)  # articles old enough to count as late exist
+        flowing = await chaos.wait_caught_up(180)
         print(f"[{chaos.now():7.1f}s] pipeline flowing ({len(tracker.seen)} alerts)", flush=True)
-        if first is None:
-            raise RuntimeError("no alerts flowed before the first fault")
+        if flowing is None or not tracker.seen:
+            raise RuntimeError("alerts did not flow before the first fault")
+        chaos.results[-1].recovery_s = flowing
         chaos.results[-1].ended = chaos.now()
         chaos.deadline = time.monotonic() + args.minutes * 60
 
@@ -255,7 +257,7 @@ async def run(args: argparse.Namespace) -> int:
         for task in tasks:
             task.cancel()
         tasks.append(asyncio.create_task(chaos.sampler()))
-        chaos.healed_at = chaos.now()
+        chaos.healed_at, chaos.healed_wall = chaos.now(), time.time()
         drained = await chaos.wait_caught_up(CATCH_UP_TIMEOUT)
         await asyncio.sleep(5)  # late duplicates, if any, have a chance to show
         await tracker.poll()
