@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import sys
 import time
@@ -342,6 +343,10 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
+    # The harness sets every setting of the processes it starts; settings of the caller's
+    # environment (and NEWSWATCH_CHAOS, the test's switch, which is no setting) stay out.
+    for name in [n for n in os.environ if n.startswith("NEWSWATCH_")]:
+        del os.environ[name]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--out", default="build/chaos")
