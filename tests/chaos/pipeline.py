@@ -5,6 +5,7 @@ alert stream while faults are injected."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -45,6 +46,7 @@ class Daemon:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     starts: int = 0
+    killed_children: set[int] = field(default_factory=set)
 
     @property
     def log_path(self) -> Path:
@@ -78,10 +80,17 @@ class Daemon:
             os.kill(self.proc.pid, sig)
 
     def kill9(self) -> None:
+        """SIGKILL, as a crash would; its descendants are remembered to see whether they
+        outlive it (`orphans()`)."""
         if self.running():
             assert self.proc is not None
+            self.killed_children.update(_descendants(self.proc.pid))
             self.proc.kill()
             self.proc.wait(10)
+
+    def orphans(self) -> list[int]:
+        """Descendants of killed incarnations that are still alive."""
+        return sorted(pid for pid in self.killed_children if _alive(pid))
 
     def stop(self, timeout: float = 40.0, *, signalled: bool = False) -> int | None:
         """SIGTERM (once: a second one may cut the graceful shutdown short), SIGKILL after
@@ -122,6 +131,35 @@ class Daemon:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
+def _descendants(pid: int) -> set[int]:
+    """All descendants of `pid` (Linux /proc), the process itself excluded."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    children = {int(c) for c in f.read().split()}
+            except OSError:
+                continue
+            todo.extend(children - found)
+            found |= children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @dataclass
 class Pipeline:
     work: Path
@@ -131,6 +169,7 @@ class Pipeline:
     redis: RedisServer = field(default_factory=RedisServer)
     worker_daemons: list[Daemon] = field(default_factory=list)
     poller_daemons: list[Daemon] = field(default_factory=list)
+    orphans: dict[str, int] = field(default_factory=dict)  # processes left by kill -9
 
     @property
     def redis_dir(self) -> Path:
@@ -238,6 +277,14 @@ class Pipeline:
             daemon.signal(signal.SIGTERM)
         for daemon in self.poller_daemons + self.worker_daemons:
             codes[daemon.name] = daemon.stop(signalled=True)
+        for daemon in self.poller_daemons + self.worker_daemons:
+            orphans = daemon.orphans()
+            if orphans:
+                self.orphans[daemon.name] = self.orphans.get(daemon.name, 0) + len(orphans)
+            for pid in orphans:  # ours: descendants of a process this harness started
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            daemon.killed_children.clear()
         self.redis.stop()
         self.cluster.stop()
         return codes

@@ -274,6 +274,9 @@ async def run(args: argparse.Namespace) -> int:
         for task in tasks:
             task.cancel()
         report["exit_codes"] = pipeline.stop()
+        # Processes a kill -9 left behind (descendants of the killed daemon still running at
+        # the end; the harness kills them then): see docs/chaos.md.
+        report["orphans_after_kill9"] = dict(pipeline.orphans)
         report["duration_s"] = round(chaos.now(), 1)
         total = verdicts["total"]
         report.update(
