@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # cargo (rustup's default place) builds the tagging engine's compiled core at install time.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: demo test system-deps install kafka-jars lint format bench clean
+.PHONY: demo test system-deps install kafka-jars lint format bench chaos clean
 
 ## The two set-up commands of the README -------------------------------------------------
 demo: system-deps install          ## run the whole pipeline on the bundled demo feeds
@@ -37,6 +37,10 @@ install: $(BIN)/python             ## the project, editable, with test and embed
 
 kafka-jars:                        ## Apache Kafka 4.x jars via Maven (cached between runs)
 	bash tests/kafka/fetch.sh
+
+CHAOS_MINUTES ?= 30
+chaos: system-deps install kafka-jars  ## faults on a 3-broker cluster: build/chaos/report.json + plot
+	$(BIN)/python tests/chaos/run.py --minutes $(CHAOS_MINUTES) --out build/chaos
 
 # mypy resolves `newswatch.*` through build/typecheck/newswatch/{streams,agents}, links to the
 # source folders ([tool.mypy] in pyproject.toml says why the editable install alone is not enough).

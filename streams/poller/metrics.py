@@ -141,3 +141,10 @@ FEED_RECORDS_INVALID = Counter(
     "newswatch_poller_feed_records_invalid_total",
     "Records on the feeds topic that could not be used (logged and skipped).",
 )
+
+# ---- publishing (streams/poller/publisher.py) ------------------------------------------------
+PRODUCER_RENEWALS = Counter(
+    "newswatch_poller_producer_renewals_total",
+    "Idempotent producers replaced after an error they cannot recover from (out-of-order"
+    " sequence, unknown producer id).",
+)

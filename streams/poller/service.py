@@ -59,10 +59,13 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
     )
     session = make_session(settings.poller)
     background: list[asyncio.Task[None]] = []
+    publisher: KafkaPublisher | None = None
     try:
         health["producer"] = True
         health["redis"] = await _wait_for_redis(store, redis_url)
-        publisher = KafkaPublisher(producer, settings.topic("articles"))
+        publisher = KafkaPublisher(
+            producer, settings.topic("articles"), renew=lambda: start_producer(settings)
+        )
         if settings.poller.sharding:
             # The feeds come from the partitions this poller owns (sharding.py), not the file.
             await seed_feeds(settings, feeds)
@@ -87,7 +90,7 @@ async def run_poller(settings: Settings, stop: asyncio.Event | None = None) -> N
         await asyncio.gather(*background, return_exceptions=True)
         await session.close()
         with contextlib.suppress(Exception):
-            await producer.stop()  # flushes anything still buffered
+            await (publisher.producer if publisher else producer).stop()  # flushes the buffer
         await redis.aclose()
         pool.close()
         await runner.cleanup()

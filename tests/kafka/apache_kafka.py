@@ -9,6 +9,10 @@ replication factor 1, small internal topics).
     kafka.bootstrap                        # "127.0.0.1:<port>"
     kafka.stop()                           # idempotent; SIGTERM, then SIGKILL
 
+`KafkaCluster` runs several such combined nodes as one cluster (a controller quorum of all of
+them, replication across them) for the chaos harness; each node can be killed and restarted on
+its own ports and data.
+
 `start()` raises `KafkaUnavailable` when java, mvn or the jars are missing (callers may skip)
 and `KafkaStartError`, with the tail of the broker's log, when the broker does not come up.
 """
@@ -184,6 +188,13 @@ class ApacheKafka:
     log_path: Path | None = None
     started_in: float = 0.0  # seconds from `start()` (format included) to ready
     class_sharing: bool = True  # AppCDS archives in the jar cache (see _ClassArchive)
+    # Cluster membership (KafkaCluster): node id, "id@host:port,..." of every controller, the
+    # shared cluster id and the replication of internal topics; the defaults are one node.
+    node_id: int = 1
+    voters: str = ""
+    cluster_id: str = ""
+    replication: int = 1
+    work_dir: Path | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
     _archive: _ClassArchive | None = field(default=None, repr=False)
 
@@ -197,10 +208,12 @@ class ApacheKafka:
 
     def server_properties(self, data_dir: Path) -> dict[str, str]:
         """The broker's configuration: one node, plaintext, tuned for fast tests."""
+        rf = str(self.replication)
+        min_isr = str(min(2, self.replication))
         return {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{HOST}:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or f"1@{HOST}:{self.controller_port}",
             "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -211,14 +224,15 @@ class ApacheKafka:
             "auto.create.topics.enable": "true",
             "delete.topic.enable": "true",
             "group.initial.rebalance.delay.ms": "0",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": rf,
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": "4",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "min.insync.replicas": "1",
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "min.insync.replicas": min_isr,
+            "default.replication.factor": rf,
             "num.network.threads": "2",
             "num.io.threads": "2",
             "num.recovery.threads.per.data.dir": "1",
@@ -252,18 +266,40 @@ class ApacheKafka:
 
     def start(self, work_dir: Path, timeout: float = 60.0) -> ApacheKafka:
         """Fetch (or reuse) the jars, format storage, launch the broker, wait until it serves."""
+        began = time.monotonic()
+        self.prepare(work_dir, timeout)
+        self.launch()
+        self.wait_ready(began + timeout)
+        self.started_in = time.monotonic() - began
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.work_dir is not None
+        return self.work_dir / f"kafka-{self.port}-data"
+
+    @property
+    def properties_path(self) -> Path:
+        assert self.work_dir is not None
+        return self.work_dir / f"kafka-{self.port}.properties"
+
+    def allocate_ports(self) -> None:
+        self.port = self.port or free_port(HOST)
+        self.controller_port = self.controller_port or free_port(HOST)
+
+    def prepare(self, work_dir: Path, timeout: float = 60.0) -> None:
+        """Jars, ports, configuration and formatted storage; the broker is not started."""
         java_binary()
         self.jars = self.jars or fetch_jars(self.version)
         work_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port(HOST)
-        self.controller_port = self.controller_port or free_port(HOST)
-        data_dir = work_dir / f"kafka-{self.port}-data"
-        props = work_dir / f"kafka-{self.port}.properties"
-        props.write_text("".join(f"{k}={v}\n" for k, v in self.server_properties(data_dir).items()))
+        self.work_dir = work_dir
+        self.allocate_ports()
+        props = self.properties_path
+        props.write_text(
+            "".join(f"{k}={v}\n" for k, v in self.server_properties(self.data_dir).items())
+        )
         (work_dir / "log4j2.properties").write_text(_LOG4J2)
         self.log_path = work_dir / f"kafka-{self.port}.log"
-
-        began = time.monotonic()
         fmt_archive = self._class_archive("kafka.tools.StorageTool")
         fmt = subprocess.run(
             self._java(
@@ -271,7 +307,7 @@ class ApacheKafka:
                 "kafka.tools.StorageTool",
                 "format",
                 "-t",
-                random_cluster_id(),
+                self.cluster_id or random_cluster_id(),
                 "-c",
                 str(props),
                 archive=fmt_archive,
@@ -288,10 +324,18 @@ class ApacheKafka:
                 f"kafka-storage format failed (exit {fmt.returncode}):\n"
                 f"{(fmt.stdout + fmt.stderr).strip()[-3000:]}"
             )
+
+    def launch(self) -> None:
+        """Start the broker JVM on the prepared configuration and data (again after a stop)."""
+        assert self.work_dir is not None and self.log_path is not None
+        if self.running():
+            return
         self._archive = self._class_archive("kafka.Kafka")
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                self._java(work_dir, "kafka.Kafka", str(props), archive=self._archive),
+                self._java(
+                    self.work_dir, "kafka.Kafka", str(self.properties_path), archive=self._archive
+                ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -299,15 +343,20 @@ class ApacheKafka:
                 preexec_fn=_die_with_parent if self.die_with_parent else None,
             )
         _LIVE.add(self)
+
+    def wait_ready(self, deadline: float) -> None:
+        """`_wait_ready`, stopping the broker (and saying why) when it does not come up."""
         try:
-            self._wait_ready(began + timeout)
+            self._wait_ready(deadline)
         except BaseException as exc:
             self.stop(grace=0)
             if isinstance(exc, KafkaError):
                 raise
             raise KafkaStartError(f"{exc!r}\n{self.tail_log()}") from exc
-        self.started_in = time.monotonic() - began
-        return self
+
+    def kill(self) -> None:
+        """SIGKILL, no controlled shutdown (the node can be `launch()`ed again)."""
+        self.stop(grace=0)
 
     def _wait_ready(self, deadline: float) -> None:
         """Until a metadata request lists this broker (registered and unfenced) and the group
@@ -425,6 +474,84 @@ def _run_in_thread(coro, timeout: float):
 
 
 _LIVE: set[ApacheKafka] = set()
+
+
+@dataclass
+class KafkaCluster:
+    """`size` combined broker+controller nodes on loopback: a KRaft quorum of all of them,
+    internal and default topics replicated `size` times, `min.insync.replicas` 2.
+
+    Three combined nodes are the lightest real cluster: any one may be down (quorum and ISR
+    both keep a majority), two down stop writes with acks=all, as they should."""
+
+    size: int = 3
+    heap: str = "384m"
+    version: str = DEFAULT_VERSION
+    extra_config: dict[str, str] = field(default_factory=dict)
+    nodes: list[ApacheKafka] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def start(self, work_dir: Path, timeout: float = 120.0) -> KafkaCluster:
+        began = time.monotonic()
+        cluster_id = random_cluster_id()
+        self.nodes = [
+            ApacheKafka(
+                self.version,
+                heap=self.heap,
+                extra_config=dict(self.extra_config),
+                node_id=i + 1,
+                cluster_id=cluster_id,
+                replication=self.size,
+            )
+            for i in range(self.size)
+        ]
+        for node in self.nodes:
+            node.allocate_ports()
+        voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in self.nodes)
+        for node in self.nodes:
+            node.voters = voters
+            node.prepare(work_dir / f"node{node.node_id}", timeout)
+        for node in self.nodes:
+            node.launch()  # together: a controller quorum needs a majority to elect
+        try:
+            for node in self.nodes:
+                node.wait_ready(began + timeout)
+            self.wait_brokers(self.size, began + timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_brokers(self, count: int, deadline: float) -> None:
+        """Until the cluster's metadata lists `count` live brokers."""
+        last = "no attempt"
+        while time.monotonic() < deadline:
+            try:
+                if _run_in_thread(_broker_count(self.bootstrap), timeout=5.0) >= count:
+                    return
+                last = "too few brokers registered"
+            except Exception as exc:
+                last = repr(exc)
+            time.sleep(0.3)
+        raise KafkaStartError(f"cluster never listed {count} brokers (last probe: {last})")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop(grace=0)
+
+
+async def _broker_count(bootstrap: str) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    await admin.start()
+    try:
+        return len((await admin.describe_cluster()).get("brokers") or [])
+    finally:
+        await admin.close()
 
 
 @atexit.register
