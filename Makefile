@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # cargo (rustup's default place) builds the tagging engine's compiled core at install time.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: demo test system-deps install kafka-jars lint format bench chaos clean
+.PHONY: demo test system-deps install constraints kafka-jars lint format bench chaos clean
 
 ## The two set-up commands of the README -------------------------------------------------
 demo: system-deps install          ## run the whole pipeline on the bundled demo feeds
@@ -33,7 +33,11 @@ $(BIN)/python:
 	$(BIN)/pip install -q -U pip
 
 install: $(BIN)/python             ## the project, editable, with test and embedded extras
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+
+constraints:                       ## re-pin constraints.txt from the venv (after changing dependencies)
+	@{ head -3 constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^newswatch'; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
 
 kafka-jars:                        ## Apache Kafka 4.x jars via Maven (cached between runs)
 	bash tests/kafka/fetch.sh

@@ -70,8 +70,8 @@ def test_dockerfile() -> None:
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert stages and all(image.startswith("python:3.11-slim") for image in stages)
-    assert re.search(r"pip install \.$", text, re.M), (
-        "the project is installed with `pip install .`"
+    assert re.search(r"pip install -c constraints\.txt \.$", text, re.M), (
+        "the project is installed with `pip install -c constraints.txt .` (pinned versions)"
     )
     runtime = text.rsplit("\nFROM ", 1)[1]
     user = re.findall(r"^USER\s+(\S+)", runtime, re.M)
@@ -86,6 +86,8 @@ def test_dockerfile() -> None:
             assert (ROOT / path).exists(), f"COPY of {path}, which is not in the repository"
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text()
     assert ".venv" not in ignore or "!" in ignore  # allow-list style: only what the build needs
+    for needed in ("LICENSE", "constraints.txt"):  # license-files; the pinned versions
+        assert f"!{needed}" in ignore.split() and needed in text
 
 
 def _dockerfile_env() -> dict[str, str]:
