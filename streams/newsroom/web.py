@@ -301,6 +301,46 @@ async def alert_page(request: web.Request) -> web.Response:
     return _html(body)
 
 
+#: Newest alerts scanned for a story's alert history (story alerts carry the story id).
+STORY_HISTORY_SCAN = 5_000
+
+
+async def story_page(request: web.Request) -> web.Response:
+    """One story: headline, every source kept with its language and time, entities and
+    themes, and the history of the alerts that name it (created, updated)."""
+    from newswatch.streams.sinks.stories import QueryError, get_story
+
+    newsroom = _newsroom(request)
+    story_id = request.match_info["story_id"]
+    try:
+        story = await get_story(newsroom.redis, story_id)
+        recent = await newsroom.store.recent(STORY_HISTORY_SCAN) if story else []
+    except QueryError:
+        story = None
+    except RedisError as exc:
+        log.warning("newsroom story view: Redis unavailable: %r", exc)
+        return _error(newsroom, 503, "Story store unavailable", "Redis did not answer; retry.")
+    if story is None:
+        return _error(newsroom, 404, "No such story", "It may have closed and expired.")
+    history = sorted(
+        (alert for _, alert in recent if alert.get("story_id") == story_id),
+        key=lambda alert: float(alert.get("created_at") or 0),
+    )
+    articles = sorted(
+        (a for a in story.get("articles") or [] if isinstance(a, dict)),
+        key=lambda a: float(a.get("published") or 0),
+    )
+    body = newsroom.render(
+        "story.html",
+        nav="",
+        s=story,
+        articles=articles,
+        history=history,
+        scanned=STORY_HISTORY_SCAN,
+    )
+    return _html(body)
+
+
 async def ack(request: web.Request) -> web.StreamResponse:
     newsroom = _newsroom(request)
     if not same_origin(request):
@@ -535,6 +575,7 @@ def add_routes(app: web.Application, newsroom: Newsroom) -> None:
     router = app.router
     router.add_get("/", index)
     router.add_get("/alerts/{alert_id}", alert_page)
+    router.add_get("/stories/{story_id}", story_page)
     router.add_post("/alerts/{alert_id}/ack", ack)
     router.add_post("/mutes", mute)
     router.add_get("/events", events)

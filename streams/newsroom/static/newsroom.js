@@ -99,15 +99,18 @@
         ol.textContent = "";
         stories.forEach(function (story) {
           var li = document.createElement("li");
-          var head = document.createElement("strong");
+          var head = document.createElement("a");
+          head.href = "/stories/" + encodeURIComponent(String(story.id || ""));
           head.textContent = String(story.headline || story.title || story.id || "");
-          li.appendChild(head);
-          var sources = story.sources || [];
+          var strong = document.createElement("strong");
+          strong.appendChild(head);
+          li.appendChild(strong);
+          var count = typeof story.sources === "number" ? story.sources : (story.sources || []).length;
           var langs = story.languages || [];
           var meta = document.createElement("span");
           meta.className = "story-meta";
-          meta.textContent = " · " + (sources.length || story.source_count || 0) + " sources" +
-            (langs.length ? " · " + langs.join(", ") : "");
+          meta.textContent = " · " + count + " sources" + (langs.length ? " · " + langs.join(", ") : "") +
+            (story.breaking ? " · breaking" : "");
           li.appendChild(meta);
           ol.appendChild(li);
         });

@@ -266,3 +266,47 @@ async def test_stories_panel_only_with_a_stories_api(redis_url: str, base: str) 
         assert 'data-source="/api/stories?limit=10"' in body
     finally:
         await runner.cleanup()
+
+
+async def test_story_view_lists_sources_and_alert_history(redis_url: str, base: str) -> None:
+    from newswatch.streams.sinks.stories import RedisStorySink
+
+    story_id = "st-00000000000000ab"
+    story = {
+        "id": story_id,
+        "status": "open",
+        "headline": "US adds Zhipu <b>and</b> Moonshot to the Entity List",
+        "first_seen": 1_790_000_000.0,
+        "last_seen": 1_790_003_600.0,
+        "size": 3,
+        "sources": 3,
+        "languages": ["de", "en"],
+        "entities": ["zhipu", "moonshot"],
+        "themes": ["export_controls"],
+        "growth_rate": 3.0,
+        "breaking": False,
+        "articles": [
+            {"id": "a2", "feed": "wire", "lang": "de", "title": "USA setzen Zhipu auf die Liste",
+             "url": "javascript:alert(1)", "published": 1_790_003_600.0},
+            {"id": "a1", "feed": "techwire", "lang": "en", "title": "US adds Zhipu",
+             "url": "https://techwire.example/a1", "published": 1_790_000_000.0},
+        ],
+    }  # fmt: skip
+    redis = make_redis(settings_for(redis_url))
+    try:
+        await RedisStorySink(redis).write(story)
+    finally:
+        await redis.aclose()
+    created = make_alert(title="Export controls x Zhipu", story_id=story_id, kind="story")
+    other = make_alert(title="Unrelated")
+    await write_alerts(redis_url, created, other)
+
+    status, body, headers = await _get(f"{base}/stories/{story_id}")
+    assert status == 200 and "unsafe-inline" not in headers["Content-Security-Policy"]
+    assert "&lt;b&gt;and&lt;/b&gt;" in body and "<b>and</b>" not in body
+    assert body.index("US adds Zhipu</a>") < body.index("USA setzen Zhipu")  # oldest first
+    assert "javascript:" not in body  # a feed's javascript: link is shown as text only
+    assert f"/alerts/{created.id}" in body and other.id not in body
+    assert ">Zhipu AI<" in body or ">Zhipu<" in body  # display names
+    assert (await _get(f"{base}/stories/st-0000000000000000"))[0] == 404
+    assert (await _get(f"{base}/stories/not-a-story"))[0] == 404
