@@ -412,6 +412,8 @@ async def _wait_for(rds: aioredis.Redis, count: int, timeout: float) -> tuple[in
             if now - last_change >= 0.5 and last >= 0:
                 stalls += 1
                 stalled += now - last_change
+                if os.environ.get("BENCH_TRACE_STALLS"):
+                    print(f"  stall {now - last_change:.2f}s at n={last}/{count}", flush=True)
             last, last_change = n, now
         if now > deadline:
             raise RuntimeError(f"only {n} of {count} alerts after {timeout:.0f}s")
