@@ -22,7 +22,8 @@ article. CPU is counted over the worker process and its children (the tagging pr
 
 `--workers N` runs N worker processes in one consumer group (`--partitions` sets the topics'
 partition count, which must be >= N): CPU per article should stay flat as N grows, while
-articles/s cannot grow past what the machine's cores give.
+articles/s cannot grow past what the machine's cores give. `BENCH_TRACE_STALLS=1` prints
+when each stall happened (alerts stored / expected).
 
 By default half the articles alert (one or two alerts each; see --alerting); the expected
 alert ids are computed offline with the same tagger and rules, so completion is exact. Spike
