@@ -22,7 +22,10 @@ article. CPU is counted over the worker process and its children (the tagging pr
 
 `--workers N` runs N worker processes in one consumer group (`--partitions` sets the topics'
 partition count, which must be >= N): CPU per article should stay flat as N grows, while
-articles/s cannot grow past what the machine's cores give. `BENCH_TRACE_STALLS=1` prints
+articles/s cannot grow past what the machine's cores give. "idle %" is the CPU the workers
+use with nothing to do (heartbeats, commits, fetch waits; sampled 2 s before the backlog): it
+is counted in CPU per article too, so a run that takes longer (a busier machine, more
+workers) shows a higher CPU per article for the same work. `BENCH_TRACE_STALLS=1` prints
 when each stall happened (alerts stored / expected).
 
 By default half the articles alert (one or two alerts each; see --alerting); the expected
@@ -155,6 +158,7 @@ class RunResult:
     cpu_pct: float = float("nan")
     cpu_ms: float = float("nan")  # worker CPU milliseconds per article (robust to sharing)
     main_ms: float = float("nan")  # the same, the workers' main processes only
+    idle_pct: float = float("nan")  # CPU % of the workers with nothing to do (2 s sample)
     stalls: int = 0
     stall_s: float = 0.0
     exit_code: int | None = None
@@ -341,6 +345,9 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         if len(workers) > 1:  # let the group settle after the joins before timing
             await asyncio.sleep(args.settle)
         pids = [w.pid for w in workers]
+        idle0 = cpu_of(pids)[0]
+        await asyncio.sleep(2.0)
+        result.idle_pct = 100 * (cpu_of(pids)[0] - idle0) / 2.0
         cpu0, main0 = cpu_of(pids)
         spy = None
         if args.py_spy:  # sample the worker while it works through the backlog
@@ -479,7 +486,7 @@ def main() -> None:
     header = (
         f"{'profile':8} {'ready s':>8} {'1st alert s':>11} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'articles/s':>10} {'cpu %':>6} {'cpu ms/art':>10} {'main ms/art':>11} "
-        f"{'stalls':>6} {'stall s':>7} {'exit':>4} {'stop s':>6}"
+        f"{'idle %':>6} {'stalls':>6} {'stall s':>7} {'exit':>4} {'stop s':>6}"
     )
     print(header)
     med = {}
@@ -495,7 +502,7 @@ def main() -> None:
         print(
             f"{profile:8} {m('ready_s'):8.1f} {m('first_alert_s'):11.1f} {m('p50_ms'):7.0f} "
             f"{m('p99_ms'):7.0f} {m('throughput'):10.0f} {m('cpu_pct'):6.0f} {m('cpu_ms'):10.2f} "
-            f"{m('main_ms'):11.2f} {m('stalls'):6.0f} {m('stall_s'):7.1f} "
+            f"{m('main_ms'):11.2f} {m('idle_pct'):6.1f} {m('stalls'):6.0f} {m('stall_s'):7.1f} "
             f"{runs[-1].exit_code!s:>4} {m('stop_s'):6.1f}"
         )
     if "plain" in med and "tuned" in med:
