@@ -19,7 +19,7 @@ STAGES = ("tag", "alert", "redis", "webhook")
 #: the rules or publishing failed on it), sink (Redis or the webhook outbox refused it with a
 #: deterministic error).
 DEADLETTER_REASONS = (*RECORD_ERROR_REASONS, "processing", "sink")
-AGENTS = ("tag", "alert", "spikes", "stories", "redis-sink", "webhook-sink")
+AGENTS = ("tag", "alert", "spikes", "stories", "alert-sinks")
 
 #: Languages with their own label value; everything else is "other".
 KNOWN_LANGS = frozenset(

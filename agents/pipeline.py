@@ -1,8 +1,8 @@
 """The worker's agents: thin loops that decode, call a pure function, and send.
 
     articles --tag--> tagged topic (TaggedArticle, the record of what was found)
-        |      `----> alerts --redis-sink----> Redis stream (SET NX + XADD + PUBLISH)
-        |                  `--webhook-sink--> durable webhook outbox in Redis
+        |      `----> alerts --alert-sinks--> Redis stream (SET NX + XADD + PUBLISH)
+        |                                 `-> durable webhook outbox in Redis
         `--(mention counts per batch)--> <app>-mention-counts --spikes--> alerts
 
 Hops. By default ("merged") the tag agent also evaluates the rules: it still publishes every
@@ -18,6 +18,13 @@ sinks. One worker thus uses both cores of a 2-core machine.
 Delivery. Every agent runs with concurrency 1 (a `kill -9` with concurrency > 1 can lose an
 event: faust-streaming #606) and handles events in batches (`noack_take`), acknowledging a batch
 only after everything in it was sent or written.
+
+Sinks. One agent reads the alerts topic back and feeds both sinks: each alert is consumed and
+validated once, written to the Redis stream, queued for the webhooks, and only then
+acknowledged (two agents on the topic cost a second pass of Faust's per-record machinery and a
+second decode of every alert; bench/worker.py measured it). The two writes stay independent:
+a deterministic failure of one sink dead-letters the alert for that sink and does not stop the
+other; a transient one (Redis down) makes the agent wait, as each sink did on its own.
 
 Bad records. No record can stop an agent: whatever goes wrong with one record — it is not JSON,
 has an unknown schema version or values out of range (`records.RecordError`, whose class is the
@@ -218,11 +225,8 @@ def register(
             _counted("stories", _stories_agent(runner))
         )
         app.timer(deps.settings.stories.checkpoint_seconds)(runner.flush)
-    deps.agents["redis"] = app.agent(alerts, name="redis-sink", concurrency=1)(
-        _counted("redis-sink", _redis_agent(app, deps))
-    )
-    deps.agents["webhooks"] = app.agent(alerts, name="webhook-sink", concurrency=1)(
-        _counted("webhook-sink", _webhook_agent(app, deps))
+    deps.agents["sinks"] = app.agent(alerts, name="alert-sinks", concurrency=1)(
+        _counted("alert-sinks", _sinks_agent(app, deps))
     )
     return deps
 
@@ -777,15 +781,28 @@ def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]
     return spikes
 
 
-def _redis_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
-    observe = metrics.PROCESSING_LATENCY.labels("redis").observe
+def _sinks_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
+    """alerts -> Redis stream (Lua sink) and webhook outbox; each alert decoded once."""
+    observe_redis = metrics.PROCESSING_LATENCY.labels("redis").observe
+    observe_webhook = metrics.PROCESSING_LATENCY.labels("webhook").observe
 
-    async def redis_sink(stream: Any) -> None:
+    async def alert_sinks(stream: Any) -> None:
         from newswatch.streams.sinks.redis_client import make_redis
         from newswatch.streams.sinks.redis_sink import RedisAlertSink
+        from newswatch.streams.sinks.webhooks import WebhookDispatcher
 
         client = make_redis(deps.settings)
         sink = RedisAlertSink(client, deps.settings)
+        webhook_client = make_redis(deps.settings)
+        dispatcher = WebhookDispatcher(deps.settings, webhook_client)
+        await dispatcher.start()
+        digests = None
+        if dispatcher.digest_periods:
+            from newswatch.streams.sinks.webhooks.digests import digest_loop
+
+            settings = deps.settings
+            page = f"http://{settings.web_host}:{settings.web_port}/" if settings.web_port else None
+            digests = asyncio.ensure_future(digest_loop(dispatcher, webhook_client, page))
         try:
             async for events in batches(stream):
                 decoded = []
@@ -794,64 +811,32 @@ def _redis_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
                         decoded.append((event, Alert.loads(event.value)))
                     except Exception as exc:
                         await _send_dead_letter(app, deps, event, dead_letter_reason(exc), exc)
-                # One pipelined round trip per batch; retries transient errors until Redis
-                # accepts, and the batch is acknowledged only after.
-                alerts = await _write_or_dead_letter(
+                # One pipelined round trip per batch and sink; each retries transient errors
+                # until Redis accepts, and the batch is acknowledged only after both.
+                written = await _write_or_dead_letter(
                     app, deps, decoded, sink.write_many, "redis sink"
                 )
-                now = time.time()
-                for alert in alerts:
-                    if alert.source_time:
-                        observe(max(0.0, now - alert.source_time))
-                await ack_all(stream, events)
-        finally:
-            await _bounded("redis sink close", client.aclose())
-
-    return redis_sink
-
-
-def _webhook_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
-    observe = metrics.PROCESSING_LATENCY.labels("webhook").observe
-
-    async def webhook_sink(stream: Any) -> None:
-        from newswatch.streams.sinks.redis_client import make_redis
-        from newswatch.streams.sinks.webhooks import WebhookDispatcher
-
-        client = make_redis(deps.settings)
-        dispatcher = WebhookDispatcher(deps.settings, client)
-        await dispatcher.start()
-        digests = None
-        if dispatcher.digest_periods:
-            from newswatch.streams.sinks.webhooks.digests import digest_loop
-
-            settings = deps.settings
-            page = f"http://{settings.web_host}:{settings.web_port}/" if settings.web_port else None
-            digests = asyncio.ensure_future(digest_loop(dispatcher, client, page))
-        try:
-            async for events in batches(stream):
-                decoded = []
-                for event in events:
-                    try:
-                        decoded.append((event, Alert.loads(event.value)))
-                    except Exception:
-                        continue  # the redis sink dead-letters it; one copy is enough
-                # One Redis round trip for the batch; retries through an outage, and the batch
-                # is acknowledged only after it is queued.
-                alerts = await _write_or_dead_letter(
+                _observe(observe_redis, written)
+                queued = await _write_or_dead_letter(
                     app, deps, decoded, dispatcher.submit_many, "webhook sink"
                 )
-                now = time.time()
-                for alert in alerts:
-                    if alert.source_time:
-                        observe(max(0.0, now - alert.source_time))
+                _observe(observe_webhook, queued)
                 await ack_all(stream, events)
         finally:
             if digests is not None:
                 digests.cancel()
             await _bounded("webhook dispatcher stop", dispatcher.stop())
-            await _bounded("webhook redis close", client.aclose())
+            await _bounded("webhook redis close", webhook_client.aclose())
+            await _bounded("redis sink close", client.aclose())
 
-    return webhook_sink
+    return alert_sinks
+
+
+def _observe(observe: Callable[[float], None], alerts: list[Alert]) -> None:
+    now = time.time()
+    for alert in alerts:
+        if alert.source_time:
+            observe(max(0.0, now - alert.source_time))
 
 
 async def _write_or_dead_letter(

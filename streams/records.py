@@ -42,6 +42,7 @@ import re
 import time
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Self
 
@@ -376,8 +377,13 @@ class Alert(_Record):
 # ---- validation ---------------------------------------------------------------------------
 
 
+_FIELDS: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
+
+
 def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
-    return tuple(f for f in dataclasses.fields(cls) if f.name != "KIND")
+    if cls not in _FIELDS:
+        _FIELDS[cls] = tuple(f for f in dataclasses.fields(cls) if f.name != "KIND")
+    return _FIELDS[cls]
 
 
 def _required(spec: dataclasses.Field[Any]) -> bool:
@@ -416,71 +422,144 @@ def _check(kind: str, spec: dataclasses.Field[Any], value: Any) -> Any:
         raise NotARecordError(f"{kind}: field {spec.name!r}: {exc}") from None
 
 
+#: A validator per type hint, built once: reading the hint (`typing.get_origin`, `get_args`,
+#: the Annotated metadata) for every value of every record cost more than the checks.
+_VALIDATORS: dict[Any, Callable[[Any], Any]] = {}
+
+
 def _coerce(hint: Any, value: Any) -> Any:
+    """`value` checked (and normalised) against the field type `hint`; raises TypeError,
+    ValueError (`_Range` for limits) or a RecordError of a nested record."""
+    try:
+        check = _VALIDATORS[hint]
+    except KeyError:
+        check = _VALIDATORS[hint] = _validator(hint)
+    except TypeError:  # an unhashable hint: not cached
+        check = _validator(hint)
+    return check(value)
+
+
+def _validator(hint: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(hint)
     if origin is Annotated:
-        for limit in hint.__metadata__:  # a list's length before its items: bounded work
-            if isinstance(limit, MaxItems) and isinstance(value, list):
+        metadata = hint.__metadata__
+        first = [limit for limit in metadata if isinstance(limit, MaxItems)]
+        base = _validator(hint.__origin__)
+
+        def annotated(value: Any) -> Any:
+            for limit in first:  # a list's length before its items: bounded work
+                if isinstance(value, list):
+                    value = _limit(limit, value)
+            value = base(value)
+            for limit in metadata:
                 value = _limit(limit, value)
-        base = _coerce(hint.__origin__, value)
-        for limit in hint.__metadata__:
-            base = _limit(limit, base)
-        return base
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in typing.get_args(hint):
-            return None
-        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        if len(options) == 1:
-            return _coerce(options[0], value)
-        for arg in options:
-            try:
-                return _coerce(arg, value)
-            except (TypeError, ValueError):
-                continue
-        raise TypeError(f"expected {hint}, got {type(value).__name__}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        (item,) = typing.get_args(hint)
-        return [_coerce(item, v) for v in value]
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
             return value
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        if issubclass(hint, _Record):
-            return hint.from_dict(value)
-        names = {f.name for f in dataclasses.fields(hint)}
-        unknown = set(value) - names
-        if unknown:
-            raise ValueError(f"unknown keys {_short(sorted(map(str, unknown)))}")
-        hints = _hints(hint)
-        try:
-            return hint(**{k: _coerce(hints[k], v) for k, v in value.items()})
-        except TypeError as exc:  # a missing key of the nested object
-            raise TypeError(f"{hint.__name__}: {exc}") from None
+
+        return annotated
+    if origin in (typing.Union, types.UnionType):
+        nullable = type(None) in typing.get_args(hint)
+        options = [_validator(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(options) == 1:
+            (only,) = options
+
+            def optional(value: Any) -> Any:
+                if value is None and nullable:
+                    return None
+                return only(value)
+
+            return optional
+
+        def union(value: Any) -> Any:
+            if value is None and nullable:
+                return None
+            for option in options:
+                try:
+                    return option(value)
+                except (TypeError, ValueError):
+                    continue
+            raise TypeError(f"expected {hint}, got {type(value).__name__}")
+
+        return union
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        each = _validator(item)
+
+        def items(value: Any) -> Any:
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return [each(v) for v in value]
+
+        return items
+    if dataclasses.is_dataclass(hint):
+        return lambda value: _coerce_dataclass(hint, value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"expected a number, got {type(value).__name__}")
-        result = float(value)
-        if not math.isfinite(result):
-            raise _Range(f"{result} is not a finite number")
-        return result
+
+        def number(value: Any) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"expected a number, got {type(value).__name__}")
+            result = float(value)
+            if not math.isfinite(result):
+                raise _Range(f"{result} is not a finite number")
+            return result
+
+        return number
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"expected an integer, got {type(value).__name__}")
-        return value
+
+        def integer(value: Any) -> int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"expected an integer, got {type(value).__name__}")
+            return value
+
+        return integer
     if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"expected true or false, got {type(value).__name__}")
-        return value
+
+        def boolean(value: Any) -> bool:
+            if not isinstance(value, bool):
+                raise TypeError(f"expected true or false, got {type(value).__name__}")
+            return value
+
+        return boolean
     if hint is str:
-        if not isinstance(value, str):
-            raise TypeError(f"expected a string, got {type(value).__name__}")
-        return value
+
+        def string(value: Any) -> str:
+            if not isinstance(value, str):
+                raise TypeError(f"expected a string, got {type(value).__name__}")
+            return value
+
+        return string
     if hint is Any:
+        return lambda value: value
+
+    def unsupported(value: Any) -> Any:
+        raise TypeError(f"unsupported field type {hint}")
+
+    return unsupported
+
+
+def _coerce_dataclass(hint: Any, value: Any) -> Any:
+    if isinstance(value, hint):
         return value
-    raise TypeError(f"unsupported field type {hint}")
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    if issubclass(hint, _Record):
+        return hint.from_dict(value)
+    unknown = set(value) - _field_names(hint)
+    if unknown:
+        raise ValueError(f"unknown keys {_short(sorted(map(str, unknown)))}")
+    hints = _hints(hint)
+    try:
+        return hint(**{k: _coerce(hints[k], v) for k, v in value.items()})
+    except TypeError as exc:  # a missing key of the nested object
+        raise TypeError(f"{hint.__name__}: {exc}") from None
+
+
+_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    if cls not in _NAMES:
+        _NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return _NAMES[cls]
 
 
 def _limit(limit: Any, value: Any) -> Any:

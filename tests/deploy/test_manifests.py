@@ -131,6 +131,7 @@ def test_compose_newswatch_services(monkeypatch: pytest.MonkeyPatch) -> None:
     services = _newswatch_services()
     assert {"poller", "worker"} <= set(services)
     assert services["worker"]["deploy"]["replicas"] == 2
+    assert services["poller"]["deploy"]["replicas"] == 2
     commands = cli_commands()
     for name, service in services.items():
         assert service["command"][0] in commands, f"{name}: no such command"
@@ -154,6 +155,23 @@ def test_compose_partitions_cover_the_workers() -> None:
     worker = _newswatch_services()["worker"]
     partitions = int(worker["environment"]["NEWSWATCH_TOPIC_PARTITIONS"])
     assert worker["deploy"]["replicas"] <= partitions
+
+
+def test_compose_pollers_share_the_feeds() -> None:
+    """Several pollers run sharded (else each polls every feed), no more of them than the
+    feeds topic has partitions, and each one is scraped (DNS: one A record per replica)."""
+    poller = _newswatch_services()["poller"]
+    env = {k: str(v) for k, v in poller["environment"].items()}
+    assert poller["deploy"]["replicas"] >= 2
+    assert env["NEWSWATCH_POLLER__SHARDING"] == "true"
+    assert poller["deploy"]["replicas"] <= int(env["NEWSWATCH_TOPIC_PARTITIONS"])
+    # The rest of the shared environment is kept (the merge key did not replace it).
+    worker_env = _newswatch_services()["worker"]["environment"]
+    assert worker_env.items() <= poller["environment"].items()
+    prom = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    (job,) = [job for job in prom["scrape_configs"] if job["job_name"] == "newswatch-poller"]
+    assert job["dns_sd_configs"][0]["names"] == ["poller"]
+    assert "static_configs" not in job, "a static target scrapes only one of the pollers"
 
 
 def test_compose_mounts_exist_and_match_the_configs() -> None:
@@ -181,14 +199,15 @@ def test_compose_mounts_exist_and_match_the_configs() -> None:
         for static in job.get("static_configs", [])
         for target in static["targets"]
     }
-    assert f"poller:{WEB_PORT}" in targets
-    dns = [job for job in prom["scrape_configs"] if job["job_name"] == "newswatch-worker"]
-    assert dns[0]["dns_sd_configs"][0] == {
-        "names": ["worker"],
-        "type": "A",
-        "port": int(WEB_PORT),
-        "refresh_interval": "30s",
-    }
+    assert "localhost:9090" in targets
+    for service in ("poller", "worker"):
+        dns = [job for job in prom["scrape_configs"] if job["job_name"] == f"newswatch-{service}"]
+        assert dns[0]["dns_sd_configs"][0] == {
+            "names": [service],
+            "type": "A",
+            "port": int(WEB_PORT),
+            "refresh_interval": "30s",
+        }
     assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"
     ]
@@ -244,10 +263,20 @@ def test_k8s_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
         names = {v["name"] for v in container["env"]} | set(configmap["data"])
         unknown = sorted(n for n in names if not env_name_known(n))
         assert not unknown, f"not settings of newswatch: {unknown}"
-    assert deployments["newswatch-poller"]["spec"]["replicas"] == 1
-    assert deployments["newswatch-poller"]["spec"]["strategy"]["type"] == "Recreate"
+    partitions = int(configmap["data"]["NEWSWATCH_TOPIC_PARTITIONS"])
+    # Pollers scale like workers: sharded through the feeds topic's partitions, so a rolling
+    # update (one down at a time, no surge) never has two pollers on one feed.
+    poller = deployments["newswatch-poller"]["spec"]
+    assert configmap["data"]["NEWSWATCH_POLLER__SHARDING"] == "true"
+    assert 2 <= poller["replicas"] <= partitions
+    assert poller["strategy"]["type"] == "RollingUpdate"
+    assert poller["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
     replicas = deployments["newswatch-worker"]["spec"]["replicas"]
-    assert replicas <= int(configmap["data"]["NEWSWATCH_TOPIC_PARTITIONS"])
+    assert replicas <= partitions
+    overlay = yaml.safe_load((K8S / "overlays/production/kustomization.yaml").read_text())
+    counts = {item["name"]: item["count"] for item in overlay["replicas"]}
+    assert set(counts) == {"newswatch-poller", "newswatch-worker"}
+    assert all(1 <= count <= partitions for count in counts.values())
     assert configmap["data"]["NEWSWATCH_WEB_HOST"] == "0.0.0.0"
     _assert_settings_valid(
         {

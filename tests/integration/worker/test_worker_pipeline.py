@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,46 @@ async def test_one_spike_alert_per_spike(tansu, redis_url: str, tmp_path: Path) 
         assert len(ids) == len(set(ids))
     finally:
         harness.stop()
+
+
+def _receiver_class() -> type:
+    """The local webhook receiver of the sink tests (tests/integration/sinks)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
+    from sinks_support import Receiver
+
+    return Receiver
+
+
+async def test_one_sink_agent_feeds_redis_and_webhooks(
+    tansu, redis_url: str, tmp_path: Path
+) -> None:
+    """The alerts topic is read once for both sinks: every alert lands in the Redis stream
+    once and is delivered once to a webhook endpoint, replays included."""
+    receiver = await _receiver_class()().start()
+    endpoint = {"name": "hook", "url": receiver.url("hook"), "format": "json", "timeout": 2.0}
+    h = WorkerHarness(
+        tansu.bootstrap,
+        redis_url,
+        tmp_path / "state",
+        extra_env={
+            "NEWSWATCH_WEBHOOKS__ENDPOINTS": orjson.dumps([endpoint]).decode(),
+            "NEWSWATCH_WEBHOOKS__ALLOWED_NETWORKS": "127.0.0.1/32",
+        },
+    )
+    try:
+        await h.create_topics()
+        h.start()
+        await h.wait_ready()
+        articles = make_articles("sinks", 20)
+        expected = expected_alert_ids(articles)
+        assert len(expected) >= 10
+        await h.publish_articles(articles + articles[:5])  # a replay must not repeat anything
+        ids = await h.wait_for_alerts(len(expected))
+        await receiver.wait_until(lambda: set(receiver.delivered("hook")) >= expected, 60)
+        assert Counter(ids) == Counter(expected)
+        delivered = receiver.delivered("hook")
+        assert set(delivered) == expected and max(delivered.values()) == 1
+        assert h.terminate() == 0
+    finally:
+        h.stop()
+        await receiver.stop()

@@ -152,7 +152,7 @@ async def test_worker_consumer_gets_the_short_fetch_wait() -> None:
     consumer = app.consumer._thread._create_worker_consumer(app.transport)
     assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
     names = {name.rsplit(".", 1)[-1] for name in app.agents}
-    assert names == {"tag", "stories", "spikes", "redis-sink", "webhook-sink"}
+    assert names == {"tag", "spikes", "stories", "alert-sinks"}
     separate = create_app(settings, tagger=FakeTagger(), hops="separate")
     assert "alert" in {name.rsplit(".", 1)[-1] for name in separate.agents}
     untuned = create_app(settings, tagger=FakeTagger(), tuned=False)
