@@ -83,6 +83,22 @@ def test_transport_and_app_hooks() -> None:
     assert worker_app.Transport.Consumer is worker_app.Consumer
 
 
+def test_web_server_hooks() -> None:
+    """The newsroom page mounts through App._new_web (our Web without Faust's production index
+    at `/`) and App.on_webserver_init (called with the web server before it starts)."""
+    from faust.web import base as web_base
+    from faust.web.drivers import aiohttp as web_driver
+
+    assert _params(faust.App._new_web) == ["self"]
+    assert _params(faust.App.on_webserver_init) == ["self", "web"]
+    assert "production_blueprints" in vars(web_base.Web), "Faust's index moved: review app.Web"
+    assert ("", "faust.web.apps.production_index:blueprint") in web_base.Web.production_blueprints
+    assert issubclass(worker_app.Web, web_driver.Web)
+    assert worker_app.Web.production_blueprints == []
+    assert "web_app" in inspect.getsource(web_driver.Web), "the aiohttp application moved"
+    assert "self.app.on_webserver_init(self)" in inspect.getsource(web_base.Web)
+
+
 def test_bounded_shutdown_hooks() -> None:
     """_Worker arms its exit timer in mode's _schedule_shutdown and reads _signal_stop_time."""
     assert _params(mode.Worker._schedule_shutdown) == ["self", "signal"]
@@ -110,7 +126,8 @@ def test_every_override_is_covered_here() -> None:
             "perform_seek",
         },
         "Transport": {"Consumer"},
-        "NewswatchApp": {"tuned", "_new_transport"},
+        "NewswatchApp": {"tuned", "_new_transport", "_new_web", "on_webserver_init"},
+        "Web": {"production_blueprints"},
         "_Worker": {"_schedule_shutdown", "_force_exit"},
     }
     for name, members in covered.items():
