@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -117,6 +117,22 @@ class RedisStorySink:
     async def write(self, story: Mapping[str, Any]) -> bool:
         """Store one state; False if the stored one is as new or newer. Raises
         StoryRecordError for a state that is not a story."""
+        keys, args = self._keys_and_args(story)
+        return bool(await self._script(keys=keys, args=args))
+
+    async def write_many(self, stories: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """`write` for a batch in one round trip (a pipeline of the script): what the stories
+        agent sends after each batch of articles. Raises StoryRecordError before writing any
+        when one state is not a story."""
+        calls = [self._keys_and_args(story) for story in stories]
+        if not calls:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await self._script(keys=keys, args=args, client=pipe)
+            return [bool(stored) for stored in await pipe.execute()]
+
+    def _keys_and_args(self, story: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
         story_id, size, last_seen, entities = _check_story(story)
         closed = "1" if story.get("status") == "closed" else "0"
         keys = [story_key(story_id), STORIES_INDEX, *(entity_index(e) for e in entities)]
@@ -129,7 +145,7 @@ class RedisStorySink:
             story_id,
             self.max_index,
         ]
-        return bool(await self._script(keys=keys, args=args))
+        return keys, args
 
 
 # ---- read side ------------------------------------------------------------------------------
@@ -278,7 +294,12 @@ class StoryStore:
         return bool(await self._save(keys=[CHECKPOINT], args=args))
 
     async def write(self, stories: list[dict[str, Any]]) -> None:
-        """The latest state of each story, and a live message for each that changed."""
-        for story in stories:
-            if await self.sink.write(story):
-                await self.redis.publish(LIVE_CHANNEL, orjson.dumps(story))
+        """The latest state of each story, and a live message for each that changed: two
+        round trips per batch, whatever its size."""
+        stored = await self.sink.write_many(stories)
+        changed = [story for story, ok in zip(stories, stored, strict=True) if ok]
+        if changed:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for story in changed:
+                    pipe.publish(LIVE_CHANNEL, orjson.dumps(story))
+                await pipe.execute()

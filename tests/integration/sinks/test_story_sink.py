@@ -161,3 +161,24 @@ async def test_the_index_is_trimmed(redis: Redis) -> None:
     assert await redis.zcard(STORIES_INDEX) == 5
     _, body = await stories_response(redis, {})
     assert body["count"] == 5 and body["stories"][0]["id"] == f"st-{10:016x}"
+
+
+async def test_write_many_is_write_for_a_batch(redis_url: str) -> None:
+    """The batch path (one pipelined round trip) stores exactly what single writes store."""
+    import redis.asyncio as aioredis
+
+    from newswatch.streams.sinks.stories import RedisStorySink, get_story, query_stories
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        sink = RedisStorySink(client)
+        first = {"id": "st-00000000000000a1", "size": 2, "last_seen": 10.0, "entities": ["qwen"]}
+        second = {"id": "st-00000000000000a2", "size": 1, "last_seen": 20.0, "entities": []}
+        assert await sink.write_many([first, second]) == [True, True]
+        older = dict(first, size=1, last_seen=30.0)
+        assert await sink.write_many([older, second]) == [False, False]  # never back in time
+        assert await get_story(client, first["id"]) == first
+        assert [s["id"] for s in await query_stories(client, entity="qwen")] == [first["id"]]
+        assert await sink.write_many([]) == []
+    finally:
+        await client.aclose()
