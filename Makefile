@@ -13,7 +13,7 @@ demo: system-deps install          ## run the whole pipeline on the bundled demo
 	$(BIN)/newswatch up --demo
 
 test: system-deps install kafka-jars   ## the full test suite, real servers included
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra --durations=15
 
 ## Building blocks ---------------------------------------------------------------------------
 system-deps:                       ## redis-server, prometheus/promtool, Java 17 + Maven (Debian)
