@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from newswatch.streams.kafka import client_kwargs
+from newswatch.streams.kafka import client_kwargs, topic_partitions
 from newswatch.streams.poller.state import StateStore
 from newswatch.streams.settings import Settings
 
@@ -74,11 +74,7 @@ async def _keys_in_topic(
     found: set[bytes] = set()
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await topic_partitions(consumer, topic)
         if not tps:
             return found
         consumer.assign(tps)

@@ -37,7 +37,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from pydantic import ValidationError
 
-from newswatch.streams.kafka import client_kwargs, make_producer
+from newswatch.streams.kafka import client_kwargs, make_producer, topic_partitions
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.scheduler import Poller
@@ -79,12 +79,7 @@ async def read_feeds_topic(settings: Settings) -> dict[str, FeedSpec]:
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        topic = settings.topic("feeds")
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await topic_partitions(consumer, settings.topic("feeds"))
         if not tps:
             return {}
         consumer.assign(tps)

@@ -31,6 +31,8 @@ async def _serve(redis_url: str, **settings: object) -> tuple[web.AppRunner, str
         redis_url=redis_url, kafka_servers="127.0.0.1:9", web_port=free_port(), **settings
     )
     app = create_app(config, tagger=object(), rules=[])
+    for setup in app.web_setup:  # the newsroom page, mounted as the worker mounts it
+        setup(app.web.web_app)
     runner = web.AppRunner(app.web.web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", config.web_port).start()

@@ -9,37 +9,20 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 from sinks_support import (
     alert,
     redis_fixture,  # noqa: F401 (fixtures)
 )
-from test_api_auth import TOKEN
+from test_api_auth import TOKEN, _serve
 
-from newswatch.agents.app import create_app
 from newswatch.streams.auth import COOKIE, session_value
-from newswatch.streams.embedded import free_port
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
 
 pytestmark = pytest.mark.redis
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
-
-
-async def _serve(redis_url: str, **settings: object) -> tuple[web.AppRunner, str]:
-    """The worker's web application with the newsroom mounted, as the worker starts it."""
-    config = load_settings(
-        redis_url=redis_url, kafka_servers="127.0.0.1:9", web_port=free_port(), **settings
-    )
-    app = create_app(config, tagger=object(), rules=[])
-    for setup in app.web_setup:
-        setup(app.web.web_app)
-    runner = web.AppRunner(app.web.web_app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config.web_port).start()
-    return runner, f"http://127.0.0.1:{config.web_port}"
 
 
 @pytest.fixture
