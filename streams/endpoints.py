@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from newswatch.streams.errors import ConfigError
 from newswatch.streams.settings import Settings
 
 FILE_NAME = "up.json"
@@ -79,7 +80,7 @@ def remove(state_dir: Path, pid: int | None = None) -> None:
         path.unlink()
 
 
-class EndpointsError(ValueError):
+class EndpointsError(ConfigError, ValueError):
     """up.json exists but cannot be used; the message says why."""
 
 

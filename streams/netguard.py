@@ -47,9 +47,9 @@ log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-Client = Literal["poller", "webhooks"]
+Client = Literal["poller", "webhooks", "status"]
 
-CLIENTS: tuple[Client, ...] = ("poller", "webhooks")
+CLIENTS: tuple[Client, ...] = ("poller", "webhooks", "status")
 # Bounded label values of the blocked counter: why an address was refused.
 REASONS = (
     "loopback",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import click
 
 from newswatch.streams import endpoints
 from newswatch.streams.cli import settings_from
+from newswatch.streams.netguard import AddressPolicy, guarded_connector
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,21 @@ class Check:
     detail: str
 
 
+#: `status` asks only the local `up`'s own processes (their addresses come from up.json): the
+#: SSRF guard lets it reach loopback and nothing else.
+LOCAL_ONLY = AddressPolicy(
+    "status",
+    allowed_networks=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+)
+
+
 async def _http(name: str, url: str) -> Check:
     try:
         timeout = aiohttp.ClientTimeout(total=3)
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=timeout, connector=guarded_connector(LOCAL_ONLY)) as s,
+            s.get(url) as resp,
+        ):
             body = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return Check(name, False, f"{url}: {exc.__class__.__name__}: {exc}".rstrip(": "))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from newswatch.streams.errors import NewswatchError
 from newswatch.streams.names import DisplayNames
 from newswatch.streams.records import SEVERITIES
 from newswatch.streams.sinks.mutes import Mutes
@@ -25,7 +26,7 @@ MAX_QUERY = 200  # characters of the search box
 _VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
-class FilterError(ValueError):
+class FilterError(NewswatchError, ValueError):
     """A query parameter is invalid; the message names it."""
 
 

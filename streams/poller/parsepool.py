@@ -38,6 +38,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from newswatch.streams.errors import FeedError
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.fetcher import FetchResult
@@ -49,7 +50,7 @@ MAX_REQUEUES = 5
 CHECK_EVERY = 0.25  # seconds between checks whether a queued document has started
 
 
-class ParseInterrupted(Exception):
+class ParseInterrupted(FeedError):
     """Another document's timeout or crash kept stopping this one: not this feed's fault."""
 
 

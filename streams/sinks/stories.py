@@ -31,6 +31,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from newswatch.streams.errors import NewswatchError, SinkError
+
 PREFIX = "newswatch:"
 STORIES_INDEX = f"{PREFIX}stories:index"
 DEFAULT_TTL = 8 * 86400
@@ -50,11 +52,11 @@ def entity_index(entity: str) -> str:
     return f"{PREFIX}stories:entity:{entity}"
 
 
-class QueryError(ValueError):
+class QueryError(NewswatchError, ValueError):
     """A bad query parameter or story id; the message names it (answer 400)."""
 
 
-class StoryRecordError(ValueError):
+class StoryRecordError(SinkError, ValueError):
     """A story state that cannot be stored; the message says why."""
 
 

@@ -13,13 +13,18 @@ from newswatch.agents.tagging.evaluate import GoldError as TagGoldError
 from newswatch.agents.tagging.tagger import TaggingError
 from newswatch.streams import errors, records, settings
 from newswatch.streams.embedded import EmbeddedError
+from newswatch.streams.endpoints import EndpointsError
 from newswatch.streams.netguard import BlockedAddressError
+from newswatch.streams.newsroom.query import FilterError
 from newswatch.streams.poller.feeds import FeedsFileError
 from newswatch.streams.poller.fetcher import FetchError
+from newswatch.streams.poller.parsepool import ParseInterrupted
 from newswatch.streams.poller.parser import FeedParseError
 from newswatch.streams.poller.publisher import PublishError
 from newswatch.streams.poller.service import PollerStartError
 from newswatch.streams.sinks.api import QueryError
+from newswatch.streams.sinks.stories import QueryError as StoryQueryError
+from newswatch.streams.sinks.stories import StoryRecordError
 from newswatch.streams.sinks.verify import WebhookVerificationError
 from newswatch.streams.sinks.webhooks.signing import SecretError
 
@@ -45,6 +50,11 @@ TREE: list[tuple[type[Exception], type[Exception], tuple[type[Exception], ...]]]
     (BlockedAddressError, errors.NewswatchError, (OSError,)),
     (QueryError, errors.NewswatchError, (ValueError,)),
     (TaggingError, errors.NewswatchError, (ValueError,)),
+    (EndpointsError, errors.ConfigError, (ValueError,)),
+    (FilterError, errors.NewswatchError, (ValueError,)),
+    (ParseInterrupted, errors.FeedError, ()),
+    (StoryQueryError, errors.NewswatchError, (ValueError,)),
+    (StoryRecordError, errors.SinkError, (ValueError,)),
 ]
 
 
