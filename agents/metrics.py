@@ -94,6 +94,10 @@ PROCESSING_LATENCY = Histogram(
     ["stage"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
+FLOW_RESUMED = Counter(
+    "newswatch_consumer_flow_resumed_total",
+    "Times the stall watchdog resumed a consumer flow left stopped after a rebalance.",
+)
 CONSUMER_LAG = Gauge(
     "newswatch_consumer_lag",
     "Records between the end offset and the committed offset (Tansu's end offsets can be off).",

@@ -51,6 +51,34 @@ def ready_state(app: faust.App) -> tuple[bool, str]:
     return True, "consuming"
 
 
+#: Watchdog checks in a row that must see a ready worker with its flow stopped before it acts.
+STALL_CHECKS = 3
+
+
+def check_flow(app: faust.App, stalled: list[int]) -> bool:
+    """The stall watchdog (fix 3's safety net, agents/app.py). `Consumer.perform_seek` stops
+    the consumer's flow and relies on Faust's recovery to resume it. If a worker is ready
+    (partitions assigned, no rebalance, tables recovered) yet its flow has stayed stopped for
+    STALL_CHECKS checks in a row, nothing will ever resume it: resume it here, say so and count
+    it. `stalled` carries the count between calls. Returns True when it resumed the flow."""
+    consumer: Any = app.consumer  # faust.transport.consumer.Consumer; ConsumerT lacks the flow
+    ok, _ = ready_state(app)
+    if not ok or consumer.flow_active:
+        stalled[0] = 0
+        return False
+    stalled[0] += 1
+    if stalled[0] < STALL_CHECKS:
+        return False
+    stalled[0] = 0
+    log.warning(
+        "consumer flow stopped although the worker is ready (no rebalance, recovery done): "
+        "resuming it (newswatch_consumer_flow_resumed_total)"
+    )
+    metrics.FLOW_RESUMED.inc()
+    consumer.resume_flow()
+    return True
+
+
 def update_lag(app: faust.App) -> None:
     """Set newswatch_consumer_lag{topic,partition} from the monitor's offsets."""
     monitor = app.monitor
@@ -147,6 +175,12 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
         return self.json(body, status=status)
 
     mount_newsroom(app, settings, deps)
+
+    stalled = [0]
+
+    @app.timer(LAG_INTERVAL)
+    async def flow_watchdog() -> None:
+        check_flow(app, stalled)
 
     @app.timer(LAG_INTERVAL)
     async def consumer_lag() -> None:
