@@ -101,3 +101,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "apache_kafka" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.apache_kafka)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A worker process a test left running (a process pool not closed, a parse worker wedged
+    in a hostile document) would make Python's exit wait for it, and the run never end: kill
+    them, and say so, so the test that leaked can be found and fixed."""
+    import multiprocessing
+
+    leftovers = multiprocessing.active_children()
+    for child in leftovers:
+        child.kill()
+    if leftovers:
+        names = ", ".join(sorted({child.name for child in leftovers}))
+        print(f"\nconftest: killed {len(leftovers)} leftover worker process(es): {names}")

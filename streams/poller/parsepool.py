@@ -26,11 +26,9 @@ Feeds are isolated from each other; only the document at fault is charged:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import multiprocessing
-import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -38,6 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from newswatch.streams import procpool
 from newswatch.streams.errors import FeedError
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
@@ -227,15 +226,13 @@ class ParsePool:
             self._current = _Generation(self._new_executor(self.workers), self.workers)
         if generation is self._isolation:
             self._isolation = None
-        executor = generation.executor
-        processes = list((getattr(executor, "_processes", None) or {}).values())
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError, TypeError):
-                os.kill(process.pid, signal.SIGKILL)
+        procpool.kill(generation.executor)
 
     def close(self) -> None:
+        """Stop every worker now. Killed, not waited for: a worker wedged in a hostile
+        document would otherwise keep the executor alive, and Python's exit would wait for it
+        (concurrent.futures joins every executor at interpreter shutdown)."""
         for generation in (self._current, self._isolation):
             if generation is not None:
                 generation.retired = generation.retired or "closed"
-                generation.executor.shutdown(wait=False, cancel_futures=True)
+                procpool.kill(generation.executor)

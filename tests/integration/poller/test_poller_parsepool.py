@@ -73,3 +73,31 @@ async def test_cancelling_a_parse_propagates_and_frees_the_pool() -> None:
         assert (await slow).entries[0].article.title == "s"
     finally:
         pool.close()
+
+
+async def test_close_kills_a_worker_wedged_in_a_document() -> None:
+    """A worker stuck in a hostile document must not outlive the pool: Python's exit joins
+    every executor and would wait for it (an hour here)."""
+    import asyncio
+    import os
+
+    pool = ParsePool(1, timeout=60.0, target=misbehaving_parse)
+    hung = asyncio.create_task(pool.parse(b"hang", SPEC, RESULT, 0.0))
+    await asyncio.sleep(1.0)  # the worker is now inside the document
+    pids = [p.pid for p in (pool._current.executor._processes or {}).values()]
+    assert pids
+    pool.close()
+    hung.cancel()
+    await asyncio.gather(hung, return_exceptions=True)
+    for _ in range(50):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            break
+        await asyncio.sleep(0.1)
+    assert not alive, f"parse workers still running after close(): {alive}"
