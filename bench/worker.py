@@ -223,6 +223,8 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
         env["NEWSWATCH_TOPIC_PARTITIONS"] = str(args.partitions)
     if not args.stories:  # the plain loop has no story stage; compare like with like
         env["NEWSWATCH_STORIES__ENABLED"] = "false"
+    else:  # the story stage's cost, with the per-article alerts the bench counts to the end
+        env["NEWSWATCH_STORIES__ALERTS"] = "false"
     settings = load_settings(
         kafka_servers=tansu.bootstrap,
         redis_url=redis_server.url,
