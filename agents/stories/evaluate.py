@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newswatch.agents.stories.engine import StoryArticle, StoryConfig, StoryEngine
+from newswatch.agents.tagging.evaluate import Counts
 from newswatch.streams.errors import ConfigError
 
 DAY = 86400.0
@@ -60,34 +61,8 @@ def check_row(row: Any) -> GoldArticle:
     )
 
 
-@dataclass
-class PairCounts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "precision": round(self.precision, 4),
-            "recall": round(self.recall, 4),
-            "f1": round(self.f1, 4),
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-        }
+#: Pair counts with precision, recall and F1: the tagging evaluation's counts, reused.
+PairCounts = Counts
 
 
 @dataclass
