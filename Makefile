@@ -55,6 +55,7 @@ lint:                              ## ruff (lint + format check) and the mypy ty
 	@ln -sfn ../../../streams build/typecheck/newswatch/streams
 	@ln -sfn ../../../agents build/typecheck/newswatch/agents
 	$(BIN)/mypy
+	@if git rev-parse --git-dir >/dev/null 2>&1; then python3 .ci/commit_subjects.py; fi
 
 format:
 	$(BIN)/ruff format .
