@@ -2,15 +2,17 @@
 
 The transport is the newsroom page's: the stories agent PUBLISHes every story it created or
 changed on `newswatch:stories:live` (its state as JSON). Pub/sub keeps nothing, so after every
-(re)subscription the command re-reads the newest stories from the index and prints those whose
-state differs from what it printed last: a story that grew while the connection was down is
-printed once it is back, with its current state. The Redis connection, up.json and retries
+(re)subscription, and every RESYNC_SECONDS (redis-py may reconnect a pub/sub connection
+without telling), the command re-reads the newest stories from the index and prints those
+whose state differs from what it printed last: a story that grew while the connection was down
+is printed once it is back, with its current state. The Redis connection, up.json and retries
 are `alerts tail`'s (streams/cli/alerts.py).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +25,10 @@ from newswatch.streams.cli.alerts import colour_label, one_line, open_redis, ret
 from newswatch.streams.names import DisplayNames, display_names
 from newswatch.streams.sinks.stories import LIVE_CHANNEL, STORIES_INDEX, story_key
 
-#: Newest stories re-read after each (re)subscription, to print what changed meanwhile.
-RESYNC = 200
+#: Newest stories (by last article) re-read after each (re)subscription and every
+#: RESYNC_SECONDS, to print what changed while no message could arrive.
+RESYNC = 50
+RESYNC_SECONDS = 10.0
 #: Stories whose last printed state is remembered (the oldest are forgotten first).
 REMEMBER = 10_000
 TOP_ENTITIES = 3
@@ -79,7 +83,7 @@ def format_story(
     return (
         f"{stamp} {colour_label(label, severity, colour)} {one_line(str(story.get('id')))} "
         f"{counts} [{tags}] {headline}"
-    )
+    ).rstrip()
 
 
 class StoryPrinter:
@@ -150,13 +154,17 @@ def follow(client: redis.Redis, printer: StoryPrinter, last: int, first: bool) -
                 printer.remember(story)  # known, not shown: only the newest `last` are
             else:
                 printer.show(story, raw)
+        synced = time.monotonic()
         while True:
-            message = pubsub.get_message(timeout=5.0)
-            if message is None:
-                continue
-            story = parse_story(message["data"], f"a message on {LIVE_CHANNEL}")
-            if story is not None:
-                printer.show(story, message["data"])
+            message = pubsub.get_message(timeout=1.0)
+            if message is not None:
+                story = parse_story(message["data"], f"a message on {LIVE_CHANNEL}")
+                if story is not None:
+                    printer.show(story, message["data"])
+            if time.monotonic() - synced >= RESYNC_SECONDS:
+                for story, raw in newest_stories(client, RESYNC):
+                    printer.show(story, raw)
+                synced = time.monotonic()
     finally:
         pubsub.close()
 

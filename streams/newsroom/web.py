@@ -68,6 +68,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet connection
+#: Seconds between checks that a quiet SSE client is still connected: a client that left
+#: frees its place (of `max_sse_clients`) within this, not at the next keepalive.
+CLIENT_CHECK = 1.0
 PAGE_LIMIT = 200
 FEED_LIMIT = 100
 FACET_LABELS = (
@@ -521,11 +524,17 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(_sse("alert", data, stream_id))
                 sent = stream_key(stream_id)
         await response.write(_sse("ready", b"{}"))
+        quiet = 0.0
         while True:
             try:
-                event = await asyncio.wait_for(sub.get(), KEEPALIVE)
+                event = await asyncio.wait_for(sub.get(), CLIENT_CHECK)
             except TimeoutError:
-                await response.write(b": keepalive\n\n")
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client left
+                quiet += CLIENT_CHECK
+                if quiet >= KEEPALIVE:
+                    await response.write(b": keepalive\n\n")
+                    quiet = 0.0
                 continue
             if event is None:
                 break  # overflowed or shutting down: the browser reconnects and resumes
