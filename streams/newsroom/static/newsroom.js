@@ -81,8 +81,10 @@
 
   // The stories panel: a created or grown story replaces its old item and moves to the top.
   var panel = document.getElementById("stories");
+  var storyEvents = 0;  // live story events so far: a re-read older than one is stale
   function upsertStory(item) {
     if (!panel) return;
+    storyEvents += 1;
     var ol = panel.querySelector("ol");
     var node = fragment(item.html);
     if (!node) return;
@@ -97,11 +99,15 @@
   }
 
   // Re-read the whole panel: after a (re)connect, stories missed meanwhile are in it.
-  function loadStories() {
+  function loadStories(retried) {
     if (!panel || !window.fetch) return;
+    var seen = storyEvents;
     fetch(panel.dataset.source, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (data) {
+        // A story event arrived while the answer was on its way: it may be older than that
+        // event, so ask again (once; the live events keep the panel current after that).
+        if (seen !== storyEvents) { if (!retried) loadStories(true); return; }
         var ol = panel.querySelector("ol");
         var nodes = (data.stories || []).map(function (item) { return fragment(item.html); })
           .filter(Boolean);
@@ -134,7 +140,7 @@
       method: "POST", body: new FormData(form), credentials: "same-origin",
       headers: { "Accept": "application/json" }
     }).then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (data) { applyMutes(data); loadStories(); })
+      .then(function (data) { applyMutes(data); loadStories(false); })
       .catch(function () { form.submit(); });
   });
 
@@ -150,7 +156,7 @@
       .then(function (data) {
         (data.alerts || []).forEach(addAlert);
         if (data.last_id) lastId = data.last_id;
-        loadStories();
+        loadStories(false);
       })
       .catch(function () { setLive("off", "Offline, retrying"); })
       .then(function () { setTimeout(poll, POLL_MS); });
@@ -162,7 +168,7 @@
   source.addEventListener("ready", function () {
     failures = 0;
     setLive("live", "Live");
-    loadStories();  // stories changed while (re)connecting are in the panel's current state
+    loadStories(false);  // stories changed while (re)connecting are in the panel's current state
   });
   source.addEventListener("story", function (e) { upsertStory(JSON.parse(e.data)); });
   source.addEventListener("alert", function (e) {
