@@ -422,6 +422,10 @@ async def mute(request: web.Request) -> web.StreamResponse:
             status=400,
         )  # fmt: skip
     try:
+        stored = kind != "story" or await newsroom.redis.exists(story_key(value))
+        if action == "mute" and not stored:
+            # A mute of a story that is not (or no longer) stored would be dropped at once.
+            return web.json_response({"error": f"no story {value}"}, status=404)
         current = await set_mute(newsroom.redis, kind, value, action == "mute")
     except RedisError as exc:
         log.warning("mute %s:%s: Redis unavailable: %r", kind, value, exc)

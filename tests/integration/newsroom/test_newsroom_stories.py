@@ -133,6 +133,7 @@ async def test_a_muted_story_leaves_the_page_for_everyone(redis_url: str, base: 
     assert status == 200 and body["stories"] == []
     _, page = await _get(base + "/")
     assert "Muted story alert" in page and f"story-item-{MUTED}" in page
+    assert (await _mute(base, "story", "st-00000000000000ff"))[0] == 404  # not stored
     assert (await _mute(base, "story", "st-123"))[0] == 400
     assert (await _mute(base, "story", "not-a-story"))[0] == 400
 
