@@ -136,7 +136,8 @@
     var form = event.target;
     if (!form.classList || !form.classList.contains("mute") || !window.fetch) return;
     event.preventDefault();
-    fetch(form.action, {
+    // getAttribute: the form's field named "action" shadows the form.action property.
+    fetch(form.getAttribute("action"), {
       method: "POST", body: new FormData(form), credentials: "same-origin",
       headers: { "Accept": "application/json" }
     }).then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
