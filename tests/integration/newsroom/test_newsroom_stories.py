@@ -192,7 +192,7 @@ async def test_stories_arrive_live_and_muted_ones_do_not(redis_url: str, base: s
         event = await asyncio.wait_for(events.until("story"), 10)
         assert "id" not in event  # stories are re-read on reconnect, not resumed
         data = orjson.loads(event["data"])
-        assert data["id"] == KEPT and data["sources"] == 1
+        assert data["id"] == KEPT and data["sources"] == 1 and ">1 source<" in data["html"]
         assert "&lt;b&gt;H20&lt;/b&gt;" in data["html"] and f"story-item-{KEPT}" in data["html"]
 
         await store_stories(redis_url, story(KEPT, size=4, languages=["de", "en"]))  # grows
