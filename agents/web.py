@@ -208,6 +208,8 @@ def mount_newsroom(app: faust.App, settings: Settings, deps: Any = None) -> None
         names,
         tagger=tagger,
         catalogue_dir=settings.catalogue_dir,
+        max_sse_clients=settings.newsroom.max_sse_clients,
+        sse_retry_after=settings.newsroom.sse_retry_after,
     )
     setups = getattr(app, "web_setup", None)
     if setups is None:

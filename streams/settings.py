@@ -264,6 +264,23 @@ class StorySettings(BaseModel):
     )
 
 
+class NewsroomSettings(BaseModel):
+    """The newsroom page served by the worker (streams/newsroom/)."""
+
+    model_config = _STRICT
+
+    max_sse_clients: int = Field(
+        200,
+        ge=0,
+        le=100_000,
+        description="open Server-Sent Events connections per worker process; beyond it /events"
+        " answers 503 with Retry-After and the page polls instead (0: no live connections)",
+    )
+    sse_retry_after: int = Field(
+        30, ge=1, le=3_600, description="seconds in the Retry-After of a refused SSE connection"
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of newswatch. See the README's configuration reference."""
 
@@ -302,6 +319,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     stories: StorySettings = Field(default_factory=StorySettings)
+    newsroom: NewsroomSettings = Field(default_factory=NewsroomSettings)
 
     @field_validator("kafka_servers", mode="before")
     @classmethod

@@ -1,4 +1,8 @@
-"""`newswatch alerts tail`: follow the Redis alert stream, one readable line per alert."""
+"""`newswatch alerts tail`: follow the Redis alert stream, one readable line per alert.
+
+`stories tail` (streams/cli/stories.py) shares the client side: `open_redis` (Redis of the
+settings, or of a running `newswatch up` via its up.json, said on stderr), `retrying` (an
+unreachable Redis is reported and retried, not fatal), `one_line` and `colour_label`."""
 
 from __future__ import annotations
 
@@ -14,10 +18,33 @@ import redis
 from newswatch.streams.cli import client_settings_from
 from newswatch.streams.names import DisplayNames, display_names
 from newswatch.streams.records import Alert, RecordError
+from newswatch.streams.settings import Settings
 from newswatch.streams.sinks.keys import STREAM
 
 T = TypeVar("T")
 _COLOURS = {"low": "blue", "medium": "yellow", "high": "red", "critical": "magenta"}
+
+
+def one_line(text: str) -> str:
+    """Control characters and line breaks of a feed-controlled string folded into spaces, so
+    one alert (or story) stays one line of a terminal."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def colour_label(label: str, severity: str | None, colour: bool) -> str:
+    """`label` padded to 8 columns, coloured by `severity` when writing to a terminal."""
+    padded = label.upper().ljust(8)
+    if colour:
+        padded = click.style(padded, fg=_COLOURS.get(severity or ""), bold=True)
+    return padded
+
+
+def open_redis(ctx: click.Context) -> tuple[redis.Redis, Settings]:
+    """A blocking Redis client for a client command, and the settings it came from (with
+    up.json's endpoints when no Redis URL is configured; `client_settings_from` says so)."""
+    settings = client_settings_from(ctx)
+    client = redis.Redis.from_url(settings.redis_dsn, socket_timeout=None, socket_connect_timeout=5)
+    return client, settings
 
 
 def format_alert(alert: Alert, colour: bool = False, names: DisplayNames | None = None) -> str:
@@ -28,16 +55,10 @@ def format_alert(alert: Alert, colour: bool = False, names: DisplayNames | None 
     alerts name their story; updates say what changed."""
     names = names or DisplayNames()
     when = datetime.fromtimestamp(alert.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    severity = alert.severity.upper().ljust(8)
-    if colour:
-        severity = click.style(severity, fg=_COLOURS.get(alert.severity), bold=True)
+    severity = colour_label(alert.severity, alert.severity, colour)
     tags = ", ".join(names.entities(alert.entities)) or "-"
     if alert.themes:
         tags += " | " + ", ".join(names.themes(alert.themes))
-
-    def one_line(text: str) -> str:
-        return " ".join("".join(c if c.isprintable() else " " for c in text).split())
-
     title = one_line(alert.title)
     if alert.kind == "story_update":  # `... UPDATE #2 (sources:10, language:fr) 11 sources ...`
         story = f"{alert.sources or 0} sources, {len(alert.languages)} languages"
@@ -70,14 +91,13 @@ def tail(ctx: click.Context, last: int, follow: bool, as_json: bool) -> None:
 
     Without NEWSWATCH_REDIS_URL it reads the Redis of a running `newswatch up` (its up.json in
     the state directory) and says so on stderr."""
-    settings = client_settings_from(ctx)
-    client = redis.Redis.from_url(settings.redis_dsn, socket_timeout=None, socket_connect_timeout=5)
+    client, settings = open_redis(ctx)
     colour = sys.stdout.isatty() and not as_json
     names = display_names(settings.catalogue_dir)
     try:
-        last_id = _retrying(_backlog, client, last, as_json, colour, names)
+        last_id = retrying(_backlog, client, last, as_json, colour, names)
         while follow:
-            response = _retrying(client.xread, {STREAM: last_id}, block=5_000, count=100)
+            response = retrying(client.xread, {STREAM: last_id}, block=5_000, count=100)
             for _, entries in response:
                 _print(entries, as_json, colour, names)
                 last_id = entries[-1][0].decode()
@@ -97,7 +117,7 @@ def _backlog(
     return entries[-1][0].decode() if entries else "0-0"
 
 
-def _retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a Redis call until it succeeds; an unreachable Redis is reported, not fatal."""
     backoff = 1.0
     while True:

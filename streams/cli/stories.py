@@ -1,4 +1,5 @@
-"""`newswatch stories cluster` and `newswatch stories eval`: the story engine offline.
+"""`newswatch stories cluster` and `newswatch stories eval`: the story engine offline
+(`stories tail`, which follows the stories in Redis, is in story_tail.py).
 
 Neither needs Kafka or Redis. Articles are tagged with the tagging engine (the settings'
 catalogue), unless an input line brings its own "entities" and "themes", then fed to the
@@ -26,6 +27,7 @@ from newswatch.agents.stories.evaluate import (
 )
 from newswatch.agents.tagging import CatalogueError, Tagger, TaggingError
 from newswatch.streams.cli import settings_from
+from newswatch.streams.cli.story_tail import tail
 
 
 def _tagger(ctx: click.Context) -> Tagger:
@@ -241,5 +243,7 @@ def _errors(truth: dict[str, str], predicted: dict[str, str]) -> list[dict[str, 
             out.append({"kind": "merge", "detail": f"{pred}: {','.join(sorted(stories_))}"})
     return out
 
+
+stories.add_command(tail)
 
 COMMANDS = (stories,)

@@ -1,11 +1,17 @@
 """Live updates: one Redis pub/sub subscription per process, fanned out to every SSE client.
 
 The Redis sink PUBLISHes each new alert on `newswatch:alerts:live`; the newsroom PUBLISHes
-acknowledgements and mute changes on `newswatch:newsroom:changes`. A publish is only a wake-up
-call here: the hub then reads the alert *stream* after the last entry it saw, so every event
-it fans out carries its stream id. That id is the SSE event id, which makes a client's
-`Last-Event-ID` resumable from the stream, and a publish lost while the subscription was
-reconnecting is caught up from the stream, not lost.
+acknowledgements and mute changes on `newswatch:newsroom:changes`; the stories agent PUBLISHes
+each story it created or changed on `newswatch:stories:live` (its state as JSON). An alert
+publish is only a wake-up call here: the hub then reads the alert *stream* after the last
+entry it saw, so every alert event it fans out carries its stream id. That id is the SSE
+event id, which makes a client's `Last-Event-ID` resumable from the stream, and a publish
+lost while the subscription was reconnecting is caught up from the stream, not lost.
+
+Stories are state, not a log: a story message is fanned out as it is (the newest state of
+that story, without an event id), and a client that reconnects re-reads the stories panel
+instead of replaying (see `web.story_panel`): the panel shows the newest few stories, so the
+current state is all a reader needs, and nothing missed while away can be lost that way.
 
 Slow clients do not slow the others: each has a bounded queue; one that overflows is closed
 and its browser reconnects with its Last-Event-ID.
@@ -27,7 +33,8 @@ from redis.exceptions import RedisError
 
 from newswatch.streams.newsroom.store import NewsroomStore
 from newswatch.streams.sinks import keys
-from newswatch.streams.sinks.mutes import Mutes, parse_mutes
+from newswatch.streams.sinks.mutes import Mutes, mutes_from_message, parse_mutes
+from newswatch.streams.sinks.stories import LIVE_CHANNEL as STORIES_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,10 @@ SSE_CLIENTS = Gauge("newswatch_newsroom_sse_clients", "Open Server-Sent Events c
 SSE_DROPPED = Counter(
     "newswatch_newsroom_sse_overflows_total",
     "SSE clients closed because they fell more than the queue size behind",
+)
+SSE_REFUSED = Counter(
+    "newswatch_newsroom_sse_refused_total",
+    "SSE connections answered 503 because the worker had its maximum of SSE clients open",
 )
 
 
@@ -50,7 +61,7 @@ def stream_key(stream_id: str) -> tuple[int, int]:
 class LiveEvent:
     """One thing to tell viewers: a new alert (with its stream id) or a change."""
 
-    kind: str  # "alert" | "ack" | "mutes"
+    kind: str  # "alert" | "ack" | "mutes" | "story"
     data: dict[str, Any]
     stream_id: str | None = None
     rendered: dict[Any, Any] = field(default_factory=dict)  # per-event render cache
@@ -127,7 +138,7 @@ class LiveHub:
             redis = self._redis_factory()
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(keys.LIVE_CHANNEL, keys.CHANGES_CHANNEL)
+                await pubsub.subscribe(keys.LIVE_CHANNEL, keys.CHANGES_CHANNEL, STORIES_CHANNEL)
                 self.mutes = parse_mutes(await redis.hgetall(keys.MUTES))
                 if self.last_id is None:
                     self.last_id = await self._store.last_id()
@@ -159,6 +170,8 @@ class LiveHub:
                 channel = channel.decode() if isinstance(channel, bytes) else channel
                 if channel == keys.LIVE_CHANNEL:
                     wake = True
+                elif channel == STORIES_CHANNEL:
+                    self._story(message["data"])
                 else:
                     self._change(message["data"])
                 message = await pubsub.get_message(timeout=0)
@@ -175,6 +188,15 @@ class LiveHub:
             if len(entries) < 500:
                 return
 
+    def _story(self, raw: Any) -> None:
+        try:
+            story = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            log.warning("newsroom: a story message that is not JSON; ignored")
+            return
+        if isinstance(story, dict) and isinstance(story.get("id"), str):
+            self._broadcast(LiveEvent("story", story))
+
     def _change(self, raw: Any) -> None:
         try:
             data = orjson.loads(raw)
@@ -184,10 +206,7 @@ class LiveHub:
         if not isinstance(data, dict):
             return
         if data.get("type") == "mutes":
-            self.mutes = Mutes(
-                frozenset(map(str, data.get("entities") or ())),
-                frozenset(map(str, data.get("rules") or ())),
-            )
-            self._broadcast(LiveEvent("mutes", data))
+            self.mutes = mutes_from_message(data)
+            self._broadcast(LiveEvent("mutes", self.mutes.as_message()))
         elif data.get("type") == "ack" and isinstance(data.get("id"), str):
             self._broadcast(LiveEvent("ack", data))

@@ -217,3 +217,33 @@ def _getall(params: Any, name: str) -> list[str]:
     if value is None:
         return []
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+#: The filters a story can be held to: a story has entities, themes and languages, but no
+#: single severity, rule or feed (its alerts and articles do).
+STORY_FACETS = {"entity": "entities", "theme": "themes", "lang": "languages"}
+
+
+def story_matches(
+    story: Mapping[str, Any], filters: Filters, names: DisplayNames, mutes: Mutes | None = None
+) -> bool:
+    """Does the stories panel show `story` under `filters`? Entity, theme and language filters
+    apply (any of the values, all of the facets), the search words must occur in the headline
+    or the names of its entities and themes, and a muted story shows only with `muted=1`. The
+    other filters (severity, rule, feed, status) are about alerts and do not hide stories."""
+    if mutes is not None and mutes.mutes_story(story) and not filters.show_muted:
+        return False
+    for facet, name in STORY_FACETS.items():
+        wanted: frozenset[str] = getattr(filters, facet)
+        values = story.get(name) or ()
+        if wanted and not (isinstance(values, list) and wanted.intersection(values)):
+            return False
+    if filters.q:
+        entities = [e for e in story.get("entities") or () if isinstance(e, str)]
+        themes = [t for t in story.get("themes") or () if isinstance(t, str)]
+        text = " ".join(
+            [str(story.get("headline") or ""), *names.entities(entities), *names.themes(themes)]
+        ).casefold()
+        if not all(word.casefold() in text for word in filters.q.split()):
+            return False
+    return True

@@ -3,10 +3,15 @@
     GET  /                      the page: filtered alert list, facets with counts, search
     GET  /alerts/{id}           one alert: article, entities and themes with evidence marked
     POST /alerts/{id}/ack       acknowledge (acked=1) or reopen (acked=0), for every viewer
-    POST /mutes                 mute or unmute an entity or a rule (kind, value, action)
+    GET  /stories/{id}          one story: its sources, entities, themes, alert history
+    POST /mutes                 mute or unmute an entity, a rule or a story (kind, value,
+                                action)
     GET  /events                Server-Sent Events: new alerts matching the filters, acks,
-                                mute changes; resumable with Last-Event-ID (a stream id)
-    GET  /updates?after=ID      the same as JSON, for browsers that cannot keep an SSE open
+                                mute changes, created and grown stories; alerts resumable
+                                with Last-Event-ID (a stream id); at most `max_sse_clients`
+                                per process, beyond it 503 with Retry-After
+    GET  /updates?after=ID      the alerts as JSON, for browsers that cannot keep an SSE open
+    GET  /updates/stories       the stories panel as JSON (its resync after a reconnect)
     GET  /feeds/alerts.atom     Atom feed of the filtered list
     GET  /digest?period=day     what happened in the last hour or day
     GET  /static/…              the page's CSS and JavaScript
@@ -35,7 +40,7 @@ from redis.exceptions import RedisError
 
 from newswatch.streams.names import DisplayNames
 from newswatch.streams.newsroom import atom
-from newswatch.streams.newsroom.live import LiveEvent, LiveHub, stream_key
+from newswatch.streams.newsroom.live import SSE_REFUSED, LiveEvent, LiveHub, stream_key
 from newswatch.streams.newsroom.query import (
     FACETS,
     FilterError,
@@ -43,10 +48,12 @@ from newswatch.streams.newsroom.query import (
     build_view,
     facet_values,
     matches,
+    story_matches,
 )
 from newswatch.streams.newsroom.render import STATIC, environment, highlight
-from newswatch.streams.newsroom.store import ALERT_ID, NewsroomStore, valid_stream_id
-from newswatch.streams.sinks.mutes import KINDS, Mutes, read_mutes, set_mute
+from newswatch.streams.newsroom.store import NewsroomStore, valid_stream_id
+from newswatch.streams.sinks.mutes import Mutes, check_mute, read_mutes, set_mute
+from newswatch.streams.sinks.stories import QueryError, get_story, query_stories, story_key
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet connection
+#: Seconds between checks that a quiet SSE client is still connected: a client that left
+#: frees its place (of `max_sse_clients`) within this, not at the next keepalive.
+CLIENT_CHECK = 1.0
 PAGE_LIMIT = 200
 FEED_LIMIT = 100
 FACET_LABELS = (
@@ -72,7 +82,9 @@ FACET_LABELS = (
     ("feed", "Feed"),
 )
 NEWSROOM_KEY = web.AppKey("newsroom", object)
-STORIES_API = "/api/stories"
+#: Stories in the panel, and the newest stories looked at to fill it under filters and mutes.
+STORY_LIMIT = 10
+STORY_SCAN = 100
 
 
 class Newsroom:
@@ -86,7 +98,11 @@ class Newsroom:
         *,
         tagger: Any = None,
         catalogue_dir: Any = None,
+        max_sse_clients: int = 200,
+        sse_retry_after: int = 30,
     ) -> None:
+        self.max_sse_clients = max_sse_clients
+        self.sse_retry_after = sse_retry_after
         self._redis_factory = redis_factory
         self._redis: Redis | None = None
         self.names = names
@@ -134,6 +150,10 @@ class Newsroom:
     def alert_html(self, alert: dict[str, Any], acked: bool, muted: bool) -> str:
         macro = self.env.get_template("_alert.html").module.alert_item  # type: ignore[attr-defined]
         return str(macro(alert, acked, muted, "/"))
+
+    def story_html(self, story: dict[str, Any], muted: bool, here: str = "/") -> str:
+        macro = self.env.get_template("_story.html").module.story_item  # type: ignore[attr-defined]
+        return str(macro(story, muted, here))
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -195,9 +215,27 @@ async def _page_state(newsroom: Newsroom, filters: Filters) -> dict[str, Any]:
     }
 
 
-def _has_route(request: web.Request, path: str) -> bool:
-    """Does the application serve `path`? (The stories API arrives with the story engine.)"""
-    return any(r.canonical == path for r in request.app.router.resources())
+async def story_panel(newsroom: Newsroom, filters: Filters, mutes: Mutes) -> list[dict[str, Any]]:
+    """The stories panel: the newest stories (by last article) that match the filters and are
+    not muted (unless `muted=1`), at most STORY_LIMIT of the newest STORY_SCAN."""
+    stories = await query_stories(newsroom.redis, limit=STORY_SCAN)
+    shown = [s for s in stories if story_matches(s, filters, newsroom.names, mutes)]
+    return shown[:STORY_LIMIT]
+
+
+async def _story_names(newsroom: Newsroom, mutes: Mutes) -> dict[str, str]:
+    """Headlines of the muted stories, for the list of mutes."""
+    ids = sorted(mutes.stories)
+    if not ids:
+        return {}
+    names: dict[str, str] = {}
+    raws = await newsroom.redis.mget([story_key(i) for i in ids])
+    for story_id, raw in zip(ids, raws, strict=True):
+        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+            headline = orjson.loads(raw).get("headline") if raw else None
+            if isinstance(headline, str) and headline:
+                names[story_id] = headline
+    return names
 
 
 def _with(filters: Filters, **changes: Any) -> str:
@@ -217,19 +255,24 @@ async def index(request: web.Request) -> web.Response:
         return _error(newsroom, 400, "That filter does not work", str(exc))
     try:
         state = await _page_state(newsroom, filters)
+        mutes: Mutes = state["mutes_obj"]
+        stories = await story_panel(newsroom, filters, mutes)
+        story_names = await _story_names(newsroom, mutes)
     except RedisError as exc:
         log.warning("newsroom page: Redis unavailable: %r", exc)
         return _error(newsroom, 503, "Alert store unavailable", "Redis did not answer; retry.")
-    mutes: Mutes = state["mutes_obj"]
     body = newsroom.render(
         "index.html",
-        stories_source=STORIES_API + "?limit=10" if _has_route(request, STORIES_API) else None,
+        stories=stories,
+        story_limit=STORY_LIMIT,
+        story_names=story_names,
         nav="alerts",
         filters=filters,
         facet_labels=FACET_LABELS,
         here=_here(request),
         mutes=[("entity", e) for e in sorted(mutes.entities)]
-        + [("rule", r) for r in sorted(mutes.rules)],
+        + [("rule", r) for r in sorted(mutes.rules)]
+        + [("story", s) for s in sorted(mutes.stories)],
         status_all=_with(filters, open_only=False),
         status_open=_with(filters, open_only=True),
         muted_on=_with(filters, show_muted=True),
@@ -308,13 +351,13 @@ STORY_HISTORY_SCAN = 5_000
 async def story_page(request: web.Request) -> web.Response:
     """One story: headline, every source kept with its language and time, entities and
     themes, and the history of the alerts that name it (created, updated)."""
-    from newswatch.streams.sinks.stories import QueryError, get_story
-
     newsroom = _newsroom(request)
     story_id = request.match_info["story_id"]
+    mutes = Mutes()
     try:
         story = await get_story(newsroom.redis, story_id)
         recent = await newsroom.store.recent(STORY_HISTORY_SCAN) if story else []
+        mutes = await read_mutes(newsroom.redis)
     except QueryError:
         story = None
     except RedisError as exc:
@@ -337,6 +380,8 @@ async def story_page(request: web.Request) -> web.Response:
         articles=articles,
         history=history,
         scanned=STORY_HISTORY_SCAN,
+        muted=story_id in mutes.stories,
+        here=_here(request),
     )
     return _html(body)
 
@@ -366,18 +411,29 @@ async def mute(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "cross-site request refused"}, status=403)
     form = await request.post()
     kind, value, action = (str(form.get(k, "")) for k in ("kind", "value", "action"))
-    if kind not in KINDS or not ALERT_ID.match(value) or action not in ("mute", "unmute"):
-        return web.json_response(
-            {"error": "kind must be entity or rule, value an id, action mute or unmute"},
-            status=400,
-        )
     try:
-        await set_mute(newsroom.redis, kind, value, action == "mute")
+        check_mute(kind, value)
+        if action not in ("mute", "unmute"):
+            raise ValueError("action must be mute or unmute")
+    except ValueError as exc:
+        return web.json_response(
+            {"error": f"{exc} (kind: entity, rule or story; value: its id; action: mute or"
+             " unmute)"},
+            status=400,
+        )  # fmt: skip
+    try:
+        stored = kind != "story" or await newsroom.redis.exists(story_key(value))
+        if action == "mute" and not stored:
+            # A mute of a story that is not (or no longer) stored would be dropped at once.
+            return web.json_response({"error": f"no story {value}"}, status=404)
+        current = await set_mute(newsroom.redis, kind, value, action == "mute")
     except RedisError as exc:
         log.warning("mute %s:%s: Redis unavailable: %r", kind, value, exc)
         return web.json_response({"error": "alert store unavailable"}, status=503)
     if _wants_json(request):
-        return web.json_response({"kind": kind, "value": value, "muted": action == "mute"})
+        return web.json_response(
+            {"kind": kind, "value": value, "muted": action == "mute", **current.as_message()}
+        )
     raise web.HTTPSeeOther(_safe_next(form.get("next")))
 
 
@@ -394,6 +450,24 @@ def _alert_payload(
             "severity": alert.get("severity"),
             "facets": {facet: list(facet_values(alert, facet)) for facet in FACETS},
             "html": newsroom.alert_html(alert, acked, muted),
+        }
+    )
+    if event is not None:
+        event.rendered[key] = payload
+    return payload
+
+
+def _story_payload(newsroom: Newsroom, event: LiveEvent | None, muted: bool) -> bytes:
+    key = ("story", muted)
+    if event is not None and key in event.rendered:
+        return event.rendered[key]
+    story = event.data if event is not None else {}
+    payload = orjson.dumps(
+        {
+            "id": story["id"],
+            "sources": story.get("sources"),
+            "last_seen": story.get("last_seen"),
+            "html": newsroom.story_html(story, muted),
         }
     )
     if event is not None:
@@ -418,6 +492,15 @@ async def events(request: web.Request) -> web.StreamResponse:
     if resume and not valid_stream_id(resume):
         resume = None
     hub = newsroom.hub
+    if hub.clients >= newsroom.max_sse_clients:
+        # Full: the page's script falls back to polling /updates (EventSource does not retry
+        # after a 503); Retry-After tells other clients and proxies when to try again.
+        SSE_REFUSED.inc()
+        return web.json_response(
+            {"error": "too many live connections; poll /updates instead"},
+            status=503,
+            headers={"Retry-After": str(newsroom.sse_retry_after)},
+        )
     sub = hub.subscribe()  # before the replay, so nothing falls between the two
     response = web.StreamResponse(
         headers={
@@ -445,11 +528,17 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(_sse("alert", data, stream_id))
                 sent = stream_key(stream_id)
         await response.write(_sse("ready", b"{}"))
+        quiet = 0.0
         while True:
             try:
-                event = await asyncio.wait_for(sub.get(), KEEPALIVE)
+                event = await asyncio.wait_for(sub.get(), CLIENT_CHECK)
             except TimeoutError:
-                await response.write(b": keepalive\n\n")
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client left
+                quiet += CLIENT_CHECK
+                if quiet >= KEEPALIVE:
+                    await response.write(b": keepalive\n\n")
+                    quiet = 0.0
                 continue
             if event is None:
                 break  # overflowed or shutting down: the browser reconnects and resumes
@@ -469,6 +558,11 @@ async def events(request: web.Request) -> web.StreamResponse:
                     continue
                 data = _alert_payload(newsroom, event, alert, False, muted)
                 await response.write(_sse("alert", data, event.stream_id))
+            elif event.kind == "story":
+                # No event id: stories are state, re-read on reconnect (GET /updates/stories).
+                if story_matches(event.data, filters, newsroom.names, hub.mutes):
+                    data = _story_payload(newsroom, event, hub.mutes.mutes_story(event.data))
+                    await response.write(_sse("story", data))
             else:
                 await response.write(_sse(event.kind, orjson.dumps(event.data)))
     except (ConnectionResetError, asyncio.CancelledError, TimeoutError, RedisError):
@@ -505,6 +599,31 @@ async def updates(request: web.Request) -> web.Response:
         items.append(orjson.loads(_alert_payload(newsroom, None, alert, is_acked, muted)))
     last = entries[-1][0] if entries else after
     return web.json_response({"last_id": last, "alerts": items})
+
+
+async def story_updates(request: web.Request) -> web.Response:
+    """The stories panel as JSON, newest first: what the page re-reads after an SSE
+    (re)connect and on every poll."""
+    newsroom = _newsroom(request)
+    try:
+        filters = Filters.parse(request.query)
+    except FilterError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    try:
+        mutes = await read_mutes(newsroom.redis)
+        stories = await story_panel(newsroom, filters, mutes)
+    except RedisError:
+        return web.json_response({"error": "story store unavailable"}, status=503)
+    items = [
+        {
+            "id": story["id"],
+            "sources": story.get("sources"),
+            "last_seen": story.get("last_seen"),
+            "html": newsroom.story_html(story, mutes.mutes_story(story)),
+        }
+        for story in stories
+    ]
+    return web.json_response({"stories": items})
 
 
 async def atom_feed(request: web.Request) -> web.Response:
@@ -580,6 +699,7 @@ def add_routes(app: web.Application, newsroom: Newsroom) -> None:
     router.add_post("/mutes", mute)
     router.add_get("/events", events)
     router.add_get("/updates", updates)
+    router.add_get("/updates/stories", story_updates)
     router.add_get("/feeds/alerts.atom", atom_feed)
     router.add_get("/digest", digest)
     router.add_static("/static/", STATIC, append_version=False)

@@ -2,7 +2,9 @@
 chromium-driver) against a running `newswatch up --demo`.
 
 A hostile feed (a title with `<script>`) is added to the demo's feeds file while the page is
-open: its alert must appear live, without a reload, shown as text. Screenshots go to
+open: its alert, and the new story its article starts, must appear live (alerts list and
+stories panel), without a reload, shown as text; muting that story from the panel hides the
+story and its alert for every viewer. Screenshots go to
 build/newsroom-e2e/ (CI keeps them as artifacts). Without chromium the tests are skipped with
 the reason, except under CI=true, where they fail.
 """
@@ -229,6 +231,39 @@ def test_page_shows_alerts_then_a_hostile_one_live(browser, demo, hostile_feed) 
     assert driver.execute_script("return window.__pwned") is None
     assert not driver.find_elements(By.CSS_SELECTOR, "#alerts script")
     driver.save_screenshot(str(SHOTS / "live-hostile.png"))
+
+    # Its article starts a story: the stories panel shows it live, as text.
+    def hostile_story():  # type: ignore[no-untyped-def]
+        for story in driver.find_elements(By.CSS_SELECTOR, "#stories li.story"):
+            if "window.__pwned" in story.text:
+                return story
+        return None
+
+    story = _wait(hostile_story, 60, "the hostile story in the stories panel", driver)
+    assert driver.find_element(By.ID, "stories").is_displayed()
+    assert driver.execute_script("return window.__noReload") is True, "the page reloaded"
+    assert not driver.find_elements(By.CSS_SELECTOR, "#stories script")
+    story_id = story.get_attribute("data-id")
+    assert item.get_attribute("data-story") == story_id
+    driver.save_screenshot(str(SHOTS / "live-story.png"))
+
+    # Mute the story from the panel: it and its alert leave the page, still without a reload.
+    story.find_element(By.CSS_SELECTOR, "form.mute button").click()
+    _wait(
+        lambda: (
+            not driver.find_elements(By.ID, f"story-item-{story_id}")
+            or not driver.find_element(By.ID, f"story-item-{story_id}").is_displayed()
+        ),
+        15,
+        "the muted story to leave the panel",
+        driver,
+    )
+    _wait(lambda: not item.is_displayed(), 15, "the muted story's alert to hide", driver)
+    assert driver.execute_script("return window.__noReload") is True, "the page reloaded"
+    driver.refresh()  # for every viewer: stored in Redis
+    _wait(lambda: _alerts(driver), 30, "alerts after the reload", driver)
+    assert not driver.find_elements(By.ID, f"story-item-{story_id}")
+    assert not [i for i in _alerts(driver) if i.get_attribute("data-story") == story_id]
     assert _severe_logs(driver) == []
 
 

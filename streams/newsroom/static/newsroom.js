@@ -1,7 +1,10 @@
-// newswatch newsroom: live updates for the alert list. Plain JavaScript, no build step.
-// Server-Sent Events from /events (resumable: the browser sends Last-Event-ID on reconnect);
-// after repeated failures, or without EventSource, it polls /updates instead.
-// Alerts arrive as HTML rendered (and escaped) by the server's template.
+// newswatch newsroom: live updates for the alert list and the stories panel. Plain
+// JavaScript, no build step. Server-Sent Events from /events (alerts are resumable: the
+// browser sends Last-Event-ID on reconnect; stories are state, so the panel is re-read from
+// /updates/stories whenever the connection is (re)established). After repeated failures, a
+// refused connection (503: the server has its maximum of live clients) or without
+// EventSource, it polls /updates and /updates/stories instead.
+// Alerts and stories arrive as HTML rendered (and escaped) by the server's templates.
 "use strict";
 (function () {
   var list = document.getElementById("alerts");
@@ -64,12 +67,55 @@
   function applyMutes(mutes) {
     if (!list || /(^|&)muted=1(&|$)/.test(list.dataset.query || "")) return;
     var entities = new Set(mutes.entities || []), rules = new Set(mutes.rules || []);
+    var stories = new Set(mutes.stories || []);
     list.querySelectorAll("li.alert").forEach(function (node) {
       var ids = (node.dataset.entities || "").split(" ").filter(Boolean);
-      var muted = rules.has(node.dataset.rule) ||
+      var muted = rules.has(node.dataset.rule) || stories.has(node.dataset.story) ||
         (ids.length > 0 && ids.every(function (e) { return entities.has(e); }));
       node.hidden = muted;
     });
+    document.querySelectorAll("#stories li.story").forEach(function (node) {
+      node.hidden = stories.has(node.dataset.id);
+    });
+  }
+
+  // The stories panel: a created or grown story replaces its old item and moves to the top.
+  var panel = document.getElementById("stories");
+  var storyEvents = 0;  // live story events so far: a re-read older than one is stale
+  function upsertStory(item) {
+    if (!panel) return;
+    storyEvents += 1;
+    var ol = panel.querySelector("ol");
+    var node = fragment(item.html);
+    if (!node) return;
+    var old = document.getElementById("story-item-" + item.id);
+    if (old) old.remove();
+    node.classList.add("is-new");
+    ol.insertBefore(node, ol.firstElementChild);
+    var limit = parseInt(panel.dataset.limit, 10) || 10;
+    while (ol.children.length > limit) ol.lastElementChild.remove();
+    panel.hidden = false;
+    setTimeout(function () { node.classList.remove("is-new"); }, 4000);
+  }
+
+  // Re-read the whole panel: after a (re)connect, stories missed meanwhile are in it.
+  function loadStories(retried) {
+    if (!panel || !window.fetch) return;
+    var seen = storyEvents;
+    fetch(panel.dataset.source, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) {
+        // A story event arrived while the answer was on its way: it may be older than that
+        // event, so ask again (once; the live events keep the panel current after that).
+        if (seen !== storyEvents) { if (!retried) loadStories(true); return; }
+        var ol = panel.querySelector("ol");
+        var nodes = (data.stories || []).map(function (item) { return fragment(item.html); })
+          .filter(Boolean);
+        ol.textContent = "";
+        nodes.forEach(function (node) { ol.appendChild(node); });
+        panel.hidden = nodes.length === 0;
+      })
+      .catch(function () { /* keep what the panel shows; the next (re)connect retries */ });
   }
 
   // Acknowledge without leaving the page (the form still works without JavaScript).
@@ -85,40 +131,19 @@
       .catch(function () { form.submit(); });
   });
 
-  // Stories (articles about the same event, grouped) come from /api/stories once the
-  // server has them; until then the panel stays hidden. Built with textContent: API JSON.
-  function loadStories() {
-    var panel = document.getElementById("stories");
-    if (!panel || !window.fetch) return;
-    fetch(panel.dataset.source, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (data) {
-        var stories = (data && (data.stories || data.items)) || [];
-        if (!stories.length) return;
-        var ol = panel.querySelector("ol");
-        ol.textContent = "";
-        stories.forEach(function (story) {
-          var li = document.createElement("li");
-          var head = document.createElement("a");
-          head.href = "/stories/" + encodeURIComponent(String(story.id || ""));
-          head.textContent = String(story.headline || story.title || story.id || "");
-          var strong = document.createElement("strong");
-          strong.appendChild(head);
-          li.appendChild(strong);
-          var count = typeof story.sources === "number" ? story.sources : (story.sources || []).length;
-          var langs = story.languages || [];
-          var meta = document.createElement("span");
-          meta.className = "story-meta";
-          meta.textContent = " · " + count + " sources" + (langs.length ? " · " + langs.join(", ") : "") +
-            (story.breaking ? " · breaking" : "");
-          li.appendChild(meta);
-          ol.appendChild(li);
-        });
-        panel.hidden = false;
-      })
-      .catch(function () { /* no stories endpoint yet: keep the panel hidden */ });
-  }
-  loadStories();
+  // Mute a story from the panel without leaving the page (the form works without it too).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !form.classList.contains("mute") || !window.fetch) return;
+    event.preventDefault();
+    // getAttribute: the form's field named "action" shadows the form.action property.
+    fetch(form.getAttribute("action"), {
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) { applyMutes(data); loadStories(false); })
+      .catch(function () { form.submit(); });
+  });
 
   if (!list) return;
   var lastId = list.dataset.lastId || "0-0";
@@ -132,6 +157,7 @@
       .then(function (data) {
         (data.alerts || []).forEach(addAlert);
         if (data.last_id) lastId = data.last_id;
+        loadStories(false);
       })
       .catch(function () { setLive("off", "Offline, retrying"); })
       .then(function () { setTimeout(poll, POLL_MS); });
@@ -140,7 +166,12 @@
   if (!window.EventSource) { poll(); return; }
   var failures = 0;
   var source = new EventSource("/events?" + (query ? query + "&" : "") + "after=" + encodeURIComponent(lastId));
-  source.addEventListener("ready", function () { failures = 0; setLive("live", "Live"); });
+  source.addEventListener("ready", function () {
+    failures = 0;
+    setLive("live", "Live");
+    loadStories(false);  // stories changed while (re)connecting are in the panel's current state
+  });
+  source.addEventListener("story", function (e) { upsertStory(JSON.parse(e.data)); });
   source.addEventListener("alert", function (e) {
     if (e.lastEventId) lastId = e.lastEventId;
     addAlert(JSON.parse(e.data));
@@ -153,6 +184,10 @@
   source.onerror = function () {
     failures += 1;
     setLive("off", "Reconnecting…");
-    if (failures >= MAX_SSE_FAILURES) { source.close(); poll(); }
+    // CLOSED: the browser will not retry (an HTTP error such as 503 when the server is full).
+    if (source.readyState === EventSource.CLOSED || failures >= MAX_SSE_FAILURES) {
+      source.close();
+      poll();
+    }
   };
 })();

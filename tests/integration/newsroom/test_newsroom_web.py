@@ -246,28 +246,6 @@ async def test_digest_page(redis_url: str, base: str) -> None:
     assert (await _get(base + "/digest?period=week"))[0] == 400
 
 
-async def test_stories_panel_only_with_a_stories_api(redis_url: str, base: str) -> None:
-    from aiohttp import web
-    from newsroom_support import newsroom_for
-
-    from newswatch.streams.newsroom.web import add_routes
-
-    assert 'id="stories"' not in (await _get(base + "/"))[1]
-    app = web.Application()
-
-    async def stories(_: web.Request) -> web.Response:
-        return web.json_response({"stories": []})
-
-    app.router.add_get("/api/stories", stories)
-    add_routes(app, newsroom_for(redis_url))
-    runner, port = await serve_on_loopback(app)
-    try:
-        _, body, _ = await _get(f"http://127.0.0.1:{port}/")
-        assert 'data-source="/api/stories?limit=10"' in body
-    finally:
-        await runner.cleanup()
-
-
 async def test_story_view_lists_sources_and_alert_history(redis_url: str, base: str) -> None:
     from newswatch.streams.sinks.stories import RedisStorySink
 
