@@ -64,6 +64,30 @@ async def test_hostile_feeds_never_stall_healthy_ones(feed_server, make_poller) 
     assert {a.feed_id for a in published.published} == {"ok-0", "ok-1", "ok-2"}
 
 
+async def test_a_poll_slower_than_its_interval_is_polled_again(feed_server, make_poller) -> None:
+    """A poll that outlasts its interval schedules a next poll that is already due. The feed
+    must have left the running set by then: the loop skips due entries of running feeds, so
+    the feed would otherwise never be polled again (found by the chaos harness)."""
+    feed_server.static("/slow.xml", rss([("s1", "slow")]))
+    poller, _ = await make_poller([FeedSpec(id="slow", url=feed_server.url("/slow.xml"))])
+    real_poll, real_schedule = poller.poll, poller._schedule
+    scheduled_while_running: list[bool] = []
+
+    async def slow_poll(spec):
+        outcome = await real_poll(spec)
+        await asyncio.sleep(1.3)  # as a publish waiting out a broker failover: past the 1 s
+        return outcome
+
+    def schedule(feed_id: str, due: float) -> None:
+        scheduled_while_running.append(feed_id in poller._tasks)
+        real_schedule(feed_id, due)
+
+    poller.poll, poller._schedule = slow_poll, schedule
+    await run_for(poller, 4.5)
+    assert scheduled_while_running and not any(scheduled_while_running)
+    assert len(feed_server.hits("/slow.xml")) >= 3  # about every 1.3 s, never dropped
+
+
 async def test_every_feed_is_due_at_start_and_new_feeds_join(feed_server, make_poller) -> None:
     for i in range(5):
         feed_server.static(f"/f{i}.xml", rss([(f"g{i}", f"title {i}")]))
