@@ -51,5 +51,6 @@ def test_one_minute_of_chaos_loses_and_duplicates_nothing(tmp_path: Path) -> Non
     assert report["articles"] > 0 and report["alerts_expected"] > 0
     assert report["lost"] == 0, json.dumps(report["scenarios"], indent=1)
     assert report["duplicates"] == 0, json.dumps(report["scenarios"], indent=1)
+    assert report["articles_lost"] == 0, json.dumps(report["scenarios"], indent=1)
     assert (out / "chaos.png").stat().st_size > 10_000
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
