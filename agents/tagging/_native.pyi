@@ -11,7 +11,7 @@ class Scanned:
 
     @property
     def text(self) -> str:
-        """The normalised text."""
+        """The normalised text ("" when nothing was found: no events, no themes)."""
     @property
     def themes(self) -> frozenset[str]:
         """The themes with evidence (those in `skip` left out)."""

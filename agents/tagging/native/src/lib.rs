@@ -577,7 +577,8 @@ impl Engine {
             _ => {
                 if right_ok
                     || plan.needs_right == RIGHT_PER_PAYLOAD
-                    || (plan.needs_right == RIGHT_ALIAS_TAIL && self.may_extend(py, after.unwrap_or(32)))
+                    || (plan.needs_right == RIGHT_ALIAS_TAIL
+                        && self.may_extend(py, after.unwrap_or(32)))
                 {
                     self.hit(py, text, &plan, bs, start, end, left_ok, right_ok, found)?;
                 }
@@ -924,7 +925,7 @@ impl Engine {
 /// (theme terms, proximity sides, theme stops and the normalised text).
 #[pyclass(frozen, module = "newswatch.agents.tagging._native")]
 struct Scanned {
-    /// The normalised text.
+    /// The normalised text ("" in the empty result).
     #[pyo3(get)]
     text: Py<PyString>,
     /// The themes with evidence (those that cannot reach their threshold left out).
