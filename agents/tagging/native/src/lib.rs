@@ -1,23 +1,27 @@
 //! The hot path of newswatch's tagging engine, compiled (see ../../README.md, "Native core").
 //!
 //! Python (`tagger.py`) stays the reference: it loads the catalogue, compiles every pattern's
-//! payloads and plans, and applies the rules that run on few hits (ambiguous aliases, version
-//! suffixes, a theme's `requires`, evidence snippets). This module takes over what runs once
-//! per character, per raw match or per text, where Python's per-call cost dominated:
+//! payloads, and applies the rules that run on few hits (ambiguous aliases, version
+//! suffixes, a theme's `requires`, evidence snippets). It hands this module one
+//! `spec.EngineSpec` (agents/tagging/spec.py; read here by attribute name into the
+//! `#[derive(FromPyObject)]` structs below; shared constants in consts.rs, rendered from
+//! spec.py). This module takes over what runs once per character, per raw match or per text,
+//! where Python's per-call cost dominated:
 //!
 //! 1. normalisation (NFKC + lower case) for texts whose every character maps to exactly one
 //!    character — the case where Python's `normalise()` keeps offsets 1:1. The per-character
 //!    mapping is a table *computed by Python* (`unicodedata`, `str.lower`) so the result is the
 //!    same by construction; any other character makes `scan` return `None` and Python
-//!    normalises (then calls `scan` again with `normalised=True`).
+//!    normalises (then calls `scan_normalised`).
 //! 2. the leftmost-longest Aho-Corasick pass (the `aho-corasick` crate's DFA, as ahocorasick-rs
 //!    wraps it; searched by `search.rs`, long texts as two interleaved streams), with the
 //!    same segmenting of huge texts, the same shorter patterns recovered inside a longer
 //!    match, and the same word-boundary tests (`str.isalnum()` flags, again from Python's
-//!    table);
+//!    table); per-pattern plans (`spec.PlanSpec`) skip matches whose payloads all need a
+//!    missing boundary, shortcuts the reference does not take and that change no result;
 //! 3. the per-match bookkeeping: theme terms and proximity-rule sides are recorded here, in
-//!    the order Python records them; aliases and stop phrases are handed back as compact
-//!    events for Python's rules; multi-word wildcard phrases call Python's regex.
+//!    the order Python records them; aliases and stop phrases are handed back as events
+//!    (`Scanned.events`) for Python's rules; multi-word wildcard phrases call Python's regex.
 //! 4. theme scores (`Engine.themes`): Python's upper bound, the longest term per stretch of
 //!    overlapping matches, proximity pairs, weights summed in Python's order;
 //! 5. language detection (`LangDetector`), with langdetect.py's tables.
@@ -548,7 +552,7 @@ impl Engine {
         }
     }
 
-    /// Python's `_inner_hit`: a shorter pattern inside a longer match.
+    /// A shorter pattern inside a longer match (Python's `_scan` sends it to `_hit` too).
     fn inner_hit(
         &self,
         py: Python<'_>,
