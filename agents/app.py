@@ -58,8 +58,8 @@ TUNED: dict[str, Any] = {
 }
 
 
-def faust_options(settings: Settings, *, tuned: bool = True) -> dict[str, Any]:
-    """Keyword arguments for `faust.App` from settings (plus TUNED unless `tuned=False`)."""
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `faust.App` from settings, with TUNED applied."""
     options: dict[str, Any] = {
         "broker": [f"kafka://{server}" for server in settings.kafka_servers],
         "web_host": settings.web_host,
@@ -84,18 +84,15 @@ def faust_options(settings: Settings, *, tuned: bool = True) -> dict[str, Any]:
     credentials = _credentials(settings)
     if credentials is not None:
         options["broker_credentials"] = credentials
-    if tuned:
-        options.update(TUNED)
+    options.update(TUNED)
     return options
 
 
 def create_app(
     settings: Settings,
     *,
-    tuned: bool = True,
     tagger: Any = None,
     rules: Any = None,
-    hops: str = "merged",
 ) -> faust.App:
     """A configured Faust app with the newswatch agents and web views (not started).
 
@@ -106,14 +103,13 @@ def create_app(
 
     if not settings.kafka_servers:
         raise ValueError("kafka_servers: not configured (set NEWSWATCH_KAFKA_SERVERS)")
-    app = NewswatchApp(settings.app_id, **faust_options(settings, tuned=tuned))
-    app.tuned = tuned
-    deps = pipeline.register(app, settings, tagger=tagger, rules=rules, hops=hops)
+    app = NewswatchApp(settings.app_id, **faust_options(settings))
+    deps = pipeline.register(app, settings, tagger=tagger, rules=rules)
     web.register(app, settings, deps)
     return app
 
 
-def run_worker(settings: Settings, *, tuned: bool = True, **app_kwargs: Any) -> int:
+def run_worker(settings: Settings, **app_kwargs: Any) -> int:
     """Create the topics, then run the worker until SIGTERM/SIGINT. Returns the exit code.
 
     `app_kwargs` go to `create_app` (benchmarks pass a stand-in tagger)."""
@@ -121,7 +117,7 @@ def run_worker(settings: Settings, *, tuned: bool = True, **app_kwargs: Any) -> 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
-    app = create_app(settings, tuned=tuned, **app_kwargs)
+    app = create_app(settings, **app_kwargs)
     worker = _Worker(
         app,
         loop=loop,
@@ -339,12 +335,11 @@ class Web(aiohttp_web_driver.Web):
 
 
 class NewswatchApp(faust.App):
-    """faust.App whose consumer transport has the fixes above; `tuned=False` keeps Faust's.
+    """faust.App whose consumer transport has the fixes above.
 
     `web_setup` callbacks receive the aiohttp application of the worker's web server when it
     is built, before it starts: plain aiohttp handlers (streaming ones too) mount there."""
 
-    tuned: bool = True
     web_setup: list[Callable[[Any], None]]
 
     def _new_web(self) -> Any:
@@ -356,6 +351,4 @@ class NewswatchApp(faust.App):
             setup(web.web_app)
 
     def _new_transport(self) -> Any:
-        if not self.tuned:
-            return super()._new_transport()
         return Transport(self.conf.broker_consumer, self, loop=self.loop)

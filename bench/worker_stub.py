@@ -33,6 +33,11 @@ class _Entity:
 
 
 class _Catalogue:
+    """The catalogue members the worker reads (`agents/tagging/protocols.py`)."""
+
+    entity_ids = sorted(ENTITIES)
+    theme_ids = sorted(THEMES)
+
     def entity(self, entity_id: str) -> _Entity:
         if entity_id not in ENTITIES:
             raise KeyError(entity_id)
@@ -70,7 +75,4 @@ if __name__ == "__main__":
 
     settings = load_settings()
     setup_logging(settings.log_level)
-    hops = "separate" if "--hops=separate" in sys.argv else "merged"
-    sys.exit(
-        run_worker(settings, tuned="--untuned" not in sys.argv, hops=hops, tagger=StubTagger())
-    )
+    sys.exit(run_worker(settings, tagger=StubTagger()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from newswatch.agents.alerting.engine import EntityInfo, EntityLookup, RuleEngine
 from newswatch.agents.alerting.rules import load_rules
@@ -26,6 +26,9 @@ from newswatch.streams.records import (
     RecordTooLargeError,
     TaggedArticle,
 )
+
+if TYPE_CHECKING:  # the tagging package is imported only where a tagger is loaded
+    from newswatch.agents.tagging.protocols import CatalogueEntity, EntityCatalogue, TextTagger
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def _fitting(body: bytes, max_bytes: int = MAX_RECORD_BYTES) -> bytes:
     return body
 
 
-def tag_article(tagger: Any, article: Article) -> TaggedArticle:
+def tag_article(tagger: TextTagger, article: Article) -> TaggedArticle:
     """Run the tagging engine over one article."""
     result = tagger.tag(article.text, title=article.title, lang=article.lang)
     return TaggedArticle(
@@ -75,16 +78,17 @@ def dead_letter_reason(exc: BaseException) -> str:
     return exc.reason if isinstance(exc, RecordError) else "processing"
 
 
-def catalogue_lookup(catalogue: Any) -> EntityLookup:
-    """EntityLookup over the tagging catalogue: kind, and groups of the entity and its parents."""
+def catalogue_lookup(catalogue: EntityCatalogue) -> EntityLookup:
+    """EntityLookup over the tagging catalogue: kind, and groups of the entity and its parents
+    (None for an id the catalogue does not hold)."""
     cache: dict[str, EntityInfo | None] = {}
 
-    def get(entity_id: str | None) -> Any:
-        if catalogue is None or not entity_id:
+    def get(entity_id: str | None) -> CatalogueEntity | None:
+        if not entity_id:
             return None
         try:
             return catalogue.entity(entity_id)
-        except (KeyError, LookupError):
+        except KeyError:
             return None
 
     def lookup(entity_id: str) -> EntityInfo | None:
@@ -94,16 +98,14 @@ def catalogue_lookup(catalogue: Any) -> EntityLookup:
         info = None
         if entity is not None:
             groups: set[str] = set()
-            node, seen = entity, set()
+            node: CatalogueEntity | None = entity
+            seen: set[int] = set()
             while node is not None and id(node) not in seen:
                 seen.add(id(node))
-                group = getattr(node, "group", None)
-                if isinstance(group, str):
-                    groups.add(group)
-                elif isinstance(group, list | tuple | set | frozenset):
-                    groups.update(g for g in group if isinstance(g, str))
-                node = get(getattr(node, "parent", None))
-            info = EntityInfo(kind=getattr(entity, "kind", None), groups=frozenset(groups))
+                if node.group:
+                    groups.add(node.group)
+                node = get(node.parent)
+            info = EntityInfo(kind=entity.kind, groups=frozenset(groups))
         cache[entity_id] = info
         return info
 
@@ -114,7 +116,7 @@ class ArticleProcessor:
     """Decode, tag and (when `engine` is given) evaluate the rules for raw article values."""
 
     def __init__(
-        self, tagger: Any, engine: RuleEngine | None, max_bytes: int = MAX_RECORD_BYTES
+        self, tagger: TextTagger, engine: RuleEngine | None, max_bytes: int = MAX_RECORD_BYTES
     ) -> None:
         self.tagger = tagger
         self.engine = engine
@@ -159,7 +161,9 @@ class ArticleProcessor:
         return [self.process(value) for value in values]
 
 
-def load_processor(catalogue_dir: Path | None, rules_file: Path | None, rules: bool) -> Any:
+def load_processor(
+    catalogue_dir: Path | None, rules_file: Path | None, rules: bool
+) -> ArticleProcessor:
     """An ArticleProcessor over the shipped (or given) catalogue and rules."""
     from newswatch.agents.tagging import Tagger
 

@@ -1,11 +1,12 @@
 """Glue to the compiled hot path (`_native`, the Rust crate in `native/`), and its fallback.
 
 `tagger.py` stays the reference implementation. When the extension is built, `Tagger` hands
-it the compiled catalogue (patterns, payloads, plans) and a character table made here from
+it one `spec.EngineSpec` made here (`engine_spec`): the compiled catalogue (patterns,
+payloads, the per-pattern plans only the compiled core uses) and a character table made from
 Python's own `unicodedata` and `str` methods, so that the compiled normalisation and word
-boundaries give the same answers as the Python code by construction. Without the extension
-(no Rust toolchain at install time) the pure-Python engine runs; which one is in use is
-logged once.
+boundaries give the same answers as the Python code by construction. The language detector
+gets a `spec.LangSpec` (`lang_spec`). Without the extension (no Rust toolchain at install
+time) the pure-Python engine runs; which one is in use is logged once.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from newswatch.agents.tagging.normalize import (
     _REPLACEMENTS,
@@ -23,13 +26,29 @@ from newswatch.agents.tagging.normalize import (
     SCRIPT_UNIFY,
     is_word_char,
 )
+from newswatch.agents.tagging.spec import (
+    CODES,
+    DIGIT,
+    MAPPABLE,
+    WORD,
+    EngineSpec,
+    InnerSpec,
+    Kind,
+    LangSpec,
+    Payload,
+    PayloadSpec,
+    PlanSpec,
+    RightRule,
+    ThemeSpec,
+)
+
+if TYPE_CHECKING:
+    from newswatch.agents.tagging._native import LangDetector
+    from newswatch.agents.tagging.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
-# Table entry layout, shared with native/src/lib.rs.
-MAPPABLE = 1 << 21  # the character normalises to exactly the character in the low 21 bits
-WORD = 1 << 22  # `is_word_char(ch)`: part of a word of a spaced script
-DIGIT = 1 << 23  # ch.isdigit()
+# Table entries: the flags MAPPABLE, WORD and DIGIT of spec.py.
 # Astral characters real text is full of (emoji, pictographs): mapped by table too; any other
 # astral character sends the text to Python's normalize().
 ASTRAL = (0x1F000, 0x1FB00)
@@ -44,7 +63,7 @@ def load_native() -> ModuleType | None:
 @functools.cache
 def _load() -> ModuleType | None:
     try:
-        from newswatch.agents.tagging import _native  # type: ignore[attr-defined]  # built, no stub
+        from newswatch.agents.tagging import _native
     except ImportError as exc:
         log.warning("tagging engine: pure Python (compiled core not built: %s)", exc)
         return None
@@ -152,38 +171,134 @@ def char_tables() -> tuple[list[int], int, list[int]]:
     return bmp, ASTRAL[0], _entries(*ASTRAL)
 
 
-@functools.cache
-def lang_detector() -> object | None:
-    """`langdetect.detect()`, compiled (None without the module). Its tables come from
-    langdetect.py and Python's `str` methods; see `LangDetector` in native/src/lib.rs."""
-    module = load_native()
-    if module is None:
-        return None
+def _plan(payloads: Sequence[Payload], first: int) -> PlanSpec:
+    """What the compiled core may decide for all payloads of a pattern before looking at
+    each (`payloads` start at `first` in the flat list): shortcuts only, the reference
+    engine checks every payload."""
+    if all(p.right and p.kind > Kind.AMBIG for p in payloads):
+        right = RightRule.RULED_OUT
+    elif all(p.right and p.kind <= Kind.AMBIG for p in payloads):
+        right = RightRule.ALIAS_TAIL
+    else:
+        right = RightRule.PER_PAYLOAD
+    simple = -1
+    if len(payloads) == 1 and payloads[0].kind in (Kind.TERM, Kind.NEAR):
+        simple = first
+    return PlanSpec(all(p.left for p in payloads), right, first, first + len(payloads), simple)
+
+
+def engine_spec(
+    patterns: list[str],
+    payloads: list[tuple[Payload, ...]],
+    inner: list[tuple[tuple[int, int, int], ...]],
+    phrases: dict[str, re.Pattern[str]],
+    catalogue: Catalogue,
+    limits: tuple[int, int, int],
+    prefixes: frozenset[str],
+) -> tuple[EngineSpec, list[Payload]]:
+    """The compiled core's `EngineSpec` for a tagger's compiled catalogue, and the flat list
+    of payloads its events index. `limits`: (max spans per term, max mentions per entity,
+    segment size), as the reference engine uses them."""
+    flat: list[Payload] = []
+    plans = []
+    for group in payloads:
+        plans.append(_plan(group, len(flat)))
+        flat.extend(group)
+    owners = sorted({p.owner for p in flat} | set(catalogue.themes) | set(catalogue.entities))
+    terms = sorted({p.term for p in flat})
+    phrase_ids = sorted(phrases)
+    owner_at = {o: i for i, o in enumerate(owners)}
+    term_at = {t: i for i, t in enumerate(terms)}
+    phrase_at = {t: i for i, t in enumerate(phrase_ids)}
+    table, astral_base, astral = char_tables()
+    max_spans, max_mentions, segment = limits
+    spec = EngineSpec(
+        patterns=patterns,
+        plans=plans,
+        payloads=[
+            PayloadSpec(
+                kind=p.kind,
+                left=p.left,
+                right=p.right,
+                owner=owner_at[p.owner],
+                term=term_at[p.term],
+                rule=max(p.rule, 0),
+                side=p.side,
+                phrase=phrase_at[p.term] if p.kind == Kind.PHRASE else 0,
+            )
+            for p in flat
+        ],
+        inner=[
+            [InnerSpec(q, len(pattern[:a].encode()), a, b) for q, a, b in inner[index]]
+            for index, pattern in enumerate(patterns)
+        ],
+        table=table,
+        astral_base=astral_base,
+        astral=astral,
+        owners=owners,
+        phrases=[phrases[t] for t in phrase_ids],
+        max_spans=max_spans,
+        max_mentions=max_mentions,
+        segment=segment,
+        themes=[
+            ThemeSpec(
+                owner=owner_at[theme.id],
+                threshold=theme.threshold,
+                terms=[(term_at[t], w) for t, w in dict(theme.terms).items() if t in term_at],
+                rules=[(i, rule.weight, rule.within) for i, rule in enumerate(theme.near)],
+                entities=[(owner_at[e], w) for e, w in theme.entities if e in owner_at],
+            )
+            for theme in catalogue.themes.values()
+        ],
+        prefixes=sorted(prefixes),
+    )
+    return spec, flat
+
+
+def lang_spec() -> LangSpec:
+    """langdetect.py's tables for the compiled detector (see `LangDetector` in lib.rs)."""
     from newswatch.agents.tagging import langdetect
 
     langs = sorted({lang for shares in langdetect._SHARES.values() for lang, _ in shares}
                    | {lang for lang, _ in langdetect._LETTERS}
-                   | {r[i] for r in langdetect.LATIN_REFINE for i in (0, 1)})  # fmt: skip
+                   | {lang for r in langdetect.LATIN_REFINE for lang in r[:2]})  # fmt: skip
     at = {lang: i for i, lang in enumerate(langs)}
     # Shares are 1/n (n languages share a stopword) and letter hits count 0.5: integers
     # in units of 1 / (2 * lcm of every n).
     unit = 2 * math.lcm(*(len(shares) for shares in langdetect._SHARES.values()))
-    stopwords = [
-        (word, [(at[lang], round(share * unit)) for lang, share in shares])
-        for word, shares in langdetect._SHARES.items()
-    ]
-    letters = [(at[lang], "".join(sorted(chars))) for lang, chars in langdetect._LETTER_SETS]
     chars = [chr(c) for c in range(1, 0xD800)] + [chr(c) for c in range(0xE000, 0x10000)]
     lowered = _per_char(str.lower, chars)
-    lower = [(c, low) for c, low in zip(chars, lowered, strict=True) if low != c]
-    space = "".join(c for c in chars if c.isspace())
     names = sorted({name for _, name in langdetect._RANGES if name})
-    ranges = [(start, names.index(name) if name else None) for start, name in langdetect._RANGES]
-    return module.LangDetector(
-        langs, stopwords, letters, unit // 2, lower, space, ranges, names,
-        [(names.index(script), list(choices), default)
-         for script, (choices, default) in langdetect.REFINE.items()],
-        [(at[base], at[alt], sorted(base_words), sorted(alt_words))
-         for base, alt, base_words, alt_words in langdetect.LATIN_REFINE],
-        langdetect.SAMPLE, langdetect.LATIN_SAMPLE, ("en", "und", "ko", "ja", "zh", "uk", "ru"),
-    )  # fmt: skip
+    return LangSpec(
+        langs=langs,
+        stopwords=[
+            (word, [(at[lang], round(share * unit)) for lang, share in shares])
+            for word, shares in langdetect._SHARES.items()
+        ],
+        letters=[(at[lang], "".join(sorted(own))) for lang, own in langdetect._LETTER_SETS],
+        letter_weight=unit // 2,
+        lower=[(c, low) for c, low in zip(chars, lowered, strict=True) if low != c],
+        space="".join(c for c in chars if c.isspace()),
+        ranges=[(start, names.index(name) if name else None) for start, name in langdetect._RANGES],
+        names=names,
+        refine_scripts=[
+            (names.index(script), list(choices), default)
+            for script, (choices, default) in langdetect.REFINE.items()
+        ],
+        refine_latin=[
+            (at[base], at[alt], sorted(base_words), sorted(alt_words))
+            for base, alt, base_words, alt_words in langdetect.LATIN_REFINE
+        ],
+        sample=langdetect.SAMPLE,
+        latin_sample=langdetect.LATIN_SAMPLE,
+        codes=CODES,
+    )
+
+
+@functools.cache
+def lang_detector() -> LangDetector | None:
+    """`langdetect.detect()`, compiled (None without the module)."""
+    module = load_native()
+    if module is None:
+        return None
+    return module.LangDetector(lang_spec())

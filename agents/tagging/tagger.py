@@ -6,10 +6,13 @@ candidate matches; Python then applies word boundaries (Latin and Cyrillic only;
 as substrings), version suffixes ("Qwen2.5-Max"), stop phrases ("Kimi Räikkönen"), context
 rules for ambiguous aliases and the weighted theme rules.
 
-This Python code is the reference. When the compiled core (`_native`, Rust, see fastpath.py
-and the README) is built, it takes the per-character and per-match work — normalisation, the
-automaton pass, word boundaries, theme term bookkeeping and scores, language detection — and
-hands aliases and stop phrases back to the rules here; the results are the same.
+This Python code is the reference: the specification the compiled core is held to
+(tests/unit/tagging/test_native_equivalence.py), written to be read rather than to be fast.
+When the compiled core (`_native`, Rust, see fastpath.py, spec.py and the README) is built,
+it takes the per-character and per-match work — normalisation, the automaton pass, word
+boundaries, theme term bookkeeping and scores, language detection — and hands aliases and
+stop phrases back to the rules here; the results are the same. Without it (no Rust toolchain
+at install time) this code tags on its own.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import struct
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ahocorasick_rs
 
@@ -38,8 +41,12 @@ from newswatch.agents.tagging.normalize import (
     phrase_regex,
     warm_up,
 )
+from newswatch.agents.tagging.spec import REPEAT, Kind, Payload
 from newswatch.streams.errors import NewswatchError
 from newswatch.streams.records import Mention, ThemeHit
+
+if TYPE_CHECKING:  # the compiled core is optional
+    from newswatch.agents.tagging._native import Engine, LangDetector, Scanned
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +58,6 @@ MAX_EVIDENCE = 6
 SEGMENT = 1_000_000
 MAX_SPANS = 200
 MAX_MENTIONS_PER_ENTITY = 2_000
-_REPEAT = (0.0, 1.0, 1.5, 2.0)  # a term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches
-
-# payload kinds
-_ALIAS, _AMBIG, _STOP, _SUPPORT, _BLOCK, _GENERIC, _TERM, _NEAR, _REQ, _TSTOP, _PHRASE = range(11)
 
 _VERSION = re.compile(
     r"(?P<sep>[ \-_]?)(?P<pre>[vrkmtxz]?)(?P<num>\d{1,3}(?:\.\d+)*)(?P<unit>[bkm]?)"
@@ -93,8 +96,6 @@ class TagResult:
         }
 
 
-_THAI, _LAO_END = "\u0e00", "\u0eff"  # matched as substrings, like CJK
-_HEBREW = "\u0590"  # from Hebrew to Lao: the scripts `_left_free` may accept
 _is_word = is_word_char  # a letter or digit of a script that separates words with spaces
 
 
@@ -117,11 +118,22 @@ GLUED_PREFIXES = _glued_prefixes()
 _MAX_PREFIX = max(map(len, GLUED_PREFIXES))
 
 
+def _left_ok(text: str, start: int) -> bool:
+    """Whether a match at `start` has a word boundary on its left: no letter or digit of a
+    spaced script before it (`is_word_char`; CJK and Thai match as substrings), or only
+    glued particles before an Arabic or Hebrew match (`_left_free`)."""
+    return start == 0 or not _is_word(text[start - 1]) or _left_free(text, start)
+
+
+def _right_ok(text: str, end: int) -> bool:
+    """Whether a match ending at `end` has a word boundary on its right."""
+    return end == len(text) or not _is_word(text[end])
+
+
 def _left_free(text: str, start: int) -> bool:
     """A left word boundary after all, where the character before `start` is a letter: it is
     Thai or Lao (matched as substrings, like CJK), or an Arabic or Hebrew match is preceded
-    by nothing but glued particles ("وديب سيك", "ובייטדאנס"). Called only where the plain
-    test failed, so it costs nothing on most matches."""
+    by nothing but glued particles ("وديب سيك", "ובייטדאנס")."""
     before = text[start - 1]
     if "\u0e00" <= before <= "\u0eff":
         return True
@@ -135,17 +147,6 @@ def _left_free(text: str, start: int) -> bool:
     return text[i + 1 : start] in GLUED_PREFIXES
 
 
-@dataclass(frozen=True, slots=True)
-class _Payload:
-    kind: int
-    owner: str  # entity or theme id ("" for generic context)
-    term: str  # the catalogue spelling (alias or term), for rules and evidence
-    left: bool  # needs a word boundary on the left
-    right: bool  # needs a word boundary on the right
-    rule: int = -1
-    side: int = 0
-
-
 @dataclass
 class _Candidate:
     start: int
@@ -156,10 +157,6 @@ class _Candidate:
 
 
 Span = tuple[int, int]
-# Per pattern: every payload needs a left word boundary; what a missing right boundary means
-# (True: rules all out, _ALIAS_TAIL: aliases check it, False: per payload); the payloads;
-# the single plain theme term or proximity-rule side handled inline (else None).
-_Plan = tuple[bool, "bool | int", tuple["_Payload", ...], "_Payload | None"]
 
 
 class _Scan:
@@ -200,7 +197,7 @@ class _Scan:
         self.themes: set[str] = set()  # themes with any evidence found
         self.per_entity: dict[str, int] = {}  # candidates kept per entity
         self.skip: frozenset[str] = frozenset()  # themes known not to reach their threshold
-        self.native: object = None  # the compiled core's scan (see `_themes_native`)
+        self.native: Scanned | None = None  # the compiled core's scan (`_themes_native`)
 
 
 class Tagger:
@@ -214,20 +211,20 @@ class Tagger:
     def __init__(self, catalogue: Catalogue, native: bool | None = None) -> None:
         started = time.perf_counter()
         self.catalogue = catalogue
-        main: dict[str, list[_Payload]] = defaultdict(list)
-        context: dict[str, list[_Payload]] = defaultdict(list)
+        main: dict[str, list[Payload]] = defaultdict(list)
+        context: dict[str, list[Payload]] = defaultdict(list)
 
         self._phrases: dict[str, re.Pattern[str]] = {}
 
         def add(
-            table: dict[str, list[_Payload]], raw: str, kind: int, owner: str, rule: int = -1,
+            table: dict[str, list[Payload]], raw: str, kind: Kind, owner: str, rule: int = -1,
             side: int = 0, term: str | None = None,
         ) -> None:  # fmt: skip
             text = raw.strip()
             left_free, right_free = text.startswith("*"), text.endswith("*")
             text = text.strip("*").strip()
             for variant in pattern_variants(text):
-                payload = _Payload(
+                payload = Payload(
                     kind,
                     owner,
                     term or raw,
@@ -241,53 +238,37 @@ class Tagger:
 
         for ent in catalogue.entities.values():
             for alias in ent.aliases:
-                add(main, alias, _ALIAS, ent.id)
+                add(main, alias, Kind.ALIAS, ent.id)
             for alias in ent.ambiguous:
-                add(main, alias, _AMBIG, ent.id)
+                add(main, alias, Kind.AMBIG, ent.id)
             for phrase in ent.stop:
-                add(main, phrase, _STOP, ent.id)
+                add(main, phrase, Kind.STOP, ent.id)
             for term in ent.support:
-                add(context, term, _SUPPORT, ent.id)
+                add(context, term, Kind.SUPPORT, ent.id)
             for term in ent.block:
-                add(context, term, _BLOCK, ent.id)
+                add(context, term, Kind.BLOCK, ent.id)
         for term in catalogue.context:
-            add(context, term, _GENERIC, "")
+            add(context, term, Kind.GENERIC, "")
         for theme in catalogue.themes.values():
             for term, _weight in theme.terms:
                 if is_phrase(term):  # "контрол* за экспорт*": anchor on the first word
                     self._phrases[term] = phrase_regex(term)
-                    add(main, term.split()[0], _PHRASE, theme.id, rule=0, side=0, term=term)
+                    add(main, term.split()[0], Kind.PHRASE, theme.id, rule=0, side=0, term=term)
                 else:
-                    add(main, term, _TERM, theme.id)
+                    add(main, term, Kind.TERM, theme.id)
             for index, rule in enumerate(theme.near):
                 for side, terms in enumerate((rule.a, rule.b)):
                     for term in terms:
-                        add(main, term, _NEAR, theme.id, rule=index, side=side)
+                        add(main, term, Kind.NEAR, theme.id, rule=index, side=side)
             for term in theme.requires:
-                add(context, term, _REQ, theme.id)
+                add(context, term, Kind.REQ, theme.id)
             for phrase in theme.stop:
-                add(main, phrase, _TSTOP, theme.id)
+                add(main, phrase, Kind.TSTOP, theme.id)
         # The hot pass: leftmost-longest, non-overlapping (2-3x faster than reporting every
         # overlapping match). Shorter patterns inside a longer match are recovered from a
         # table computed once here ("open-source-modell" also holds "open-source", "modell").
         self._patterns = list(main)
         self._payloads = [tuple(main[p]) for p in self._patterns]
-        # Per pattern: whether every payload needs a word boundary on the left, and whether
-        # a missing right boundary rules them all out (aliases handle it themselves:
-        # inflections, version suffixes).
-        self._plans = [
-            (
-                all(p.left for p in ps),
-                True
-                if all(p.right and p.kind > _AMBIG for p in ps)
-                else _ALIAS_TAIL
-                if all(p.right and p.kind <= _AMBIG for p in ps)
-                else False,
-                ps,
-                ps[0] if len(ps) == 1 and ps[0].kind in (_TERM, _NEAR) else None,
-            )
-            for ps in self._payloads
-        ]
         every = ahocorasick_rs.AhoCorasick(self._patterns)
         self._inner: list[tuple[tuple[int, int, int], ...]] = [
             tuple(
@@ -315,8 +296,11 @@ class Tagger:
             for entity, _weight in theme.entities:
                 self._entity_themes[entity].append(theme.id)
         warm_up()
-        self._engine = self._native_engine() if native is not False else None
-        self._detector = fastpath.lang_detector() if self._engine is not None else None
+        self._flat_payloads: list[Payload] = []  # what the compiled core's events index
+        self._engine: Engine | None = self._native_engine() if native is not False else None
+        self._detector: LangDetector | None = None
+        if self._engine is not None:
+            self._detector = fastpath.lang_detector()
         if self._engine is None:
             _ = self._automaton  # built now: compile time is measured and paid up front
         if native and self._engine is None:
@@ -343,51 +327,22 @@ class Tagger:
         """Which engine tags: "native" (the compiled core) or "python"."""
         return "native" if self._engine is not None else "python"
 
-    def _native_engine(self) -> object | None:
-        """The compiled core loaded with this catalogue's patterns, payloads and plans (the
-        payloads flattened into `_flat_payloads`: its events refer to them by index)."""
+    def _native_engine(self) -> Engine | None:
+        """The compiled core loaded with this catalogue (`fastpath.engine_spec`), or None
+        when it is not built."""
         module = fastpath.load_native()
         if module is None:
             return None
-        flat: list[_Payload] = []
-        plans = []
-        for needs_left, needs_right, payloads, simple in self._plans:
-            first = len(flat)
-            flat.extend(payloads)
-            simple_at = first + payloads.index(simple) if simple is not None else -1
-            right = 1 if needs_right is True else 2 if needs_right == _ALIAS_TAIL else 0
-            plans.append((needs_left, right, first, len(flat), simple_at))
-        catalogue = self.catalogue
-        owners = sorted({p.owner for p in flat} | set(catalogue.themes) | set(catalogue.entities))
-        terms = sorted({p.term for p in flat})
-        phrases = sorted(self._phrases)
-        owner_at = {o: i for i, o in enumerate(owners)}
-        term_at = {t: i for i, t in enumerate(terms)}
-        phrase_at = {t: i for i, t in enumerate(phrases)}
-        packed = [
-            (p.kind, p.left, p.right, owner_at[p.owner], term_at[p.term], max(p.rule, 0),
-             p.side, phrase_at.get(p.term, 0) if p.kind == _PHRASE else 0)
-            for p in flat
-        ]  # fmt: skip
-        inner = [
-            [(q, len(pattern[:a].encode()), a, b) for q, a, b in self._inner[index]]
-            for index, pattern in enumerate(self._patterns)
-        ]
-        table, astral_base, astral = fastpath.char_tables()
-        # Each theme's threshold and weights, for its score (see `_themes`).
-        bounds = [
-            (owner_at[theme.id], theme.threshold,
-             [(term_at[t], w) for t, w in self._weights[theme.id].items() if t in term_at],
-             [(i, rule.weight, rule.within) for i, rule in enumerate(theme.near)],
-             [(owner_at[e], w) for e, w in theme.entities if e in owner_at])
-            for theme in self.catalogue.themes.values()
-        ]  # fmt: skip
-        self._flat_payloads = flat
-        return module.Engine(
-            self._patterns, plans, packed, inner, table, astral_base, astral, owners,
-            [self._phrases[t] for t in phrases], MAX_SPANS, MAX_MENTIONS_PER_ENTITY, SEGMENT,
-            bounds, sorted(GLUED_PREFIXES),
-        )  # fmt: skip
+        spec, self._flat_payloads = fastpath.engine_spec(
+            self._patterns,
+            self._payloads,
+            self._inner,
+            self._phrases,
+            self.catalogue,
+            (MAX_SPANS, MAX_MENTIONS_PER_ENTITY, SEGMENT),
+            GLUED_PREFIXES,
+        )
+        return module.Engine(spec)
 
     @property
     def pattern_count(self) -> int:
@@ -410,14 +365,14 @@ class Tagger:
         if lang:
             detected = langdetect.primary(lang)
         elif self._detector is not None:
-            detected = self._detector.detect(full) or langdetect.detect(full)  # type: ignore[attr-defined]
+            detected = self._detector.detect(full) or langdetect.detect(full)
         else:
             detected = langdetect.detect(full)
         if not full or full.isspace():
             return TagResult([], [], [], detected)
         if self._engine is not None:
             try:
-                return self._tag_native(full, detected)
+                return self._tag_native(self._engine, full, detected)
             except BaseException as exc:  # a Rust panic arrives as a BaseException
                 if type(exc).__name__ != "PanicException":
                     raise
@@ -427,14 +382,14 @@ class Tagger:
         entities = sorted({m.entity for m in mentions})
         return TagResult(entities, self._themes(scan, norm, set(entities)), mentions, detected)
 
-    def _tag_native(self, full: str, detected: str) -> TagResult:
-        found = self._scan_native(full)
+    def _tag_native(self, engine: Engine, full: str, detected: str) -> TagResult:
+        found = self._scan_native(engine, full)
         if found is None:  # no alias, no theme evidence
             return TagResult([], [], [], detected)
         norm, scan = found
         mentions = self._entities(scan, norm)
         entities = sorted({m.entity for m in mentions})
-        themes = self._themes_native(scan, norm, set(entities))
+        themes = self._themes_native(engine, scan, norm, set(entities))
         return TagResult(entities, themes, mentions, detected)
 
     def _scan_python(self, full: str) -> tuple[Normalized, _Scan]:
@@ -448,139 +403,75 @@ class Tagger:
             scan = self._scan(norm.text)
         return norm, scan
 
-    def _scan_native(self, full: str) -> tuple[Normalized, _Scan] | None:
+    def _scan_native(self, engine: Engine, full: str) -> tuple[Normalized, _Scan] | None:
         """The same as `_scan_python`, by the compiled core: it normalises the text when
         every character maps to one (else Python's `normalize()` does), matches, checks word
         boundaries and records theme terms; aliases and stop phrases come back as events for
         the rules here, in the order the reference meets them. None: nothing to find."""
-        engine = self._engine
         norm: Normalized | None = None
         try:
-            out = engine.scan(full)  # type: ignore[attr-defined]
-            if out is None:
+            scanned = engine.scan(full)
+            if scanned is None:
                 norm = normalize(full)
-                out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
+                scanned = engine.scan_normalised(norm.text)
         except UnicodeEncodeError:  # lone surrogates: U+FFFD keeps every offset in place
             norm = _with_original(normalize(clean(full)), full)
-            out = engine.scan(norm.text, True)  # type: ignore[attr-defined]
-        if not out:
+            scanned = engine.scan_normalised(norm.text)
+        if not scanned.events and not scanned.themes:
             return None
-        text, native, themes, events, skip = out
         if norm is None:  # normalised one character for one: offsets map 1:1
-            norm = Normalized(text, full)
+            norm = Normalized(scanned.text, full)
         scan = _Scan()
-        scan.native, scan.themes, scan.skip = native, themes, skip
+        scan.native, scan.themes, scan.skip = scanned, set(scanned.themes), scanned.skip
         payloads = self._flat_payloads
-        for index, start, end, right_ok in struct.iter_unpack("4I", events):
+        for index, start, end, right_ok in scanned.events:
             p = payloads[index]
-            if p.kind <= _AMBIG:
-                self._alias(scan, norm.text, p, start, end, bool(right_ok))
-            elif p.kind == _STOP:
+            if p.kind in (Kind.ALIAS, Kind.AMBIG):
+                self._alias(scan, norm.text, p, start, end, right_ok)
+            elif p.kind == Kind.STOP:
                 scan.stops.append((start, end, p.owner))
             else:
                 scan.theme_stops.append((start, end, p.owner))
         return norm, scan
 
     def _scan(self, text: str) -> _Scan:
+        """One leftmost-longest automaton pass (segment by segment for huge texts); every
+        match, and every shorter pattern inside it ("open-source" in "open-source-modell"),
+        goes through `_hit`."""
         scan = _Scan()
-        n = len(text)
-        plans = self._plans
-        inner = self._inner
-        hit = self._hit
-        terms, near, themes = scan.terms, scan.near, scan.themes
         for lo, hi in _segments(text):
-            segment = text[lo:hi] if hi - lo != n else text
-            for index, a, b in self._automaton.find_matches_as_indexes(segment):
-                start, end = lo + a, lo + b
-                # Most matches of a Latin word are inside a longer word ("data" in "database"
-                # is its own pattern): reject them here, before any call.
-                needs_left, needs_right, payloads, simple = plans[index]
-                before = text[start - 1] if start else " "
-                left_ok = not (before.isalnum() and before < "\u2e80") or (
-                    _HEBREW <= before <= _LAO_END and _left_free(text, start)
-                )
-                if left_ok or not needs_left:
-                    after = text[end] if end < n else " "
-                    right_ok = (
-                        not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
-                    )
-                    if simple is not None and (right_ok or not simple.right):
-                        # The common cases, one plain theme term or one side of a proximity
-                        # rule ("data", "export"): recorded inline, no call.
-                        if simple.kind == _TERM:
-                            by_term = terms.get(simple.owner)
-                            if by_term is None:
-                                by_term = terms[simple.owner] = {}
-                                themes.add(simple.owner)
-                            spans = by_term.get(simple.term)
-                            if spans is None:
-                                by_term[simple.term] = [(start, end)]
-                            elif len(spans) < MAX_SPANS:
-                                spans.append((start, end))
-                        else:
-                            key = (simple.owner, simple.rule, simple.side)
-                            spans = near.get(key)
-                            if spans is None:
-                                near[key] = [(start, end)]
-                                themes.add(simple.owner)
-                            elif len(spans) < MAX_SPANS:
-                                spans.append((start, end))
-                    elif (
-                        right_ok
-                        or not needs_right
-                        # An alias glued to a following letter ("yi" in "yield") survives
-                        # only as a version ("Qwen2.5") or an inflection ("Alibabas",
-                        # "Дипсика"): rule the rest out without a call.
-                        or (needs_right == _ALIAS_TAIL and _may_extend(text, end))
-                    ):
-                        hit(scan, text, payloads, start, end, left_ok, right_ok)
-                for sub, x, y in inner[index]:
-                    self._inner_hit(scan, text, n, plans[sub], start + x, start + y)
+            for index, a, b in self._automaton.find_matches_as_indexes(text[lo:hi]):
+                start = lo + a
+                self._hit(scan, text, index, start, lo + b)
+                for sub, x, y in self._inner[index]:
+                    self._hit(scan, text, sub, start + x, start + y)
         return scan
 
-    def _inner_hit(self, scan: _Scan, text: str, n: int, plan: _Plan, start: int, end: int) -> None:
-        """A shorter pattern inside a longer match ("open-source" in "open-source-modell");
-        the same checks as the main loop of `_scan`."""
-        needs_left, needs_right, payloads, simple = plan
-        before = text[start - 1] if start else " "
-        left_ok = not (before.isalnum() and before < "\u2e80") or (
-            _HEBREW <= before <= _LAO_END and _left_free(text, start)
-        )
-        if needs_left and not left_ok:
-            return
-        after = text[end] if end < n else " "
-        right_ok = not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
-        if simple is not None and (right_ok or not simple.right):
-            _record(scan, simple, start, end)
-        elif right_ok or not needs_right or (needs_right == _ALIAS_TAIL and _may_extend(text, end)):
-            self._hit(scan, text, payloads, start, end, left_ok, right_ok)
-
-    def _hit(
-        self, scan: _Scan, text: str, payloads: tuple[_Payload, ...], start: int, end: int,
-        left_ok: bool, right_ok: bool,
-    ) -> None:  # fmt: skip
-        for p in payloads:
+    def _hit(self, scan: _Scan, text: str, index: int, start: int, end: int) -> None:
+        """Record what pattern `index`, matched at [start, end), stands for: each payload
+        whose word boundaries hold (aliases judge a glued right side themselves)."""
+        left_ok, right_ok = _left_ok(text, start), _right_ok(text, end)
+        for p in self._payloads[index]:
             if p.left and not left_ok:
                 continue
-            kind = p.kind
-            if kind <= _AMBIG:  # _ALIAS, _AMBIG
+            if p.kind in (Kind.ALIAS, Kind.AMBIG):
                 self._alias(scan, text, p, start, end, right_ok)
             elif p.right and not right_ok:
                 continue
-            elif kind == _TERM:
+            elif p.kind == Kind.TERM:
                 _add_span(scan, p, start, end)
-            elif kind == _PHRASE:
+            elif p.kind == Kind.PHRASE:
                 found = self._phrases[p.term].match(text, start)
                 if found:
                     _add_span(scan, p, start, found.end())
-            elif kind == _NEAR:
+            elif p.kind == Kind.NEAR:
                 spans = scan.near.setdefault((p.owner, p.rule, p.side), [])
                 if len(spans) < MAX_SPANS:
                     spans.append((start, end))
                 scan.themes.add(p.owner)
-            elif kind == _STOP:
+            elif p.kind == Kind.STOP:
                 scan.stops.append((start, end, p.owner))
-            elif kind == _TSTOP:
+            elif p.kind == Kind.TSTOP:
                 scan.theme_stops.append((start, end, p.owner))
 
     def _scan_context(self, scan: _Scan, text: str, windows: list[Span] | None = None) -> None:
@@ -594,31 +485,25 @@ class Tagger:
             scan.generic.clear()
             scan.support.clear()
             scan.block.clear()
-        n = len(text)
         payloads = self._context_payloads
         for lo, hi in _merge(windows):
             for index, a, b in self._context.find_matches_as_indexes(text[lo:hi], overlapping=True):
                 start, end = lo + a, lo + b
-                before = text[start - 1] if start else " "
-                left_ok = not (before.isalnum() and before < "\u2e80") or (
-                    _HEBREW <= before <= _LAO_END and _left_free(text, start)
-                )
-                after = text[end] if end < n else " "
-                right_ok = not (after.isalnum() and after < "\u2e80") or _THAI <= after <= _LAO_END
+                left_ok, right_ok = _left_ok(text, start), _right_ok(text, end)
                 for p in payloads[index]:
                     if (p.left and not left_ok) or (p.right and not right_ok):
                         continue
-                    if p.kind == _GENERIC:
+                    if p.kind == Kind.GENERIC:
                         scan.generic.append(start)
-                    elif p.kind == _SUPPORT:
+                    elif p.kind == Kind.SUPPORT:
                         scan.support.setdefault(p.owner, []).append(start)
-                    elif p.kind == _BLOCK:
+                    elif p.kind == Kind.BLOCK:
                         scan.block.setdefault(p.owner, []).append(start)
-                    elif p.kind == _REQ:
+                    elif p.kind == Kind.REQ:
                         scan.required.add(p.owner)
 
     def _alias(
-        self, scan: _Scan, text: str, p: _Payload, start: int, end: int, right_ok: bool
+        self, scan: _Scan, text: str, p: Payload, start: int, end: int, right_ok: bool
     ) -> None:
         ent = self.catalogue.entities[p.owner]
         strong = False
@@ -643,7 +528,7 @@ class Tagger:
         seen = scan.per_entity.get(p.owner, 0)
         if seen < MAX_MENTIONS_PER_ENTITY:
             scan.per_entity[p.owner] = seen + 1
-            scan.aliases.append(_Candidate(start, end, p.owner, p.kind == _AMBIG, strong))
+            scan.aliases.append(_Candidate(start, end, p.owner, p.kind == Kind.AMBIG, strong))
 
     def _entities(self, scan: _Scan, norm: Normalized) -> list[Mention]:
         if not scan.aliases:
@@ -709,7 +594,7 @@ class Tagger:
             # Upper bound first: most texts hold a stray weak term, not enough evidence.
             bound = 0.0
             for term, spans in terms.items():
-                bound += weights[term] * _REPEAT[min(len(spans), 3)]
+                bound += weights[term] * REPEAT[min(len(spans), 3)]
             # Proximity rules with both sides found (only those can add to the score).
             pairs = [r for r in self._near_keys[theme_id] if r[1] in near and r[2] in near]
             for rule, _, _ in pairs:
@@ -724,7 +609,7 @@ class Tagger:
             evidence: list[tuple[float, int, int]] = []
             for term, spans in _longest(terms, stops, weights).items():
                 weight = weights[term]
-                score += weight * _REPEAT[min(len(spans), 3)]
+                score += weight * REPEAT[min(len(spans), 3)]
                 evidence.append((weight, *spans[0]))
             for rule, left_key, right_key in pairs:
                 left, right = _free(near[left_key], stops), _free(near[right_key], stops)
@@ -765,9 +650,11 @@ class Tagger:
         seen.extend(n for n in named if n not in seen)
         return ThemeHit(theme.id, round(score, 3), seen[:MAX_EVIDENCE])
 
-    def _themes_native(self, scan: _Scan, norm: Normalized, entities: set[str]) -> list[ThemeHit]:
+    def _themes_native(
+        self, engine: Engine, scan: _Scan, norm: Normalized, entities: set[str]
+    ) -> list[ThemeHit]:
         """`_themes` with the scores computed by the compiled core (`Engine.themes`)."""
-        if not scan.themes and not entities:
+        if scan.native is None or (not scan.themes and not entities):
             return []
         touched = set(scan.themes)
         for entity in entities:
@@ -775,7 +662,7 @@ class Tagger:
         if scan.skip:
             touched -= scan.skip
         hits = []
-        scored = self._engine.themes(scan.native, sorted(touched), sorted(entities))  # type: ignore[attr-defined]
+        scored = engine.themes(scan.native, sorted(touched), sorted(entities))
         for theme_id, score, evidence in scored:
             theme = self.catalogue.themes[theme_id]
             named = [self.catalogue.entities[e].name for e, _ in theme.entities if e in entities]
@@ -785,36 +672,7 @@ class Tagger:
         return hits
 
 
-_ALIAS_TAIL = 2  # a plan's needs_right for aliases: they check what follows them themselves
-# Versions start with a digit or v r k m t x z; inflections with s (German, English), the
-# first letter of a Latin case ending (`_LATIN_ENDINGS`), or a Cyrillic or Bengali letter.
-_TAIL_STARTS = frozenset("0123456789vrkmtxzs" + "abehilnouy" + "áäéóöőůę")
-
-
-def _may_extend(text: str, end: int) -> bool:
-    """Whether the letter or digit after an alias may start a version suffix ("2.5", "v3",
-    "k1.5") or an inflection ("s", Cyrillic case endings); see `Tagger._alias`."""
-    after = text[end]
-    return (
-        after in _TAIL_STARTS
-        or "\u0400" <= after <= "\u052f"
-        or "\u0980" <= after <= "\u09ff"
-        or after.isdigit()
-    )
-
-
-def _record(scan: _Scan, p: _Payload, start: int, end: int) -> None:
-    """Record a plain theme term or one side of a proximity rule (see `_scan`)."""
-    if p.kind == _TERM:
-        _add_span(scan, p, start, end)
-        return
-    spans = scan.near.setdefault((p.owner, p.rule, p.side), [])
-    if len(spans) < MAX_SPANS:
-        spans.append((start, end))
-    scan.themes.add(p.owner)
-
-
-def _add_span(scan: _Scan, p: _Payload, start: int, end: int) -> None:
+def _add_span(scan: _Scan, p: Payload, start: int, end: int) -> None:
     """Record a theme term's match (at most MAX_SPANS per term)."""
     by_term = scan.terms.get(p.owner)
     if by_term is None:

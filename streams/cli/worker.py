@@ -10,21 +10,8 @@ from newswatch.streams.cli import settings_from
 
 
 @click.command("worker")
-@click.option(
-    "--untuned",
-    is_flag=True,
-    hidden=True,
-    help="Run with Faust's default settings (for benchmarks only).",
-)
-@click.option(
-    "--hops",
-    type=click.Choice(["merged", "separate"]),
-    default="merged",
-    hidden=True,
-    help="merged: tag and alert in one agent; separate: an alert agent on the tagged topic.",
-)
 @click.pass_context
-def worker(ctx: click.Context, untuned: bool, hops: str) -> None:
+def worker(ctx: click.Context) -> None:
     """Run the stream-processing worker until SIGTERM/SIGINT (exit code 0 on a clean stop).
 
     Reads articles from Kafka, tags them, raises alerts by the rules and writes the alerts to
@@ -34,7 +21,7 @@ def worker(ctx: click.Context, untuned: bool, hops: str) -> None:
     from newswatch.agents.app import run_worker
 
     settings = settings_from(ctx)
-    sys.exit(run_worker(settings, tuned=not untuned, hops=hops))
+    sys.exit(run_worker(settings))
 
 
 COMMANDS = (worker,)

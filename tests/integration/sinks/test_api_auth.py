@@ -17,6 +17,7 @@ from sinks_support import (
 )
 
 from newswatch.agents.app import create_app
+from newswatch.agents.tagging import Catalogue, TagResult
 from newswatch.streams.embedded import free_port
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
@@ -26,11 +27,21 @@ pytestmark = pytest.mark.redis
 TOKEN = "test-token-0123456789abcdef"
 
 
+class NoTagger:
+    """A tagger (`agents/tagging/protocols.ArticleTagger`) that finds nothing: the API under
+    test does not tag."""
+
+    catalogue = Catalogue()
+
+    def tag(self, text: str, title: str | None = None, lang: str | None = None) -> TagResult:
+        return TagResult([], [], [], lang or "und")
+
+
 async def _serve(redis_url: str, **settings: object) -> tuple[web.AppRunner, str]:
     config = load_settings(
         redis_url=redis_url, kafka_servers="127.0.0.1:9", web_port=free_port(), **settings
     )
-    app = create_app(config, tagger=object(), rules=[])
+    app = create_app(config, tagger=NoTagger(), rules=[])
     for setup in app.web_setup:  # the newsroom page, mounted as the worker mounts it
         setup(app.web.web_app)
     runner = web.AppRunner(app.web.web_app, access_log=None)

@@ -126,7 +126,7 @@ def test_every_override_is_covered_here() -> None:
             "perform_seek",
         },
         "Transport": {"Consumer"},
-        "NewswatchApp": {"tuned", "_new_transport", "_new_web", "on_webserver_init"},
+        "NewswatchApp": {"_new_transport", "_new_web", "on_webserver_init"},
         "Web": {"production_blueprints"},
         "_Worker": {"_schedule_shutdown", "_force_exit"},
     }

@@ -1,55 +1,52 @@
 //! The hot path of newswatch's tagging engine, compiled (see ../../README.md, "Native core").
 //!
 //! Python (`tagger.py`) stays the reference: it loads the catalogue, compiles every pattern's
-//! payloads and plans, and applies the rules that run on few hits (ambiguous aliases, version
-//! suffixes, a theme's `requires`, evidence snippets). This module takes over what runs once
-//! per character, per raw match or per text, where Python's per-call cost dominated:
+//! payloads, and applies the rules that run on few hits (ambiguous aliases, version
+//! suffixes, a theme's `requires`, evidence snippets). It hands this module one
+//! `spec.EngineSpec` (agents/tagging/spec.py; read here by attribute name into the
+//! `#[derive(FromPyObject)]` structs below; shared constants in consts.rs, rendered from
+//! spec.py). This module takes over what runs once per character, per raw match or per text,
+//! where Python's per-call cost dominated:
 //!
 //! 1. normalisation (NFKC + lower case) for texts whose every character maps to exactly one
 //!    character — the case where Python's `normalise()` keeps offsets 1:1. The per-character
 //!    mapping is a table *computed by Python* (`unicodedata`, `str.lower`) so the result is the
 //!    same by construction; any other character makes `scan` return `None` and Python
-//!    normalises (then calls `scan` again with `normalised=True`).
+//!    normalises (then calls `scan_normalised`).
 //! 2. the leftmost-longest Aho-Corasick pass (the `aho-corasick` crate's DFA, as ahocorasick-rs
 //!    wraps it; searched by `search.rs`, long texts as two interleaved streams), with the
 //!    same segmenting of huge texts, the same shorter patterns recovered inside a longer
 //!    match, and the same word-boundary tests (`str.isalnum()` flags, again from Python's
-//!    table);
+//!    table); per-pattern plans (`spec.PlanSpec`) skip matches whose payloads all need a
+//!    missing boundary, shortcuts the reference does not take and that change no result;
 //! 3. the per-match bookkeeping: theme terms and proximity-rule sides are recorded here, in
-//!    the order Python records them; aliases and stop phrases are handed back as compact
-//!    events for Python's rules; multi-word wildcard phrases call Python's regex.
+//!    the order Python records them; aliases and stop phrases are handed back as events
+//!    (`Scanned.events`) for Python's rules; multi-word wildcard phrases call Python's regex.
 //! 4. theme scores (`Engine.themes`): Python's upper bound, the longest term per stretch of
 //!    overlapping matches, proximity pairs, weights summed in Python's order;
 //! 5. language detection (`LangDetector`), with langdetect.py's tables.
 //!
 //! All offsets handed back are character offsets into the normalised text, like Python's.
 
+#[allow(dead_code)] // some constants are for Python's side only
+mod consts;
 mod search;
+
+use consts::*;
 
 use aho_corasick::dfa::DFA;
 use aho_corasick::MatchKind;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFrozenSet, PySet, PyString, PyTuple};
+use pyo3::types::{PyFrozenSet, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
-// Payload kinds: the same numbers as `_ALIAS ... _PHRASE` in tagger.py.
-const ALIAS: u8 = 0;
-const AMBIG: u8 = 1;
-const STOP: u8 = 2;
-const TERM: u8 = 6;
-const NEAR: u8 = 7;
-const TSTOP: u8 = 9;
-const PHRASE: u8 = 10;
+// The shared constants (payload kinds, table flags, ...) are in consts.rs, rendered from
+// agents/tagging/spec.py.
 
-// Character table entries: the mapped (normalised) code point in the low 21 bits, flags above.
-const MAPPED_MASK: u32 = 0x1F_FFFF;
-const MAPPABLE: u32 = 1 << 21; // normalises to exactly the mapped character
-const WORD: u32 = 1 << 22; // `ch.isalnum() and ch < "\u2e80"` (a word of a spaced script)
-const DIGIT: u32 = 1 << 23; // `ch.isdigit()`
-
-/// A pattern's payload, as Python's `_Payload` (owner and term are indexes into Python lists).
-#[derive(Clone, Copy)]
+/// A pattern's payload: `spec.PayloadSpec`, read by attribute name (owner and term are
+/// indexes into Python lists).
+#[derive(Clone, Copy, FromPyObject)]
 struct Payload {
     kind: u8,
     left: bool,
@@ -61,19 +58,20 @@ struct Payload {
     phrase: u32, // index of the phrase regex (PHRASE only)
 }
 
-/// Python's `_Plan`: what a pattern's payloads need, decided once at compile time.
+/// `spec.PlanSpec`: what a pattern's payloads need, decided once at compile time.
 #[derive(Clone, Copy)]
 struct Plan {
     needs_left: bool,
-    needs_right: u8, // 0: per payload, 1: every payload rules out a glued right, 2: aliases
+    needs_right: u8, // a RIGHT_* constant (spec.RightRule)
     first: u32,      // payloads[first..last]
     last: u32,
     simple: i32, // the single plain theme term / proximity side handled inline, else -1
     chars: u32,  // the pattern's length in characters
 }
 
-/// A shorter pattern inside a longer one, at byte and character offsets within it.
-#[derive(Clone, Copy)]
+/// A shorter pattern inside a longer one, at byte and character offsets within it
+/// (`spec.InnerSpec`).
+#[derive(Clone, Copy, FromPyObject)]
 struct Inner {
     sub: u32,
     x_byte: u32,
@@ -100,6 +98,7 @@ struct Engine {
     themes: FxHashMap<u32, ThemeBound>, // by theme (owner index)
     prefixes: rustc_hash::FxHashSet<Vec<u8>>, // Python's GLUED_PREFIXES (UTF-8)
     max_prefix: usize,                  // the longest, in characters
+    nothing: Py<Scanned>,               // the one empty scan result
 }
 
 /// A theme's threshold and weights (its score and upper bound, as in Python's `_themes`).
@@ -109,13 +108,6 @@ struct ThemeBound {
     rules: Vec<(u32, f64, f64)>, // proximity rule -> weight, within (words)
     entities: Vec<(u32, f64)>,   // entity (owner index) -> weight
 }
-
-/// A term's weight counts 1x, 1.5x, 2x for 1, 2, 3+ matches (`_REPEAT` in tagger.py).
-const REPEAT: [f64; 4] = [0.0, 1.0, 1.5, 2.0];
-
-// Python's `_TAIL_STARTS`: versions, "s", and the first letters of Latin case endings.
-const ALIAS_TAIL: &[u8] = b"0123456789vrkmtxzsabehilnouy";
-const ALIAS_TAIL_WIDE: [u32; 8] = [0xE1, 0xE4, 0xE9, 0xF3, 0xF6, 0x151, 0x16F, 0x119];
 
 /// Matches of one theme term or one side of a proximity rule, as (start, end) characters.
 type Spans = Vec<(u32, u32)>;
@@ -302,15 +294,15 @@ impl Engine {
         self.prefixes.contains(&bytes[i..bs])
     }
 
-    /// Python's `_may_extend`: may the character after an alias start a version or an
-    /// inflection?
+    /// May the character after an alias start a version or an inflection (`spec.TAIL_STARTS`,
+    /// digits, Cyrillic and Bengali letters)? Where not, `Tagger._alias` would reject it.
     fn may_extend(&self, py: Python<'_>, cp: u32) -> bool {
-        if cp < 0x80 && ALIAS_TAIL.contains(&(cp as u8)) {
+        if cp < 0x80 && TAIL_ASCII.contains(&(cp as u8)) {
             return true;
         }
         if (0x0400..=0x052F).contains(&cp)
             || (0x0980..=0x09FF).contains(&cp)
-            || ALIAS_TAIL_WIDE.contains(&cp)
+            || TAIL_WIDE.contains(&cp)
         {
             return true;
         }
@@ -404,6 +396,54 @@ impl Engine {
             .clone()
     }
 
+    /// Scan a normalised text (`py_text`: the same text as a Python string, when the caller
+    /// has one) into what Python's rules need: a `Scanned`, or `nothing` when there is no
+    /// alias and no theme evidence.
+    fn scan_owned(
+        &self,
+        py: Python<'_>,
+        norm: String,
+        py_text: Option<Py<PyString>>,
+    ) -> PyResult<Py<Scanned>> {
+        let mut found = self.scan_text(py, &norm)?;
+        found.text = py_text;
+        let skip = self.hopeless(&found);
+        found.themes.retain(|t| !skip.contains(t));
+        if found.events.is_empty() && found.themes.is_empty() {
+            return Ok(self.nothing.clone_ref(py));
+        }
+        let text = self.py_text(py, &mut found, &norm).unbind();
+        let owner = |o: &u32| self.owners[*o as usize].bind(py);
+        let themes = PyFrozenSet::new(py, found.themes.iter().map(owner))?.unbind();
+        let skip = PyFrozenSet::new(py, skip.iter().map(owner))?.unbind();
+        let events = PyTuple::new(
+            py,
+            found
+                .events
+                .chunks(4)
+                .map(|e| (e[0], e[1], e[2], e[3] != 0))
+                .collect::<Vec<_>>(),
+        )?
+        .unbind();
+        let stops = found
+            .events
+            .chunks(4)
+            .filter(|e| self.payloads[e[0] as usize].kind == TSTOP)
+            .map(|e| (self.payloads[e[0] as usize].owner, e[1], e[2]))
+            .collect();
+        found.text = None;
+        let scanned = Scanned {
+            text,
+            themes,
+            events,
+            skip,
+            found,
+            norm,
+            stops,
+        };
+        Py::new(py, scanned)
+    }
+
     fn scan_text(&self, py: Python<'_>, text: &str) -> PyResult<Found> {
         let bytes = text.as_bytes();
         let ascii = text.is_ascii();
@@ -445,8 +485,8 @@ impl Engine {
                         }
                         _ => {
                             if right_ok
-                                || plan.needs_right == 0
-                                || (plan.needs_right == 2
+                                || plan.needs_right == RIGHT_PER_PAYLOAD
+                                || (plan.needs_right == RIGHT_ALIAS_TAIL
                                     && self.may_extend(py, after.unwrap_or(32)))
                             {
                                 self.hit(
@@ -512,7 +552,7 @@ impl Engine {
         }
     }
 
-    /// Python's `_inner_hit`: a shorter pattern inside a longer match.
+    /// A shorter pattern inside a longer match (Python's `_scan` sends it to `_hit` too).
     fn inner_hit(
         &self,
         py: Python<'_>,
@@ -540,8 +580,9 @@ impl Engine {
             Some(p) if right_ok || !p.right => self.record(&p, start as u32, end as u32, found),
             _ => {
                 if right_ok
-                    || plan.needs_right == 0
-                    || (plan.needs_right == 2 && self.may_extend(py, after.unwrap_or(32)))
+                    || plan.needs_right == RIGHT_PER_PAYLOAD
+                    || (plan.needs_right == RIGHT_ALIAS_TAIL
+                        && self.may_extend(py, after.unwrap_or(32)))
                 {
                     self.hit(py, text, &plan, bs, start, end, left_ok, right_ok, found)?;
                 }
@@ -607,58 +648,89 @@ impl Engine {
     }
 }
 
-type PlanArgs = (bool, u8, u32, u32, i32);
-type PayloadArgs = (u8, bool, bool, u32, u32, u32, u32, u32);
-type ThemeArgs = (
-    u32,
-    f64,
-    Vec<(u32, f64)>,
-    Vec<(u32, f64, f64)>,
-    Vec<(u32, f64)>,
-);
+/// `spec.PlanSpec`, read by attribute name.
+#[derive(FromPyObject)]
+struct PlanSpec {
+    needs_left: bool,
+    needs_right: u8,
+    first: u32,
+    last: u32,
+    simple: i32,
+}
+
+/// `spec.ThemeSpec`, read by attribute name.
+#[derive(FromPyObject)]
+struct ThemeSpec {
+    owner: u32,
+    threshold: f64,
+    terms: Vec<(u32, f64)>,
+    rules: Vec<(u32, f64, f64)>,
+    entities: Vec<(u32, f64)>,
+}
+
+/// `spec.EngineSpec`: the compiled catalogue, read by attribute name (see agents/tagging/spec.py
+/// for what each field holds).
+#[derive(FromPyObject)]
+struct EngineSpec {
+    patterns: Vec<String>,
+    plans: Vec<PlanSpec>,
+    payloads: Vec<Payload>,
+    inner: Vec<Vec<Inner>>,
+    table: Vec<u32>,
+    astral_base: u32,
+    astral: Vec<u32>,
+    owners: Vec<Py<PyString>>,
+    phrases: Vec<PyObject>,
+    max_spans: usize,
+    max_mentions: u32,
+    segment: usize,
+    themes: Vec<ThemeSpec>,
+    prefixes: Vec<String>,
+}
 
 #[pymethods]
 impl Engine {
-    /// Built by `tagger.py` from its compiled catalogue; see `_native_engine` there.
+    /// Built from `spec.EngineSpec` (`fastpath.engine_spec`); ValueError when an index in it
+    /// points nowhere.
     #[new]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        patterns: Vec<String>,
-        plans: Vec<PlanArgs>,
-        payloads: Vec<PayloadArgs>,
-        inner: Vec<Vec<(u32, u32, u32, u32)>>,
-        table: Vec<u32>,
-        astral_base: u32,
-        astral: Vec<u32>,
-        owners: Vec<Py<PyString>>,
-        phrases: Vec<PyObject>,
-        max_spans: usize,
-        max_mentions: u32,
-        segment: usize,
-        themes: Vec<ThemeArgs>,
-        prefixes: Vec<String>,
-    ) -> PyResult<Self> {
+    fn new(py: Python<'_>, spec: EngineSpec) -> PyResult<Self> {
+        let EngineSpec {
+            patterns,
+            plans,
+            payloads,
+            inner,
+            table,
+            astral_base,
+            astral,
+            owners,
+            phrases,
+            max_spans,
+            max_mentions,
+            segment,
+            themes,
+            prefixes,
+        } = spec;
         // Every index the scan follows must exist: a scan never panics on its tables.
         let consistent = plans.len() == patterns.len()
             && inner.len() == patterns.len()
             && table.len() == 0x10000
-            && plans.iter().all(|&(_, _, first, last, simple)| {
-                first <= last
-                    && last as usize <= payloads.len()
-                    && (simple < 0 || (simple as u32 >= first && (simple as u32) < last))
+            && plans.iter().all(|p| {
+                p.first <= p.last
+                    && p.last as usize <= payloads.len()
+                    && (p.simple < 0 || (p.simple as u32 >= p.first && (p.simple as u32) < p.last))
             })
             && payloads.iter().all(|p| {
-                (p.3 as usize) < owners.len() && (p.0 != PHRASE || (p.7 as usize) < phrases.len())
+                (p.owner as usize) < owners.len()
+                    && (p.kind != PHRASE || (p.phrase as usize) < phrases.len())
             })
             && inner
                 .iter()
                 .flatten()
-                .all(|&(sub, _, x, y)| (sub as usize) < patterns.len() && x <= y)
-            && themes.iter().all(|t| (t.0 as usize) < owners.len())
+                .all(|i| (i.sub as usize) < patterns.len() && i.x_char <= i.y_char)
+            && themes.iter().all(|t| (t.owner as usize) < owners.len())
             && themes
                 .iter()
-                .flat_map(|t| &t.4)
+                .flat_map(|t| &t.entities)
                 .all(|&(e, _)| (e as usize) < owners.len());
         if !consistent {
             return Err(PyValueError::new_err("inconsistent engine tables"));
@@ -679,43 +751,13 @@ impl Engine {
         let plans = plans
             .into_iter()
             .zip(&patterns)
-            .map(
-                |((needs_left, needs_right, first, last, simple), pattern)| Plan {
-                    needs_left,
-                    needs_right,
-                    first,
-                    last,
-                    simple,
-                    chars: pattern.chars().count() as u32,
-                },
-            )
-            .collect();
-        let payloads = payloads
-            .into_iter()
-            .map(
-                |(kind, left, right, owner, term, rule, side, phrase)| Payload {
-                    kind,
-                    left,
-                    right,
-                    owner,
-                    term,
-                    rule,
-                    side,
-                    phrase,
-                },
-            )
-            .collect();
-        let inner = inner
-            .into_iter()
-            .map(|list| {
-                list.into_iter()
-                    .map(|(sub, x_byte, x_char, y_char)| Inner {
-                        sub,
-                        x_byte,
-                        x_char,
-                        y_char,
-                    })
-                    .collect()
+            .map(|(p, pattern)| Plan {
+                needs_left: p.needs_left,
+                needs_right: p.needs_right,
+                first: p.first,
+                last: p.last,
+                simple: p.simple,
+                chars: pattern.chars().count() as u32,
             })
             .collect();
         let owner_at = owners
@@ -730,6 +772,7 @@ impl Engine {
             .unwrap_or(0);
         let prefixes = prefixes.into_iter().map(String::into_bytes).collect();
         Ok(Engine {
+            nothing: Py::new(py, Scanned::nothing(py)?)?,
             prefixes,
             max_prefix,
             owner_at,
@@ -748,17 +791,14 @@ impl Engine {
             segment,
             themes: themes
                 .into_iter()
-                .map(|(theme, threshold, terms, rules, entities)| {
-                    let terms = terms.into_iter().collect();
-                    (
-                        theme,
-                        ThemeBound {
-                            threshold,
-                            terms,
-                            rules,
-                            entities,
-                        },
-                    )
+                .map(|t| {
+                    let bound = ThemeBound {
+                        threshold: t.threshold,
+                        terms: t.terms.into_iter().collect(),
+                        rules: t.rules,
+                        entities: t.entities,
+                    };
+                    (t.owner, bound)
                 })
                 .collect(),
         })
@@ -776,74 +816,20 @@ impl Engine {
         self.fold(text)
     }
 
-    /// Scan `text` (normalised first unless `normalised`). Returns None when Python must
-    /// normalise, `()` when there is nothing for the rules (no alias, no theme evidence), else
-    /// `(text, scanned, themes, events, skip)`: the normalised text as a str, what the
-    /// themes need (a `Scanned`, for `themes`), the set of themes with evidence, the alias /
-    /// stop events as native-endian u32 quadruples `(payload, start, end, right_ok)`, and the
-    /// themes that cannot reach their threshold (left out of the rest).
+    /// Normalise `text` by the table and scan it; None when a character needs Python's
+    /// `normalize()` (then Python calls `scan_normalised`).
     /// Raises UnicodeEncodeError for lone surrogates (Python cleans them and retries).
-    #[pyo3(signature = (text, normalised = false))]
-    fn scan<'py>(
-        &self,
-        py: Python<'py>,
-        text: &Bound<'py, PyString>,
-        normalised: bool,
-    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let raw = text.to_str()?;
-        let owned: Option<String> = if normalised {
-            None
-        } else {
-            match self.fold(raw) {
-                Some(s) => Some(s),
-                None => return Ok(None),
-            }
-        };
-        let norm: &str = owned.as_deref().unwrap_or(raw);
-        let mut found = self.scan_text(py, norm)?;
-        if normalised {
-            found.text = Some(text.clone().unbind());
+    fn scan(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Option<Py<Scanned>>> {
+        match self.fold(text.to_str()?) {
+            Some(folded) => self.scan_owned(py, folded, None).map(Some),
+            None => Ok(None),
         }
-        let skip = self.hopeless(&found);
-        found.themes.retain(|t| !skip.contains(t));
-        if found.events.is_empty() && found.themes.is_empty() {
-            return Ok(Some(PyTuple::empty(py))); // nothing for the rules: no entity, no theme
-        }
-        let text_out = self.py_text(py, &mut found, norm);
-        let themes = PySet::new(
-            py,
-            found
-                .themes
-                .iter()
-                .map(|&o| self.owners[o as usize].bind(py)),
-        )?;
-        let events: Vec<u8> = found.events.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        let events = PyBytes::new(py, &events);
-        let skip_set =
-            PyFrozenSet::new(py, skip.iter().map(|&o| self.owners[o as usize].bind(py)))?;
-        let stops = found
-            .events
-            .chunks(4)
-            .filter(|e| self.payloads[e[0] as usize].kind == TSTOP)
-            .map(|e| (self.payloads[e[0] as usize].owner, e[1], e[2]))
-            .collect();
-        found.text = None;
-        // The folded text moves into `Scanned`; a text normalised by Python is copied.
-        let text = match owned {
-            Some(folded) => folded,
-            None => raw.to_owned(),
-        };
-        let scanned = Scanned { found, text, stops };
-        Ok(Some(PyTuple::new(
-            py,
-            [
-                text_out.into_any(),
-                Bound::new(py, scanned)?.into_any(),
-                themes.into_any(),
-                events.into_any(),
-                skip_set.into_any(),
-            ],
-        )?))
+    }
+
+    /// Scan `text`, normalised by Python's `normalize()` already.
+    fn scan_normalised(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Py<Scanned>> {
+        let raw = text.to_str()?.to_owned();
+        self.scan_owned(py, raw, Some(text.clone().unbind()))
     }
 
     /// Python's `_themes` up to the score, for the themes in `touched` (sorted ids): the
@@ -920,7 +906,7 @@ impl Engine {
             }
             for &(w, within, left, right) in &pairs {
                 let (left, right) = (free(left, &stops), free(right, &stops));
-                if let Some((a, b)) = near_pair(&scanned.text, &mut index, &left, &right, within) {
+                if let Some((a, b)) = near_pair(&scanned.norm, &mut index, &left, &right, within) {
                     score += w;
                     evidence.push((w, a, b));
                 }
@@ -939,13 +925,41 @@ impl Engine {
     }
 }
 
-/// What `scan` found, kept for `Engine.themes` (theme terms, proximity sides, theme stops and
-/// the normalised text).
+/// What `Engine.scan` found: for the rules in Python (the getters) and for `Engine.themes`
+/// (theme terms, proximity sides, theme stops and the normalised text).
 #[pyclass(frozen, module = "newswatch.agents.tagging._native")]
 struct Scanned {
+    /// The normalised text ("" in the empty result).
+    #[pyo3(get)]
+    text: Py<PyString>,
+    /// The themes with evidence (those that cannot reach their threshold left out).
+    #[pyo3(get)]
+    themes: Py<PyFrozenSet>,
+    /// Alias and stop-phrase events `(payload, start, end, right_ok)`, in the order the
+    /// reference engine meets them; `payload` indexes `EngineSpec.payloads`.
+    #[pyo3(get)]
+    events: Py<PyTuple>,
+    /// The themes that cannot reach their threshold whatever the rules decide.
+    #[pyo3(get)]
+    skip: Py<PyFrozenSet>,
     found: Found,
-    text: String,
+    norm: String,
     stops: Vec<(u32, u32, u32)>, // theme, start, end
+}
+
+impl Scanned {
+    /// The empty result: no alias, no theme evidence.
+    fn nothing(py: Python<'_>) -> PyResult<Self> {
+        Ok(Scanned {
+            text: PyString::new(py, "").unbind(),
+            themes: PyFrozenSet::empty(py)?.unbind(),
+            events: PyTuple::empty(py).unbind(),
+            skip: PyFrozenSet::empty(py)?.unbind(),
+            found: Found::default(),
+            norm: String::new(),
+            stops: Vec::new(),
+        })
+    }
 }
 
 fn overlaps(span: (u32, u32), stops: &[(u32, u32)]) -> bool {
@@ -1090,9 +1104,6 @@ struct LangDetector {
 type ScriptRefine = (usize, Vec<(Py<PyString>, Vec<char>)>, Py<PyString>);
 type ScriptRefineArgs = (usize, Vec<(Py<PyString>, String)>, Py<PyString>);
 
-const EN: usize = 0;
-const UND: usize = 1;
-
 impl LangDetector {
     /// Python's `_latin(sample, letters)`.
     fn latin(&self, sample: &str, letters: bool) -> Result<usize, usize> {
@@ -1147,7 +1158,7 @@ impl LangDetector {
         }
         if !any {
             let en = low.is_ascii() && low.bytes().any(|b| b.is_ascii_alphabetic());
-            return Err(if en { EN } else { UND });
+            return Err(if en { CODE_EN } else { CODE_UND });
         }
         // Python keeps only languages it counted; all counts are > 0 then, so the first
         // maximum in alphabetical order is the same.
@@ -1181,26 +1192,44 @@ impl LangDetector {
     }
 }
 
+/// `spec.LangSpec`, read by attribute name.
+#[derive(FromPyObject)]
+struct LangSpec {
+    langs: Vec<Py<PyString>>,
+    stopwords: Vec<(String, Vec<(usize, i64)>)>,
+    letters: Vec<(usize, String)>,
+    letter_weight: i64,
+    lower: Vec<(char, String)>,
+    space: String,
+    ranges: Vec<(u32, Option<usize>)>,
+    names: Vec<Py<PyString>>,
+    refine_scripts: Vec<ScriptRefineArgs>,
+    refine_latin: Vec<(usize, usize, Vec<String>, Vec<String>)>,
+    sample: usize,
+    latin_sample: usize,
+    codes: [Py<PyString>; 7],
+}
+
 #[pymethods]
 impl LangDetector {
+    /// Built from `spec.LangSpec` (`fastpath.lang_spec`).
     #[new]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        langs: Vec<Py<PyString>>,
-        stopwords: Vec<(String, Vec<(usize, i64)>)>,
-        letters: Vec<(usize, String)>,
-        letter_weight: i64,
-        lower: Vec<(char, String)>,
-        space: String,
-        ranges: Vec<(u32, Option<usize>)>,
-        names: Vec<Py<PyString>>,
-        refine_scripts: Vec<ScriptRefineArgs>,
-        refine_latin: Vec<(usize, usize, Vec<String>, Vec<String>)>,
-        sample: usize,
-        latin_sample: usize,
-        codes: [Py<PyString>; 7],
-    ) -> PyResult<Self> {
+    fn new(py: Python<'_>, spec: LangSpec) -> PyResult<Self> {
+        let LangSpec {
+            langs,
+            stopwords,
+            letters,
+            letter_weight,
+            lower,
+            space,
+            ranges,
+            names,
+            refine_scripts,
+            refine_latin,
+            sample,
+            latin_sample,
+            codes,
+        } = spec;
         if letters.len() > 16
             || langs.len() > 32
             || refine_latin
@@ -1324,14 +1353,14 @@ impl LangDetector {
             .map(|e| e.1)
             .max()
             .unwrap_or(0);
-        let few = han + kana + hangul > other && self.latin(latin, true) == Err(UND);
+        let few = han + kana + hangul > other && self.latin(latin, true) == Err(CODE_UND);
         if cjk * 6 >= nchars || few {
             let code = if 2 * hangul >= han.max(kana) {
-                2
+                CODE_KO
             } else if kana >= 3 || (kana > 0 && han == 0) {
-                3
+                CODE_JA
             } else {
-                4
+                CODE_ZH
             };
             return Some(self.codes[code].clone_ref(py));
         }

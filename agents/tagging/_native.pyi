@@ -1,0 +1,49 @@
+"""Types of the compiled tagging core (`native/src/lib.rs`, built by setuptools-rust).
+
+The structures it is built from are `spec.EngineSpec` and `spec.LangSpec`; offsets are
+character offsets into the normalised text.
+"""
+
+from newswatch.agents.tagging.spec import EngineSpec, LangSpec
+
+class Scanned:
+    """What `Engine.scan` found (immutable)."""
+
+    @property
+    def text(self) -> str:
+        """The normalised text ("" when nothing was found: no events, no themes)."""
+    @property
+    def themes(self) -> frozenset[str]:
+        """The themes with evidence (those in `skip` left out)."""
+    @property
+    def events(self) -> tuple[tuple[int, int, int, bool], ...]:
+        """Alias and stop-phrase events `(payload, start, end, right_ok)` in the reference
+        engine's order; `payload` indexes `EngineSpec.payloads`."""
+    @property
+    def skip(self) -> frozenset[str]:
+        """The themes that cannot reach their threshold whatever the rules decide."""
+
+class Engine:
+    def __init__(self, spec: EngineSpec) -> None:
+        """ValueError when an index of `spec` points nowhere."""
+    def scan(self, text: str) -> Scanned | None:
+        """Normalise by the character table and scan; None when a character needs Python's
+        `normalize()` (then call `scan_normalised`). UnicodeEncodeError on lone surrogates."""
+    def scan_normalised(self, text: str) -> Scanned:
+        """Scan a text `normalize()` has normalised."""
+    def themes(
+        self, scanned: Scanned, touched: list[str], entities: list[str]
+    ) -> list[tuple[str, float, list[tuple[float, int, int]]]]:
+        """`(theme, score, [(weight, start, end)])` for the themes of `touched` (sorted ids)
+        that reach their threshold, given the accepted `entities`."""
+    def matches(self, text: str) -> list[tuple[int, int, int]]:
+        """The raw leftmost-longest matches `(pattern, start byte, end byte)` of a normalised
+        text (for tests)."""
+    def normalise(self, text: str) -> str | None:
+        """NFKC + lower case by the table, or None when a character needs `normalize()`."""
+
+class LangDetector:
+    def __init__(self, spec: LangSpec) -> None:
+        """ValueError when the tables are inconsistent."""
+    def detect(self, text: str) -> str | None:
+        """`langdetect.detect(text)`, or None for text with lone surrogates."""
