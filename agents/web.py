@@ -21,7 +21,7 @@ offset seen in fetch responses minus the committed offset; Tansu's end offsets c
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -29,6 +29,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from newswatch.agents import metrics
 from newswatch.streams.settings import Settings, is_loopback_host
 from newswatch.streams.web import api_auth_middleware
+
+if TYPE_CHECKING:
+    from newswatch.agents.pipeline import Deps
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ def update_lag(app: faust.App) -> None:
         metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - done))
 
 
-def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
+def register(app: faust.App, settings: Settings, deps: Deps | None = None) -> None:
     """Add the views, the API token check and the lag timer to `app`."""
     redis_holder: dict[str, Any] = {}
     if settings.api_token is not None:
@@ -187,7 +190,7 @@ def register(app: faust.App, settings: Settings, deps: Any = None) -> None:
         update_lag(app)
 
 
-def mount_newsroom(app: faust.App, settings: Settings, deps: Any = None) -> None:
+def mount_newsroom(app: faust.App, settings: Settings, deps: Deps | None = None) -> None:
     """Serve the newsroom page from the worker's web server (see NewswatchApp.web_setup).
 
     It reuses the tag agent's tagger (for the evidence marks of an alert view) and its display
@@ -196,11 +199,10 @@ def mount_newsroom(app: faust.App, settings: Settings, deps: Any = None) -> None
     from newswatch.streams.newsroom.web import Newsroom, add_routes
     from newswatch.streams.sinks.redis_client import make_redis
 
-    tagger = getattr(deps, "tagger", None)
-    catalogue = getattr(tagger, "catalogue", None)
+    tagger = deps.tagger if deps is not None else None
     names = (
-        DisplayNames.from_catalogue(catalogue)
-        if catalogue is not None
+        DisplayNames.from_catalogue(tagger.catalogue)
+        if tagger is not None
         else display_names(settings.catalogue_dir)
     )
     newsroom = Newsroom(

@@ -13,8 +13,25 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+
+class Named(Protocol):
+    """A catalogue entry with a display name (`catalogue.Entity`, `catalogue.Theme`)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class NamedCatalogue(Protocol):
+    """What display names need of a catalogue (`agents.tagging.catalogue.Catalogue`)."""
+
+    @property
+    def entities(self) -> Mapping[str, Named]: ...
+    @property
+    def themes(self) -> Mapping[str, Named]: ...
 
 
 @dataclass(frozen=True)
@@ -41,12 +58,10 @@ class DisplayNames:
         return [self.short_theme(i) for i in ids]
 
     @classmethod
-    def from_catalogue(cls, catalogue: object) -> DisplayNames:
-        entities = getattr(catalogue, "entities", {}) or {}
-        themes = getattr(catalogue, "themes", {}) or {}
+    def from_catalogue(cls, catalogue: NamedCatalogue) -> DisplayNames:
         return cls(
-            {key: getattr(value, "name", "") or key for key, value in entities.items()},
-            {key: getattr(value, "name", "") or key for key, value in themes.items()},
+            {key: value.name or key for key, value in catalogue.entities.items()},
+            {key: value.name or key for key, value in catalogue.themes.items()},
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from newswatch.streams.names import NamedCatalogue
 from newswatch.streams.records import Mention, ThemeHit
 
 
@@ -40,8 +41,9 @@ class CatalogueEntity(Protocol):
     def parent(self) -> str | None: ...
 
 
-class EntityCatalogue(Protocol):
-    """The members of a catalogue the worker reads (`catalogue.Catalogue`)."""
+class EntityCatalogue(NamedCatalogue, Protocol):
+    """The members of a catalogue the worker reads (`catalogue.Catalogue`): its ids, an
+    entity's place in the hierarchy for the rules, and the display names."""
 
     @property
     def entity_ids(self) -> list[str]: ...

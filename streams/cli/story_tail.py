@@ -158,9 +158,9 @@ def follow(client: redis.Redis, printer: StoryPrinter, last: int, first: bool) -
         while True:
             message = pubsub.get_message(timeout=1.0)
             if message is not None:
-                story = parse_story(message["data"], f"a message on {LIVE_CHANNEL}")
-                if story is not None:
-                    printer.show(story, message["data"])
+                live = parse_story(message["data"], f"a message on {LIVE_CHANNEL}")
+                if live is not None:
+                    printer.show(live, message["data"])
             if time.monotonic() - synced >= RESYNC_SECONDS:
                 for story, raw in newest_stories(client, RESYNC):
                     printer.show(story, raw)
