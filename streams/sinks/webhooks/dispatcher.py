@@ -388,6 +388,8 @@ class _EndpointWorker:
         again: dict[float, list[str]] = {}
         for job in jobs:
             if not self._sendable(job.id, recorded, again):
+                if claim.probe:  # the next claim may take another probe at once
+                    await self.outbox.unclaim_probe(job.id)
                 continue
             if claim.probe:
                 self._probes.add(job.id)

@@ -210,10 +210,16 @@ return redis.call('GET', KEYS[4])
 """
 
 _RELEASE = """
--- KEYS: jobs, due   ARGV: due time, ids...
+-- KEYS: jobs, due, circuit   ARGV: due time ('' = leave it), ids...
+-- A released delivery that is the open circuit's probe is no longer in flight: the next
+-- probe need not wait for its lease.
+local probe = redis.call('HGET', KEYS[3], 'probe_id')
 for i = 2, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+  if ARGV[1] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
     redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+  end
+  if probe == ARGV[i] then
+    redis.call('HDEL', KEYS[3], 'probe_id', 'probe_until')
   end
 end
 return 1
@@ -658,7 +664,14 @@ class Outbox:
         """Make claimed deliveries due at `due` (a clean shutdown hands them to the next worker
         with `due` = now); ids no longer pending are left alone."""
         if alert_ids:
-            await self._release(keys=[self.jobs, self.due], args=[repr(due), *alert_ids])
+            await self._release(
+                keys=[self.jobs, self.due, self.circuit], args=[repr(due), *alert_ids]
+            )
+
+    async def unclaim_probe(self, alert_id: str) -> None:
+        """A claimed probe that will not be sent: the next probe need not wait for its lease
+        (its due time is left as it is)."""
+        await self._release(keys=[self.jobs, self.due, self.circuit], args=["", alert_id])
 
     async def bury(
         self, alert_id: str, reason: str, status: int | None, attempts: int, now: float
