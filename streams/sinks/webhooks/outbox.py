@@ -23,7 +23,9 @@ Every state change is one Lua script, so a delivery is always in exactly one pla
 circuit changes in the same script as the delivery that changes it: every worker process on
 the endpoint (and the next one after a restart) sees one circuit.
 
-The circuit (rules in `breaker.py`): `circuit_failures` endpoint failures in a row open it.
+The circuit (rules in `breaker.py`): `circuit_failures` endpoint failures in a row open it
+(or two, when the second would dead-letter its delivery: an endpoint failure dead-letters a
+delivery only when it is the first since the endpoint last answered).
 While open, a claim returns nothing but, once `probe_at` has come and no probe is in flight,
 one delivery: the probe. A delivery that fails while the circuit is open is held: its attempt
 is not counted and it waits in `due` at its creation time, so it is due at once (and in order
@@ -283,7 +285,8 @@ _FAIL = (
 --   retry         the attempt counts; due again at ARGV[5]
 --   dead          the attempt counts and was the last: moved to the dead letters
 --   held          the circuit is open: not counted, due at its creation time (for the close)
---   opened        this failure opened the circuit (detail: failures in a row); held
+--   opened        this failure opened the circuit (detail: failures in a row): the
+--                 threshold, or 2+ when this attempt was the last of its schedule; held
 --   probe_failed  this was the open circuit's probe (detail: failed probes); not counted,
 --                 due now (behind the held ones), next probe after the next interval
 --   gone          no longer pending (delivered or dead meanwhile)
@@ -315,7 +318,9 @@ if threshold > 0 and ARGV[3] == 'down' then
     return {'held', since, '0,0', ''}
   end
   local failures = redis.call('HINCRBY', KEYS[8], 'failures', 1)
-  if failures >= threshold then
+  -- Also open early rather than dead-letter a delivery in a run of endpoint failures: only
+  -- a lone one (the endpoint answered others since) is the delivery's own.
+  if failures >= threshold or (ARGV[5] == '' and failures >= 2) then
     redis.call('HSET', KEYS[8], 'opened', ARGV[2], 'probes', 0, 'probe_at', probe_after(0))
     redis.call('ZADD', KEYS[2], ARGV[6], id)
     local suspects = redis.call('HGETALL', KEYS[9])
