@@ -13,10 +13,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import orjson
 import pytest
+from click.testing import CliRunner, Result
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sinks_support import (  # noqa: F401 (fixtures)
+    SECRET,
     Receiver,
     alert,
     endpoint,
@@ -25,6 +28,7 @@ from sinks_support import (  # noqa: F401 (fixtures)
     redis_fixture,
 )
 
+from newswatch.streams.cli import main as cli
 from newswatch.streams.settings import Settings
 from newswatch.streams.sinks.webhooks import Outbox, WebhookDispatcher
 from newswatch.streams.sinks.webhooks.outbox import Failure
@@ -356,3 +360,39 @@ async def test_breaker_off_spends_the_schedule_as_before(
 
 async def _all_dead(box: Outbox, count: int) -> bool:
     return (await box.counts())["dead"] == count
+
+
+async def test_cli_status_shows_an_open_circuit_and_enable_closes_it(
+    redis: Redis, redis_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    settings = make_settings(redis_url, [endpoint(receiver, "wobbly")])
+    config = settings.model_dump(mode="json", include={"webhooks"})
+    config["webhooks"]["endpoints"][0]["secrets"] = [SECRET]
+    (tmp_path / "c.yaml").write_bytes(orjson.dumps(config))
+    monkeypatch.setenv("NEWSWATCH_REDIS_URL", redis_url)
+    box = Outbox(redis, "wobbly", 86_400)
+    await box.enqueue("w1", BODY, "application/json", T0)
+    (job,) = await box.claim(T0, T0 + 30, 1)
+    failure = await box.fail(
+        job,
+        kind="down",
+        attempts=1,
+        due=T0 + 5,
+        reason="HTTP 502",
+        status=502,
+        now=T0 + 1,
+        open_after=1,
+        probe_intervals=[5.0],
+    )
+    assert failure.outcome == "opened"
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--config", str(tmp_path / "c.yaml"), "webhooks", *args])
+
+    status = await asyncio.to_thread(run, "status")
+    assert (
+        "wobbly\tenabled\tpending=1\tdead=0\tfailing since 2027-01-15 08:00:01Z"
+        "\tcircuit open since 2027-01-15 08:00:01Z (0 probes failed)\n"
+    ) in status.stdout, status.output
+    await asyncio.to_thread(run, "enable", "wobbly")  # starts afresh: closed
+    assert (await box.health()).circuit_opened is None
