@@ -11,6 +11,16 @@ Gone, or when every delivery has failed for `disable_after_days` (Svix: 5 days; 
 kept in Redis and ended by any success). `newswatch webhooks enable NAME` re-enables it.
 Dead letters are capped per endpoint and expire (see `outbox.py`).
 
+An outage is the endpoint's, not each delivery's: `circuit_failures` endpoint failures in a row
+(no answer, 408, 429, 5xx: `breaker.py`) open the endpoint's circuit. While it is open, claims
+return one delivery per probe interval (the probe) and nothing else; deliveries that fail
+meanwhile are held without spending attempts, so an outage never dead-letters them (only
+`disable_after_days` ends it). The first success closes it and every held delivery is due at
+once, oldest first. The circuit lives in the outbox and changes in the same Lua script as the
+delivery's state, so all processes on the endpoint share it (one probe in flight between them,
+leased like a claim) and a restart keeps it; a worker learns it with each claim and, while it
+is open, sleeps until the next probe (at most POLL_INTERVAL).
+
 An outcome that cannot be recorded because Redis is down stays in memory (`memory.py`, shared
 by the process's workers on the same outbox) until it can be: workers record those outcomes
 before they claim anything again, and never send a claimed delivery whose outcome is known
