@@ -411,10 +411,11 @@ class _EndpointWorker:
             await self.outbox.release(ids, due)
         if jobs:
             return
-        if claim.open and claim.wake_at is not None:
+        if claim.open and claim.wake_at is not None and claim.wake_at > now:
             # Until the next probe (no claims meanwhile); at most POLL_INTERVAL, to see a
-            # close by another process.
-            await self._sleep(min(max(claim.wake_at - now, 0.001), POLL_INTERVAL))
+            # close by another process. A probe that is due finds nothing due to send:
+            # wait for the next due delivery, as when closed.
+            await self._sleep(min(claim.wake_at - now, POLL_INTERVAL))
             return
         await self._sleep(await self._until_next_due(now))
 

@@ -396,3 +396,22 @@ async def test_cli_status_shows_an_open_circuit_and_enable_closes_it(
     ) in status.stdout, status.output
     await asyncio.to_thread(run, "enable", "wobbly")  # starts afresh: closed
     assert (await box.health()).circuit_opened is None
+
+
+async def test_an_open_circuit_with_nothing_to_probe_does_not_spin(
+    redis: Redis, redis_url: str, receiver: Receiver
+) -> None:
+    """Open, its probe due, no delivery pending (or none due): the worker waits for work
+    like an idle one (about one claim per poll interval), it does not claim in a loop."""
+    settings = make_settings(redis_url, [endpoint(receiver, "idle")])
+    box = Outbox(redis, "idle", 86_400)
+    now = time.time()
+    await redis.hset(box.circuit, mapping={"opened": now - 10, "probes": 2, "probe_at": now - 1})
+    async with _running(settings, redis):
+        await asyncio.sleep(0.3)
+        await redis.config_resetstat()
+        await asyncio.sleep(2.0)
+        stats = await redis.info("commandstats")
+    scripts = sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+    assert scripts <= 10, stats
+    assert circuit_gauge("idle") == 1
