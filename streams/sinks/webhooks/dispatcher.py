@@ -497,7 +497,7 @@ class _EndpointWorker:
         if opened is not None:
             self._saw_circuit(False)
             self._wake.set()  # the held deliveries are due: claim them now
-            log.warning(
+            log.info(
                 "webhooks %s: circuit closed after %.1fs open; held deliveries are due now",
                 self.endpoint.name,
                 max(0.0, time.time() - opened),
