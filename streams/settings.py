@@ -221,6 +221,14 @@ class WebhookSettings(OutgoingGuardSettings):
     # An endpoint whose every delivery has failed for this long is disabled (Svix: 5 days);
     # `newswatch webhooks enable NAME` turns it back on. Scaled by time_scale like the retries.
     disable_after_days: float = Field(5.0, gt=0)
+    # Endpoint circuit breaker (docs/webhooks.md, "Endpoint down: the circuit breaker"): this
+    # many endpoint-level failures in a row (no answer, 408, 429, 5xx) open the circuit; while
+    # open, one delivery per probe interval is sent and the others wait without spending
+    # attempts. 0 turns the breaker off.
+    circuit_failures: int = Field(5, ge=0)
+    # Probe intervals follow the retry schedule, capped at this many seconds (both scaled by
+    # time_scale): the longest a recovered endpoint waits for its backlog.
+    circuit_probe_max: float = Field(600.0, gt=0)
 
 
 class AlertSettings(BaseModel):

@@ -70,8 +70,9 @@ def webhooks() -> None:
 @webhooks.command("status")
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Each endpoint: enabled or disabled, deliveries pending, dead letters, and since when
-    every delivery has failed (an endpoint is disabled after webhooks.disable_after_days)."""
+    """Each endpoint: enabled or disabled, deliveries pending, dead letters, since when
+    every delivery has failed (an endpoint is disabled after webhooks.disable_after_days),
+    and since when its circuit is open (deliveries wait for a successful probe)."""
     settings = client_settings_from(ctx)
 
     async def action(redis: Redis) -> None:
@@ -82,6 +83,11 @@ def status(ctx: click.Context) -> None:
             line = f"{name}\t{state}\tpending={health.pending}\tdead={health.dead}"
             if health.failing_since is not None:
                 line += f"\tfailing since {_when(health.failing_since)}"
+            if health.circuit_opened is not None:
+                line += (
+                    f"\tcircuit open since {_when(health.circuit_opened)}"
+                    f" ({health.probes} probes failed)"
+                )
             click.echo(line)
 
     _run(settings, action)

@@ -17,7 +17,8 @@ REDIS_ERRORS = Counter(
 )
 WEBHOOK_DELIVERIES = Counter(
     "newswatch_webhook_deliveries_total",
-    "Webhook delivery attempts by endpoint and outcome (success, retry, failed, disabled).",
+    "Webhook delivery attempts by endpoint and outcome (success, retry, failed, disabled;"
+    " held: failed while the endpoint's circuit was open, not counted as an attempt).",
     ["endpoint", "outcome"],
 )
 WEBHOOK_LATENCY = Histogram(
@@ -48,6 +49,24 @@ WEBHOOK_FAILING_SECONDS = Gauge(
     " the last delivery succeeded or while disabled. The endpoint is disabled when it reaches"
     " webhooks.disable_after_days.",
     ["endpoint"],
+)
+WEBHOOK_CIRCUIT_OPEN = Gauge(
+    "newswatch_webhook_circuit_open",
+    "1 while the endpoint's circuit is open (endpoint failing: deliveries wait, one probe per"
+    " interval), else 0.",
+    ["endpoint"],
+)
+WEBHOOK_CIRCUIT_OPENED = Counter(
+    "newswatch_webhook_circuit_opened_total",
+    "Times this process opened an endpoint's circuit (webhooks.circuit_failures endpoint"
+    " failures in a row).",
+    ["endpoint"],
+)
+WEBHOOK_CIRCUIT_PROBES = Counter(
+    "newswatch_webhook_circuit_probes_total",
+    "Probes sent by this process while an endpoint's circuit was open, by outcome (success:"
+    " closed the circuit; failure).",
+    ["endpoint", "outcome"],
 )
 WEBHOOK_DEAD_LETTERS_DROPPED = Counter(
     "newswatch_webhook_dead_letters_dropped_total",

@@ -11,6 +11,16 @@ Gone, or when every delivery has failed for `disable_after_days` (Svix: 5 days; 
 kept in Redis and ended by any success). `newswatch webhooks enable NAME` re-enables it.
 Dead letters are capped per endpoint and expire (see `outbox.py`).
 
+An outage is the endpoint's, not each delivery's: `circuit_failures` endpoint failures in a row
+(no answer, 408, 429, 5xx: `breaker.py`) open the endpoint's circuit. While it is open, claims
+return one delivery per probe interval (the probe) and nothing else; deliveries that fail
+meanwhile are held without spending attempts, so an outage never dead-letters them (only
+`disable_after_days` ends it). The first success closes it and every held delivery is due at
+once, oldest first. The circuit lives in the outbox and changes in the same Lua script as the
+delivery's state, so all processes on the endpoint share it (one probe in flight between them,
+leased like a claim) and a restart keeps it; a worker learns it with each claim and, while it
+is open, sleeps until the next probe (at most POLL_INTERVAL).
+
 An outcome that cannot be recorded because Redis is down stays in memory (`memory.py`, shared
 by the process's workers on the same outbox) until it can be: workers record those outcomes
 before they claim anything again, and never send a claimed delivery whose outcome is known
@@ -42,6 +52,9 @@ from newswatch.streams.retry_after import parse_retry_after
 from newswatch.streams.settings import ConfigError, Settings, WebhookEndpoint
 from newswatch.streams.sinks.metrics import (
     REDIS_ERRORS,
+    WEBHOOK_CIRCUIT_OPEN,
+    WEBHOOK_CIRCUIT_OPENED,
+    WEBHOOK_CIRCUIT_PROBES,
     WEBHOOK_DEAD_LETTERS,
     WEBHOOK_DELIVERIES,
     WEBHOOK_ENDPOINT_ENABLED,
@@ -52,10 +65,11 @@ from newswatch.streams.sinks.metrics import (
 )
 from newswatch.streams.sinks.mutes import MuteCache
 from newswatch.streams.sinks.retry import RETRYABLE, retry_forever
+from newswatch.streams.sinks.webhooks.breaker import failure_kind, probe_intervals
 from newswatch.streams.sinks.webhooks.filters import matches, wants
 from newswatch.streams.sinks.webhooks.formats import render
 from newswatch.streams.sinks.webhooks.memory import memory_for
-from newswatch.streams.sinks.webhooks.outbox import Delivery, Job, Outbox, enqueue_many
+from newswatch.streams.sinks.webhooks.outbox import Delivery, Failure, Job, Outbox, enqueue_many
 from newswatch.streams.sinks.webhooks.signing import SecretError, decode_secret, webhook_headers
 
 T = TypeVar("T")
@@ -94,6 +108,17 @@ def make_outbox(redis: Redis, settings: Settings, name: str) -> Outbox:
 def lease_seconds(endpoint: WebhookEndpoint) -> float:
     """How long a claimed delivery stays invisible to other workers."""
     return endpoint.timeout * 2 + 2.0
+
+
+def _recorded_due(failure: Failure, job: Job, due: float | None, now: float) -> float | None:
+    """When the delivery is due again after the failure the outbox recorded (see _FAIL)."""
+    if failure.outcome == "retry":
+        return due
+    if failure.outcome in ("held", "opened"):
+        return job.queued
+    if failure.outcome == "probe_failed":
+        return now
+    return None
 
 
 def retry_delay(
@@ -226,6 +251,13 @@ class _EndpointWorker:
         self._scale = settings.webhooks.time_scale
         # Like the retry schedule, the failing period is divided by time_scale.
         self._disable_after = settings.webhooks.disable_after_days * 86_400 / self._scale
+        # The circuit breaker (breaker.py; its state is in the outbox, shared by all processes).
+        self._open_after = settings.webhooks.circuit_failures
+        self._probe_intervals = probe_intervals(
+            self._schedule, self._scale, settings.webhooks.circuit_probe_max
+        )
+        self._circuit_open: bool | None = None  # as this worker last saw it
+        self._probes: set[str] = set()  # probes this worker is sending
         self._pruned_at = 0.0
         self._max_in_flight = settings.webhooks.max_in_flight
         self._policy = AddressPolicy.from_settings("webhooks", settings.webhooks)
@@ -250,7 +282,11 @@ class _EndpointWorker:
         self._m_retry = WEBHOOK_DELIVERIES.labels(name, "retry")
         self._m_failed = WEBHOOK_DELIVERIES.labels(name, "failed")
         self._m_disabled = WEBHOOK_DELIVERIES.labels(name, "disabled")
+        self._m_held = WEBHOOK_DELIVERIES.labels(name, "held")
         self._m_latency = WEBHOOK_LATENCY.labels(name)
+        self._m_opened = WEBHOOK_CIRCUIT_OPENED.labels(name)
+        self._m_probe_ok = WEBHOOK_CIRCUIT_PROBES.labels(name, "success")
+        self._m_probe_failed = WEBHOOK_CIRCUIT_PROBES.labels(name, "failure")
 
     # ---- pipeline side ------------------------------------------------------------------------
 
@@ -354,11 +390,19 @@ class _EndpointWorker:
             return
         now = time.time()
         with self._memory.claiming() as recorded:
-            jobs = await self.outbox.claim(now, now + lease_seconds(self.endpoint), free)
+            claim = await self.outbox.claim_due(
+                now, now + lease_seconds(self.endpoint), free, gate=self._open_after > 0
+            )
+        self._saw_circuit(claim.open)
+        jobs = claim.jobs
         again: dict[float, list[str]] = {}
         for job in jobs:
             if not self._sendable(job.id, recorded, again):
+                if claim.probe:  # the next claim may take another probe at once
+                    await self.outbox.unclaim_probe(job.id)
                 continue
+            if claim.probe:
+                self._probes.add(job.id)
             task = asyncio.create_task(self._deliver(job))
             self._inflight[job.id] = task
             self._tasks.add(task)
@@ -367,7 +411,18 @@ class _EndpointWorker:
             await self.outbox.release(ids, due)
         if jobs:
             return
+        if claim.open and claim.wake_at is not None and claim.wake_at > now:
+            # Until the next probe (no claims meanwhile); at most POLL_INTERVAL, to see a
+            # close by another process. A probe that is due finds nothing due to send:
+            # wait for the next due delivery, as when closed.
+            await self._sleep(min(claim.wake_at - now, POLL_INTERVAL))
+            return
         await self._sleep(await self._until_next_due(now))
+
+    def _saw_circuit(self, is_open: bool) -> None:
+        if is_open != self._circuit_open:
+            self._circuit_open = is_open
+            WEBHOOK_CIRCUIT_OPEN.labels(self.endpoint.name).set(1 if is_open else 0)
 
     def _sendable(
         self, job_id: str, recorded: dict[str, float | None], again: dict[float, list[str]]
@@ -397,8 +452,10 @@ class _EndpointWorker:
         due: float | None,
         operation: str,
         write: Callable[[], Awaitable[T]],
+        due_of: Callable[[T], float | None] | None = None,
     ) -> T:
-        """Write an outcome the memory already holds, retrying through an outage.
+        """Write an outcome the memory already holds, retrying through an outage; `due_of`
+        gives the due time the write actually recorded when the outbox decides it (circuit).
 
         Cancelled (worker stop) before it is written, the outcome is forgotten: the lease
         expires and the delivery is tried again, as after a crash.
@@ -408,6 +465,8 @@ class _EndpointWorker:
         except BaseException:
             self._memory.forget(job_id)
             raise
+        if due_of is not None:
+            due = due_of(result)
         self._memory.recorded(job_id, due)
         if due is not None and job_id in self._memory.recheck:
             self._memory.recheck.discard(job_id)
@@ -429,12 +488,20 @@ class _EndpointWorker:
         if not batch:
             return
         try:
-            await self.outbox.complete(batch)
+            opened = await self.outbox.complete(batch)
         except BaseException:
             self._memory.give_back(batch)  # for the next try, by this worker or another
             raise
         for job_id in batch:
             self._memory.recorded(job_id, None)
+        if opened is not None:
+            self._saw_circuit(False)
+            self._wake.set()  # the held deliveries are due: claim them now
+            log.info(
+                "webhooks %s: circuit closed after %.1fs open; held deliveries are due now",
+                self.endpoint.name,
+                max(0.0, time.time() - opened),
+            )
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -493,12 +560,18 @@ class _EndpointWorker:
         # comes due at once is claimed and sent, not skipped as still in flight. No await
         # from here to the memory: the claim loop must see the delivery in one or the other.
         self._free_slot(job.id, asyncio.current_task())
+        probe = job.id in self._probes
+        self._probes.discard(job.id)
         if status is not None and 200 <= status < 300:
             self._memory.remember_delivered(job.id)
             self._completed_ready.set()
             self._m_success.inc()
             self._m_latency.observe(max(0.0, now - job.queued))
+            if probe:
+                self._m_probe_ok.inc()
             return
+        if probe:
+            self._m_probe_failed.inc()
         if status == 410:
             self._memory.remember(job.id, None)
             moved, _ = await self._record(
@@ -516,18 +589,60 @@ class _EndpointWorker:
                 name,
             )
             return
-        delay = retry_delay(self._schedule, attempts, self._scale, self._rng)
-        if error is not None and error.startswith(BLOCKED):
-            delay = None  # the SSRF guard refused the address: retrying cannot help
-        if delay is None:
-            self._memory.remember(job.id, None)
-            reason = f"HTTP {status}" if status is not None else (error or "error")
-            since, _ = await self._record(
+        blocked = error is not None and error.startswith(BLOCKED)
+        kind = failure_kind(status, blocked)
+        # The SSRF guard refused the address: retrying cannot help.
+        delay = None if blocked else retry_delay(self._schedule, attempts, self._scale, self._rng)
+        not_before = None
+        if status == 429 and (wait := parse_retry_after(retry_after, now)) is not None:
+            not_before = now + wait
+            delay = None if delay is None else max(delay, wait)
+        due = None if delay is None else now + delay
+        reason = f"HTTP {status}" if status is not None else (error or "error")
+        # Whether this attempt counts is decided with the circuit, in Redis; until that is
+        # recorded the memory holds a due time whenever the delivery may stay pending.
+        held = kind == "down" and self._open_after > 0
+        self._memory.remember(job.id, now if due is None and held else due)
+        failure = await self._record(
+            job.id,
+            due,
+            "webhook_reschedule",
+            lambda: self.outbox.fail(
+                job,
+                kind=kind,
+                attempts=attempts,
+                due=due,
+                reason=reason,
+                status=status,
+                now=now,
+                open_after=self._open_after,
+                probe_intervals=self._probe_intervals,
+                not_before=not_before,
+            ),
+            due_of=lambda result: _recorded_due(result, job, due, now),
+        )
+        self._wake.set()  # the loop may be sleeping on this job's old lease
+        self._count_failure(failure, job, attempts, reason, delay)
+        await self._disable_if_failing_too_long(failure.since, status, now)
+
+    def _count_failure(
+        self, failure: Failure, job: Job, attempts: int, reason: str, delay: float | None
+    ) -> None:
+        """Metrics and log lines of a recorded failure: one line per counted attempt, one
+        when the circuit opens, none per held delivery or failed probe (debug only)."""
+        name = self.endpoint.name
+        outcome = failure.outcome
+        if outcome == "retry":
+            self._m_retry.inc()
+            log.info(
+                "webhooks %s: attempt %d for %s failed (%s); retry in %.3fs",
+                name,
+                attempts,
                 job.id,
-                None,
-                "webhook_bury",
-                lambda: self.outbox.bury(job.id, reason, status, attempts, now),
+                reason,
+                delay or 0.0,
             )
+        elif outcome == "dead":
             self._m_failed.inc()
             log.warning(
                 "webhooks %s: %s dead-lettered after %d attempts (%s)",
@@ -536,29 +651,22 @@ class _EndpointWorker:
                 attempts,
                 reason,
             )
-            await self._disable_if_failing_too_long(since, status, now)
-            return
-        if status == 429:
-            delay = max(delay, parse_retry_after(retry_after, now) or 0.0)
-        due = now + delay
-        self._memory.remember(job.id, due)
-        log.info(
-            "webhooks %s: attempt %d for %s failed (%s); retry in %.3fs",
-            name,
-            attempts,
-            job.id,
-            f"HTTP {status}" if status is not None else error,
-            delay,
-        )
-        since = await self._record(
-            job.id,
-            due,
-            "webhook_reschedule",
-            lambda: self.outbox.reschedule(job.id, due, attempts, now),
-        )
-        self._wake.set()  # the loop may be sleeping on this job's old lease
-        self._m_retry.inc()
-        await self._disable_if_failing_too_long(since, status, now)
+        elif outcome == "opened":
+            self._m_held.inc()
+            self._m_opened.inc()
+            self._saw_circuit(True)
+            log.warning(
+                "webhooks %s: circuit opened after %d endpoint failures in a row (last: %s);"
+                " deliveries wait without spending attempts, one probe after %s",
+                name,
+                failure.count,
+                reason,
+                ", ".join(f"{step:g}s" for step in self._probe_intervals[:4])
+                + (" ..." if len(self._probe_intervals) > 4 else ""),
+            )
+        elif outcome in ("held", "probe_failed"):
+            self._m_held.inc()
+            log.debug("webhooks %s: %s failed (%s) while the circuit is open", name, job.id, reason)
 
     async def _disable_if_failing_too_long(
         self, since: float, status: int | None, now: float
@@ -594,6 +702,7 @@ class _EndpointWorker:
         if self._enabled is not False:
             WEBHOOK_ENDPOINTS_DISABLED.labels(self.endpoint.name, reason).inc()
         self._enabled = False
+        self._saw_circuit(False)  # disabling closed it (see outbox._DISABLE)
         WEBHOOK_ENDPOINT_ENABLED.labels(self.endpoint.name).set(0)
         WEBHOOK_FAILING_SECONDS.labels(self.endpoint.name).set(0)
         self._m_disabled.inc()

@@ -12,8 +12,27 @@
     <p>failing        STRING since when every delivery has failed (epoch s); deleted by the
                             first success (and by `enable`)
     <p>disabled       STRING why the endpoint is disabled (HTTP 410, or failing for days)
+    <p>circuit        HASH  the endpoint's circuit breaker: failures (endpoint failures in a
+                            row), and while open: opened (epoch s), probes (failed ones),
+                            probe_at (next probe no sooner), probe_id and probe_until (the
+                            probe in flight and its lease). Deleted by any success.
+    <p>suspects       HASH  alert id -> due score: deliveries rescheduled by the current run
+                            of endpoint failures, made due at once if that run opens the circuit
 
-Every state change is one Lua script, so a delivery is always in exactly one place.
+Every state change is one Lua script, so a delivery is always in exactly one place, and the
+circuit changes in the same script as the delivery that changes it: every worker process on
+the endpoint (and the next one after a restart) sees one circuit.
+
+The circuit (rules in `breaker.py`): `circuit_failures` endpoint failures in a row open it
+(or two, when the second would dead-letter its delivery: an endpoint failure dead-letters a
+delivery only when it is the first since the endpoint last answered).
+While open, a claim returns nothing but, once `probe_at` has come and no probe is in flight,
+one delivery: the probe. A delivery that fails while the circuit is open is held: its attempt
+is not counted and it waits in `due` at its creation time, so it is due at once (and in order
+of creation) when the circuit closes; a failed probe goes behind the others (the next probe
+tries another delivery) and pushes `probe_at` along the probe intervals. The first success
+closes the circuit. Deliveries that waited in backoff because of the failures that opened it
+(`suspects`) are made due at once when it opens, so they wait for the probe, not their backoff.
 
 Dead letters are bounded: every script that adds some drops those older than the TTL and then
 the oldest beyond the per-endpoint maximum (`prune_dead` does the same on a timer, for an
@@ -118,9 +137,26 @@ return table.concat(segments, ';')
 )
 
 _CLAIM = """
--- KEYS: due, jobs, attempts   ARGV: now, lease until, max count
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local out = {}
+-- KEYS: due, jobs, attempts, circuit   ARGV: now, lease until, max count, gate (1: obey the
+-- circuit)
+-- Returns {state, probe_at, probe_until, then id, job JSON, attempts per delivery}: state ''
+-- (closed), 'open' (nothing may be sent now) or 'probe' (the one delivery is the probe).
+local count = ARGV[3]
+local state = ''
+local circuit = {false, false, false}
+if ARGV[4] == '1' then
+  circuit = redis.call('HMGET', KEYS[4], 'opened', 'probe_at', 'probe_until')
+end
+if circuit[1] then
+  local now = tonumber(ARGV[1])
+  if now < (tonumber(circuit[2]) or 0) or now < (tonumber(circuit[3]) or 0) then
+    return {'open', circuit[2] or '', circuit[3] or ''}
+  end
+  state = 'probe'
+  count = 1
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, count)
+local out = {state, circuit[2] or '', circuit[3] or ''}
 for _, id in ipairs(ids) do
   local job = redis.call('HGET', KEYS[2], id)
   if job then
@@ -128,22 +164,32 @@ for _, id in ipairs(ids) do
     out[#out + 1] = id
     out[#out + 1] = job
     out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+    if state == 'probe' then
+      redis.call('HSET', KEYS[4], 'probe_id', id, 'probe_until', ARGV[2])
+    end
   else
     redis.call('ZREM', KEYS[1], id)
   end
+end
+if state == 'probe' and #out == 3 then
+  out[1] = 'open'
 end
 return out
 """
 
 _COMPLETE = """
--- KEYS: jobs, due, attempts, dead, dead_info, dead_at, failing, delivered marker per id...
+-- KEYS: jobs, due, attempts, dead, dead_info, dead_at, failing, circuit, suspects, delivered
+--       marker per id...
 -- ARGV: TTL, ids...
 -- (dead too: a delivery in flight when a 410 from another one disabled the endpoint)
--- A success ends the endpoint's failing streak.
+-- A success ends the endpoint's failing streak and its run of endpoint failures, and closes
+-- its circuit: returns since when the circuit was open ('' when it was closed).
 redis.call('DEL', KEYS[7])
+local opened = redis.call('HGET', KEYS[8], 'opened') or ''
+redis.call('DEL', KEYS[8], KEYS[9])
 for i = 2, #ARGV do
   local id = ARGV[i]
-  redis.call('SET', KEYS[6 + i], '1', 'EX', ARGV[1])
+  redis.call('SET', KEYS[8 + i], '1', 'EX', ARGV[1])
   redis.call('HDEL', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id)
@@ -151,7 +197,7 @@ for i = 2, #ARGV do
   redis.call('HDEL', KEYS[5], id)
   redis.call('ZREM', KEYS[6], id)
 end
-return #ARGV - 1
+return opened
 """
 
 _RESCHEDULE = """
@@ -166,10 +212,16 @@ return redis.call('GET', KEYS[4])
 """
 
 _RELEASE = """
--- KEYS: jobs, due   ARGV: due time, ids...
+-- KEYS: jobs, due, circuit   ARGV: due time ('' = leave it), ids...
+-- A released delivery that is the open circuit's probe is no longer in flight: the next
+-- probe need not wait for its lease.
+local probe = redis.call('HGET', KEYS[3], 'probe_id')
 for i = 2, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+  if ARGV[1] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
     redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+  end
+  if probe == ARGV[i] then
+    redis.call('HDEL', KEYS[3], 'probe_id', 'probe_until')
   end
 end
 return 1
@@ -202,10 +254,11 @@ return {redis.call('GET', KEYS[7]), dropped}
 _DISABLE = (
     _TRIM_DEAD
     + """
--- KEYS: disabled, jobs, due, attempts, dead, dead_info, dead_at
+-- KEYS: disabled, jobs, due, attempts, dead, dead_info, dead_at, circuit, suspects
 -- ARGV: disabled JSON, dead-info JSON, now, dead-letter cutoff, dead-letter max
 -- Returns {deliveries moved to the dead letters, "expired,over": dead letters dropped}.
 redis.call('SET', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[8], KEYS[9])
 local jobs = redis.call('HGETALL', KEYS[2])
 for i = 1, #jobs, 2 do
   redis.call('HSET', KEYS[5], jobs[i], jobs[i + 1])
@@ -215,6 +268,107 @@ end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 local expired, over = trim_dead(KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV[5])
 return {#jobs / 2, expired .. ',' .. over}
+"""
+)
+
+_FAIL = (
+    _TRIM_DEAD
+    + """
+-- A failed attempt, with the circuit breaker.
+-- KEYS: jobs, due, attempts, dead, dead_info, dead_at, failing, circuit, suspects
+-- ARGV: 1 id, 2 now, 3 kind (down | answer | other: see breaker.py), 4 attempts made (when
+--       the attempt counts), 5 retry due ('' = schedule spent: dead letter), 6 created at,
+--       7 dead-info JSON, 8 dead-letter cutoff, 9 dead-letter max, 10 endpoint failures that
+--       open the circuit (0: no breaker), 11 next probe no sooner than ('' or epoch s:
+--       Retry-After), 12... probe intervals (s)
+-- Returns {outcome, failing since, "expired,over" dead letters dropped, detail}; outcome:
+--   retry         the attempt counts; due again at ARGV[5]
+--   dead          the attempt counts and was the last: moved to the dead letters
+--   held          the circuit is open: not counted, due at its creation time (for the close)
+--   opened        this failure opened the circuit (detail: failures in a row): the
+--                 threshold, or 2+ when this attempt was the last of its schedule; held
+--   probe_failed  this was the open circuit's probe (detail: failed probes); not counted,
+--                 due now (behind the held ones), next probe after the next interval
+--   gone          no longer pending (delivered or dead meanwhile)
+-- Every failure starts the failing streak unless one runs (disable_after_days).
+local id, now = ARGV[1], tonumber(ARGV[2])
+redis.call('SET', KEYS[7], ARGV[2], 'NX')
+local since = redis.call('GET', KEYS[7])
+if redis.call('HEXISTS', KEYS[1], id) == 0 then
+  return {'gone', since, '0,0', ''}
+end
+local threshold = tonumber(ARGV[10])
+local function probe_after(failed)
+  local at = now + tonumber(ARGV[12 + math.min(failed, #ARGV - 12)])
+  local not_before = tonumber(ARGV[11])
+  if not_before and not_before > at then at = not_before end
+  return string.format('%.6f', at)
+end
+local circuit = redis.call('HMGET', KEYS[8], 'opened', 'probe_id')
+if threshold > 0 and ARGV[3] == 'down' then
+  if circuit[1] then
+    if circuit[2] == id then
+      local probes = redis.call('HINCRBY', KEYS[8], 'probes', 1)
+      redis.call('HSET', KEYS[8], 'probe_at', probe_after(probes))
+      redis.call('HDEL', KEYS[8], 'probe_id', 'probe_until')
+      redis.call('ZADD', KEYS[2], ARGV[2], id)
+      return {'probe_failed', since, '0,0', tostring(probes)}
+    end
+    redis.call('ZADD', KEYS[2], ARGV[6], id)
+    return {'held', since, '0,0', ''}
+  end
+  local failures = redis.call('HINCRBY', KEYS[8], 'failures', 1)
+  -- Also open early rather than dead-letter a delivery in a run of endpoint failures: only
+  -- a lone one (the endpoint answered others since) is the delivery's own.
+  if failures >= threshold or (ARGV[5] == '' and failures >= 2) then
+    redis.call('HSET', KEYS[8], 'opened', ARGV[2], 'probes', 0, 'probe_at', probe_after(0))
+    redis.call('ZADD', KEYS[2], ARGV[6], id)
+    local suspects = redis.call('HGETALL', KEYS[9])
+    for i = 1, #suspects, 2 do
+      local other, score = suspects[i], suspects[i + 1]
+      -- Still waiting in the backoff that failure gave it (not claimed again since).
+      if redis.call('ZSCORE', KEYS[2], other) == score then
+        local created = now
+        local ok, job = pcall(cjson.decode, redis.call('HGET', KEYS[1], other) or '')
+        if ok and type(job) == 'table' and tonumber(job['queued']) then
+          created = tonumber(job['queued'])
+        end
+        redis.call('ZADD', KEYS[2], string.format('%.6f', created), other)
+      end
+    end
+    redis.call('DEL', KEYS[9])
+    return {'opened', since, '0,0', tostring(failures)}
+  end
+elseif threshold > 0 and ARGV[3] == 'answer' then
+  if circuit[1] then
+    if circuit[2] == id then
+      -- The endpoint answered: probe another delivery now.
+      redis.call('HSET', KEYS[8], 'probe_at', ARGV[2])
+      redis.call('HDEL', KEYS[8], 'probe_id', 'probe_until')
+    end
+  else
+    redis.call('HDEL', KEYS[8], 'failures')
+    redis.call('DEL', KEYS[9])
+  end
+end
+if ARGV[5] == '' then
+  local job = redis.call('HGET', KEYS[1], id)
+  redis.call('HSET', KEYS[4], id, job)
+  redis.call('HSET', KEYS[5], id, ARGV[7])
+  redis.call('ZADD', KEYS[6], ARGV[2], id)
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[9], id)
+  local expired, over = trim_dead(KEYS[4], KEYS[5], KEYS[6], ARGV[8], ARGV[9])
+  return {'dead', since, expired .. ',' .. over, ''}
+end
+redis.call('HSET', KEYS[3], id, ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], id)
+if threshold > 0 and ARGV[3] == 'down' then
+  redis.call('HSET', KEYS[9], id, redis.call('ZSCORE', KEYS[2], id))
+end
+return {'retry', since, '0,0', ''}
 """
 )
 
@@ -285,6 +439,27 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """What a claim returned: the deliveries to send, and the circuit as the claim saw it."""
+
+    jobs: list[Job]
+    open: bool = False  # the circuit is open: only a probe may be sent
+    probe: bool = False  # jobs holds one delivery: the open circuit's probe
+    wake_at: float | None = None  # open: no probe before this time (epoch s)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How the outbox recorded a failed attempt (see _FAIL): `outcome` retry, dead, held,
+    opened, probe_failed or gone; `since` the failing streak's start; `count` the endpoint
+    failures in a row that opened the circuit (opened) or the failed probes (probe_failed)."""
+
+    outcome: str
+    since: float
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     id: str
     endpoint: str
@@ -303,6 +478,8 @@ class Health:
     pending: int
     dead: int
     failing_since: float | None
+    circuit_opened: float | None = None  # since when the circuit is open; None: closed
+    probes: int = 0  # failed probes since it opened
 
 
 class Outbox:
@@ -335,6 +512,8 @@ class Outbox:
         self.dead_at = base + "dead_at"
         self.failing_key = base + "failing"
         self.disabled_key = base + "disabled"
+        self.circuit = base + "circuit"
+        self.suspects = base + "suspects"
         self._delivered = base + "delivered:"
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
@@ -342,6 +521,7 @@ class Outbox:
         self._reschedule = redis.register_script(_RESCHEDULE)
         self._release = redis.register_script(_RELEASE)
         self._bury = redis.register_script(_BURY)
+        self._fail = redis.register_script(_FAIL)
         self._disable = redis.register_script(_DISABLE)
         self._replay = redis.register_script(_REPLAY)
         self._prune = redis.register_script(_PRUNE)
@@ -373,8 +553,17 @@ class Outbox:
         return code
 
     async def claim(self, now: float, lease_until: float, count: int) -> list[Job]:
-        flat = await self._claim(
-            keys=[self.due, self.jobs, self.attempts], args=[repr(now), repr(lease_until), count]
+        """Up to `count` due deliveries, leased until `lease_until` (see `claim_due`)."""
+        return (await self.claim_due(now, lease_until, count)).jobs
+
+    async def claim_due(
+        self, now: float, lease_until: float, count: int, gate: bool = True
+    ) -> Claim:
+        """Lease up to `count` due deliveries; while the circuit is open (and `gate`, i.e. the
+        breaker is on), at most one: the probe, when its time has come."""
+        state, probe_at, probe_until, *flat = await self._claim(
+            keys=[self.due, self.jobs, self.attempts, self.circuit],
+            args=[repr(now), repr(lease_until), count, "1" if gate else "0"],
         )
         jobs = []
         for i in range(0, len(flat), 3):
@@ -388,13 +577,18 @@ class Outbox:
                     attempts=int(flat[i + 2]),
                 )
             )
-        return jobs
+        state = _text(state)
+        if not state:
+            return Claim(jobs)
+        wake = max(float(probe_at or 0.0), float(probe_until or 0.0)) or None
+        return Claim(jobs, open=True, probe=state == "probe", wake_at=wake)
 
-    async def complete(self, alert_ids: list[str]) -> None:
-        """Record deliveries as done: never sent again while the marker lives."""
+    async def complete(self, alert_ids: list[str]) -> float | None:
+        """Record deliveries as done: never sent again while the marker lives. A success
+        closes the circuit: returns since when it was open (None: it was closed)."""
         if not alert_ids:
-            return
-        await self._complete(
+            return None
+        opened = await self._complete(
             keys=[
                 self.jobs,
                 self.due,
@@ -403,10 +597,61 @@ class Outbox:
                 self.dead_info,
                 self.dead_at,
                 self.failing_key,
+                self.circuit,
+                self.suspects,
                 *(self.delivered_key(alert_id) for alert_id in alert_ids),
             ],
             args=[self.delivered_ttl, *alert_ids],
         )
+        return float(opened) if opened else None
+
+    async def fail(
+        self,
+        job: Job,
+        *,
+        kind: str,
+        attempts: int,
+        due: float | None,
+        reason: str,
+        status: int | None,
+        now: float,
+        open_after: int,
+        probe_intervals: Sequence[float],
+        not_before: float | None = None,
+    ) -> Failure:
+        """Record a failed attempt (see _FAIL): counted (retry at `due`, or dead letter when
+        `due` is None), or held by the endpoint's circuit. `kind` is the failure's class
+        (`breaker.failure_kind`), `open_after` the endpoint failures in a row that open the
+        circuit (0: no breaker), `not_before` the earliest next probe (Retry-After)."""
+        outcome, since, dropped, detail = await self._fail(
+            keys=[
+                self.jobs,
+                self.due,
+                self.attempts,
+                self.dead,
+                self.dead_info,
+                self.dead_at,
+                self.failing_key,
+                self.circuit,
+                self.suspects,
+            ],
+            args=[
+                job.id,
+                repr(now),
+                kind,
+                attempts,
+                "" if due is None else repr(due),
+                repr(job.queued),
+                _info(reason, status, attempts, now),
+                self.dead_cutoff(now),
+                self.dead_letter_max,
+                open_after,
+                "" if not_before is None else repr(not_before),
+                *(repr(float(step)) for step in probe_intervals or [1.0]),
+            ],
+        )
+        self.count_dropped(*_split(dropped))
+        return Failure(_text(outcome), float(since), int(detail or 0))
 
     async def reschedule(
         self, alert_id: str, due: float, attempts: int, now: float | None = None
@@ -424,7 +669,14 @@ class Outbox:
         """Make claimed deliveries due at `due` (a clean shutdown hands them to the next worker
         with `due` = now); ids no longer pending are left alone."""
         if alert_ids:
-            await self._release(keys=[self.jobs, self.due], args=[repr(due), *alert_ids])
+            await self._release(
+                keys=[self.jobs, self.due, self.circuit], args=[repr(due), *alert_ids]
+            )
+
+    async def unclaim_probe(self, alert_id: str) -> None:
+        """A claimed probe that will not be sent: the next probe need not wait for its lease
+        (its due time is left as it is)."""
+        await self._release(keys=[self.jobs, self.due, self.circuit], args=["", alert_id])
 
     async def bury(
         self, alert_id: str, reason: str, status: int | None, attempts: int, now: float
@@ -464,6 +716,8 @@ class Outbox:
                 self.dead,
                 self.dead_info,
                 self.dead_at,
+                self.circuit,
+                self.suspects,
             ],
             args=[
                 orjson.dumps({"reason": reason, "status": status, "at": now}),
@@ -477,12 +731,13 @@ class Outbox:
         return int(moved), sum(_split(dropped))
 
     async def enable(self) -> bool:
-        """Deliver to the endpoint again; its failing streak starts afresh. Returns whether
-        it was disabled."""
+        """Deliver to the endpoint again; its failing streak starts afresh, its circuit
+        closed. Returns whether it was disabled."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.disabled_key)
             pipe.delete(self.failing_key)
-            was_disabled, _ = await pipe.execute()
+            pipe.delete(self.circuit, self.suspects)
+            was_disabled, _, _ = await pipe.execute()
         return bool(was_disabled)
 
     async def disabled(self) -> dict[str, Any] | None:
@@ -499,12 +754,15 @@ class Outbox:
             pipe.hlen(self.jobs)
             pipe.hlen(self.dead)
             pipe.get(self.failing_key)
-            disabled, pending, dead, failing = await pipe.execute()
+            pipe.hmget(self.circuit, "opened", "probes")
+            disabled, pending, dead, failing, (opened, probes) = await pipe.execute()
         return Health(
             disabled=None if disabled is None else orjson.loads(disabled),
             pending=int(pending),
             dead=int(dead),
             failing_since=None if failing is None else float(failing),
+            circuit_opened=None if opened is None else float(opened),
+            probes=int(probes or 0),
         )
 
     async def prune_dead(self, now: float | None = None) -> tuple[int, int]:

@@ -54,17 +54,25 @@ class Receiver:
     _runner: web.AppRunner | None = None
 
     async def start(self) -> Receiver:
+        self.port = free_port()
+        await self.up()
+        return self
+
+    async def up(self) -> None:
+        """Listen (again) on the same port."""
         app = web.Application()
         app.router.add_post("/hook/{name}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
 
     async def stop(self) -> None:
+        """Close the port and every connection: connections are refused until `up()`."""
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
+
+    down = stop
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/hook/{name}"

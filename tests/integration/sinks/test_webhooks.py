@@ -186,8 +186,10 @@ async def test_slow_endpoint_does_not_delay_another(
 async def test_exhausted_schedule_dead_letters_then_cli_replays(
     redis: Redis, redis_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # 400: the receiver refuses these deliveries (a 5xx would open the endpoint's circuit,
+    # which holds deliveries instead of spending their attempts: see test_webhook_breaker.py).
     broken = True
-    receiver.scripts["down"] = lambda _a, _r: (503 if broken else 200, {}, 0.0)
+    receiver.scripts["down"] = lambda _a, _r: (400 if broken else 200, {}, 0.0)
     settings = make_settings(redis_url, [endpoint(receiver, "down")], retry_schedule=[0, 1, 1])
     async with running(settings, redis) as dispatcher:
         await dispatcher.submit(alert(1))
@@ -196,7 +198,7 @@ async def test_exhausted_schedule_dead_letters_then_cli_replays(
         await asyncio.sleep(0.2)
         assert len(receiver.of("down")) == 6
         letters = await outbox(redis, "down").dead_letters()
-        assert [(x.reason, x.attempts) for x in letters] == [("HTTP 503", 3)] * 2
+        assert [(x.reason, x.attempts) for x in letters] == [("HTTP 400", 3)] * 2
 
         config = settings.model_dump(mode="json", exclude={"redis_url"})
         config["webhooks"]["endpoints"][0]["secrets"] = [SECRET]
