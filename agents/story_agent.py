@@ -42,9 +42,16 @@ import orjson
 from newswatch.agents import metrics
 from newswatch.agents.alerting.engine import RuleEngine
 from newswatch.agents.alerting.processing import dead_letter_reason
-from newswatch.agents.stories import Assignment, StoryArticle, StoryEngine
+from newswatch.agents.stories import Assignment, StoryEngine
 from newswatch.agents.stories.alerts import StoryAlerter, UpdatePolicy, is_breaking
-from newswatch.streams.records import Alert, RecordError, TaggedArticle
+from newswatch.agents.stories.story_input import (
+    TEXT_CHARS,
+    BadItemsError,
+    StoryInput,
+    decode,
+    story_article,
+)
+from newswatch.streams.records import Alert
 from newswatch.streams.sinks.stories import StoryStore
 
 log = logging.getLogger(__name__)
@@ -54,28 +61,8 @@ Replay = Callable[[int, int], Awaitable[list[tuple[int, bytes | None]]]]
 
 #: Seconds between checkpoints while records arrive (bounds the replay after a takeover).
 CHECKPOINT_EVERY = 10.0
-#: Characters of body text the engine sees (its shingles and anchors need the lead, not all).
-TEXT_CHARS = 6_000
 
-
-def story_article(tagged: TaggedArticle) -> StoryArticle:
-    """The engine's view of a tagged article."""
-    article = tagged.article
-    published = article.published if article.published is not None else article.fetched_at
-    text = article.summary
-    if article.content and article.content not in text:
-        text = f"{text}\n{article.content}" if text else article.content
-    return StoryArticle(
-        id=article.id,
-        title=article.title,
-        published=float(published),
-        text=text[:TEXT_CHARS],
-        lang=tagged.lang or article.lang,
-        feed=article.feed_id,
-        url=article.url,
-        entities=tuple(tagged.entities),
-        themes=tuple(hit.id for hit in tagged.themes),
-    )
+__all__ = ["TEXT_CHARS", "StoryAlerting", "StoryRunner", "StoryStage", "story_article"]
 
 
 class StoryAlerting:
@@ -148,8 +135,10 @@ class StoryStage:
         return self.engine.open_stories() if self.engine is not None else []
 
     async def add(self, offset: int, value: bytes | None) -> Assignment | None:
-        """The record at `offset`; None when the engine already holds it. Raises RecordError
-        (bad record) or ValueError (an article the engine refuses): dead-letter those.
+        """The record at `offset` (a batch of articles, agents/stories/story_input.py): the
+        assignment of its last article, or None when the engine already holds the record.
+        Raises RecordError (a bad record, or `BadItemsError` after the good items of a batch
+        were applied) or ValueError (an article the engine refuses): dead-letter those.
 
         A record past the engine's position (the partition was elsewhere, or this is the first
         record after a start) first reloads the newest checkpoint, then replays the records
@@ -162,9 +151,20 @@ class StoryStage:
         if offset <= self.last:
             return None
         self.last = offset
-        if value is None:
-            raise RecordError("empty story-input record")
-        return self._apply(TaggedArticle.loads(value))
+        return self._apply_record(value)
+
+    def _apply_record(self, value: bytes | None) -> Assignment | None:
+        assert self.engine is not None
+        inputs, errors = decode(value, self.engine.maker)
+        last = None
+        for item in inputs:
+            last = self._apply(item)
+        if errors:
+            raise BadItemsError(
+                f"{len(errors)} of {len(inputs) + len(errors)} story-input items unusable: "
+                + "; ".join(errors[:5])
+            )
+        return last
 
     async def _replay_until(self, offset: int) -> None:
         if self.last < 0 and self.checkpointed < 0 and self.replay is None:
@@ -177,7 +177,7 @@ class StoryStage:
                     continue
                 self.last = at
                 try:
-                    self._apply(TaggedArticle.loads(value or b""))
+                    self._apply_record(value)
                 except Exception as exc:  # it was dead-lettered when it was first handled
                     log.info("story input: replayed record %d skipped (%r)", at, exc)
             log.info("story input: replayed %d record(s) after the checkpoint", len(records))
@@ -189,12 +189,12 @@ class StoryStage:
                 offset - 1,
             )
 
-    def _apply(self, tagged: TaggedArticle) -> Assignment:
+    def _apply(self, item: StoryInput) -> Assignment:
         assert self.engine is not None
-        assignment = self.engine.add(story_article(tagged))
+        assignment = self.engine.add(item.article, item.prepared)
         metrics.STORY_ASSIGNMENTS.labels(assignment.how).inc()
         if self.alerting is not None and self.alerter is not None:
-            self._alert(tagged, assignment)
+            self._alert(item, assignment)
         elif self.breaking is not None:
             assignment.story["breaking"] = is_breaking(assignment.story, self.breaking)
         for closed in assignment.closed:
@@ -209,10 +209,16 @@ class StoryStage:
         changed, self.changed = list(self.changed.values()), {}
         return changed
 
-    def _alert(self, tagged: TaggedArticle, assignment: Assignment) -> None:
+    def _alert(self, item: StoryInput, assignment: Assignment) -> None:
         assert self.alerting is not None and self.alerter is not None
         self.alerter.close([story["id"] for story in assignment.closed])
-        matches = self.alerting.rules.evaluate(tagged, now=tagged.article.fetched_at)
+        if item.alerts is not None:  # the tag agent's child evaluated the rules
+            matches = list(item.alerts)
+        elif item.tagged is not None:  # a version-1 record: the whole tagged article
+            matches = self.alerting.rules.evaluate(item.tagged, now=item.tagged.article.fetched_at)
+        else:  # made by a worker with story alerts off: no rule matches to fold
+            log.warning("story input item %s carries no rule matches", item.article.id)
+            matches = []
         result = self.alerter.add(assignment.story, matches)
         metrics.ALERTS_FOLDED.inc(result.folded)
         for update in result.updates:
