@@ -221,6 +221,14 @@ def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> 
     print(f"  RSS before {before:.0f} MB, after {after:.0f} MB, peak {peak:.0f} MB")
     print(f"  retained: {stats}")
     print(f"  {made} synthetic stories in, {engine.closed_total + stats['open_stories']} out")
+    cpu = time.process_time()
+    snapshot = engine.snapshot()
+    cpu = time.process_time() - cpu
+    print(
+        f"  snapshot (the stories agent's checkpoint): {len(snapshot) / 1e6:.1f} MB, "
+        f"{cpu * 1000:.0f} ms CPU; RSS after it {rss_mb():.0f} MB"
+    )
+    del snapshot
     grown = peak - before
     print(
         f"  state {grown:.0f} MB at {per_day}/day, {grown * 1024 / max(stats['members'], 1):.1f}"
