@@ -197,7 +197,7 @@ def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> 
         f"quiet window {engine.config.quiet_window / 3600:.0f} h; RSS before {before:.0f} MB",
         flush=True,
     )
-    count, made = 0, 0
+    count, made, held = 0, 0, 0
     for count, article in enumerate(synthetic(by_story, per_day, days), 1):
         engine.add(article)
         made += article.id.endswith("-0")  # a story's first article
@@ -205,6 +205,7 @@ def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> 
             peak = max(peak, rss_mb())
         if count % per_day == 0:
             stats = engine.stats()
+            held = max(held, stats["members"])
             print(
                 f"  day {count // per_day}: RSS {rss_mb():.0f} MB, {stats['open_stories']:,} "
                 f"open stories, {stats['members']:,} articles in them, "
@@ -231,8 +232,8 @@ def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> 
     del snapshot
     grown = peak - before
     print(
-        f"  state {grown:.0f} MB at {per_day}/day, {grown * 1024 / max(stats['members'], 1):.1f}"
-        " KB per article in open stories"
+        f"  state {grown:.0f} MB at {per_day}/day, {grown * 1024 / max(held, 1):.1f} KB per "
+        "article in open stories (at the most seen at a day's end; the stream's end closes many)"
     )
 
 
