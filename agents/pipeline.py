@@ -71,12 +71,14 @@ from newswatch.agents.alerting import (
 from newswatch.agents.alerting.processing import (
     ArticleProcessor,
     Outcome,
+    StoryItems,
     catalogue_lookup,
     dead_letter_reason,
 )
 from newswatch.agents.alerting.spikes import SPIKE_KINDS
 from newswatch.agents.stories import StoryEngine
 from newswatch.agents.stories.alerts import UpdatePolicy
+from newswatch.agents.stories.story_input import join_items
 from newswatch.agents.story_agent import StoryAlerting, StoryRunner, StoryStage, story_record
 from newswatch.agents.tagpool import InlineProcessor, ProcessorPool
 from newswatch.streams.kafka import story_input_topic
@@ -429,11 +431,15 @@ async def _send_checked(
 
 
 def _make_processor(deps: Deps) -> Any:
-    rules = not deps.story_alerts  # story alerts: the stories agent runs the rules
+    rules = not deps.story_alerts  # story alerts: the stories agent folds the matches
     engine = deps.engine if rules else None
+    # With stories on, the processor also makes the stories agent's input (features, MinHash,
+    # and with story alerts the rule matches): off the event loop, off the one partition.
+    stories = "" if not deps.story_input_topic else "alerts" if deps.story_alerts else "on"
 
     def inline() -> ArticleProcessor:
-        return ArticleProcessor(deps.tagger, engine)
+        items = StoryItems(deps.engine if stories == "alerts" else None) if stories else None
+        return ArticleProcessor(deps.tagger, engine, stories=items)
 
     if deps.tag_processes > 0:
         settings = deps.settings
@@ -443,6 +449,7 @@ def _make_processor(deps: Deps) -> Any:
             rules=rules,
             inline=inline,
             processes=deps.tag_processes,
+            stories=stories,
         )
     return InlineProcessor(inline())
 
@@ -456,23 +463,30 @@ def _tag_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
     observe_alert = metrics.PROCESSING_LATENCY.labels("alert").observe
     counter = _MentionCounter(app, deps)
 
-    async def publish(event: Any, out: Outcome) -> None:
+    async def publish(event: Any, out: Outcome) -> bool:
+        """True when the article's records went out (and its story item may follow)."""
         if not out.ok:
             if out.reason == "processing":
                 log.warning("processing failed for article %s: %s", out.article_id, out.error)
             await _send_dead_letter(app, deps, event, out.reason or "decode", out.error or "")
-            return
+            return False
         try:
             await publish_outcome(out)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the producer refused a record built from this article
             await _send_dead_letter(app, deps, event, dead_letter_reason(exc), exc)
+            return False
+        return True
+
+    async def publish_story_items(items: list[bytes]) -> None:
+        # One story-input record per batch (agents/stories/story_input.py): the stories
+        # agent's per-record cost is paid once per batch, not per article.
+        for record in join_items(items):
+            await _send(app, deps.story_input_topic, None, record)
 
     async def publish_outcome(out: Outcome) -> None:
         await _send_checked(app, tagged_topic, out.article_id.encode(), out.tagged)
-        if deps.story_input_topic:
-            await _send(app, deps.story_input_topic, out.article_id.encode(), out.tagged)
         metrics.ARTICLES_TAGGED.labels(metrics.lang_label(out.lang)).inc()
         for entity in out.entities:
             metrics.MENTIONS.labels(entity if deps.lookup(entity) is not None else "other").inc()
@@ -500,8 +514,12 @@ def _tag_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
             while True:
                 events, result = await inflight.get()
                 outcomes = await result
+                items = []
                 for event, out in zip(events, outcomes, strict=True):
-                    await publish(event, out)
+                    if await publish(event, out) and out.story_item:
+                        items.append(out.story_item)
+                if items and deps.story_input_topic:
+                    await publish_story_items(items)
                 await counter.flush()
                 await ack_all(stream, events)
 

@@ -33,10 +33,11 @@ def _init_child(
     rules_file: Path | None,
     rules: bool,
     loader: Callable[..., ArticleProcessor] = load_processor,
+    stories: str = "",
 ) -> None:
     global _CHILD
     _exit_with_parent()
-    _CHILD = loader(catalogue_dir, rules_file, rules)
+    _CHILD = loader(catalogue_dir, rules_file, rules, **({"stories": stories} if stories else {}))
     _CHILD.process(b"{}")  # warm up imports and lazy tables before the first batch
 
 
@@ -72,8 +73,9 @@ class ProcessorPool:
     worker's own process, as a fallback, would crash the worker on every restart. Any other
     failure of the pool processes the batch in-process (`inline`).
 
-    `loader(catalogue_dir, rules_file, rules)` builds the child's processor (a module-level
-    function, as it crosses the process boundary; tests pass their own).
+    `loader(catalogue_dir, rules_file, rules[, stories=])` builds the child's processor (a
+    module-level function, as it crosses the process boundary; tests pass their own).
+    `stories` (processing.STORY_MODES): the child also makes the stories agent's input items.
     """
 
     def __init__(
@@ -85,8 +87,9 @@ class ProcessorPool:
         inline: Callable[[], ArticleProcessor],
         processes: int = 1,
         loader: Callable[..., ArticleProcessor] = load_processor,
+        stories: str = "",
     ) -> None:
-        self._args = (catalogue_dir, rules_file, rules, loader)
+        self._args = (catalogue_dir, rules_file, rules, loader, stories)
         self._processes = processes
         self._inline_factory = inline
         self._inline: ArticleProcessor | None = None

@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import heapq
 import os
 import random
 import re
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -128,16 +130,20 @@ def cpu_per_article(
 
 def synthetic(
     by_story: dict[str, list[StoryArticle]], per_day: int, days: int, seed: int = 11
-) -> list[StoryArticle]:
-    """Distinct synthetic stories built on the dev set's articles (see the module doc)."""
+) -> Iterator[StoryArticle]:
+    """Distinct synthetic stories built on the dev set's articles (see the module doc), in
+    (published, id) order. Made lazily: a story's articles come within 21 h of its start and
+    stories start in order, so a heap of the articles not yet due is all that is held (700,000
+    articles held at once would weigh more than the engine's state)."""
     rng = random.Random(seed)
     templates = [v for v in by_story.values() if len(v) > 1]
     syllables = [a + b for a in "bcdfgklmnprstvz" for b in "aeiou"]
     total = per_day * days
     step = DAY / per_day
-    out: list[StoryArticle] = []
+    pending: list[tuple[float, str, StoryArticle]] = []
+    made = 0
     story = 0
-    while len(out) < total:
+    while made < total:
         story += 1
         template = rng.choice(templates)
         size = 1 if rng.random() < 0.6 else rng.randint(2, 8)
@@ -157,66 +163,77 @@ def synthetic(
         # Names and words of its own, so stories from one template are different events.
         own = [pseudo() for _ in range(12)]
         extra = f" {own[0]} {own[1]} said {' '.join(own[2:])} X{story}."
-        start = len(out) * step
-        for k in range(size):
+        start = made * step
+        while pending and pending[0][0] < 1_750_000_000 + start:
+            yield heapq.heappop(pending)[2]
+        for k in range(min(size, total - made)):
             src = template[k % len(template)]
-            out.append(
-                StoryArticle(
-                    id=f"syn{story}-{k}",
-                    title=renumber(src.title) + f" {own[0]}",
-                    text=renumber(src.text) + extra,
-                    lang=src.lang,
-                    published=1_750_000_000 + start + k * rng.uniform(0, 3) * 3600,
-                    feed=f"feed{rng.randint(1, 400)}",
-                    url=f"https://feed.example/syn{story}-{k}",
-                    entities=src.entities,
-                    themes=src.themes,
-                )
+            made += 1
+            article = StoryArticle(
+                id=f"syn{story}-{k}",
+                title=renumber(src.title) + f" {own[0]}",
+                text=renumber(src.text) + extra,
+                lang=src.lang,
+                published=1_750_000_000 + start + k * rng.uniform(0, 3) * 3600,
+                feed=f"feed{rng.randint(1, 400)}",
+                url=f"https://feed.example/syn{story}-{k}",
+                entities=src.entities,
+                themes=src.themes,
             )
-    out = out[:total]
-    out.sort(key=lambda a: (a.published, a.id))
-    return out
+            heapq.heappush(pending, (article.published, article.id, article))
+    while pending:
+        yield heapq.heappop(pending)[2]
 
 
 def memory(by_story: dict[str, list[StoryArticle]], per_day: int, days: int) -> None:
-    stream = synthetic(by_story, per_day, days)
     gc.collect()
     engine = StoryEngine()
     before = rss_mb()
     peak = before
     start = time.perf_counter()
     cpu = time.process_time()
-    days_rss: list[str] = []
-    for i, article in enumerate(stream, 1):
+    print(
+        f"\nMemory: {per_day * days} synthetic articles, {per_day}/day for {days} days, "
+        f"quiet window {engine.config.quiet_window / 3600:.0f} h; RSS before {before:.0f} MB",
+        flush=True,
+    )
+    count, made, held = 0, 0, 0
+    for count, article in enumerate(synthetic(by_story, per_day, days), 1):
         engine.add(article)
-        if i % 20_000 == 0:
+        made += article.id.endswith("-0")  # a story's first article
+        if count % 20_000 == 0:
             peak = max(peak, rss_mb())
-        if i % per_day == 0:
-            days_rss.append(f"{rss_mb():.0f}/{engine.stats()['members']}")
+        if count % per_day == 0:
+            stats = engine.stats()
+            held = max(held, stats["members"])
+            print(
+                f"  day {count // per_day}: RSS {rss_mb():.0f} MB, {stats['open_stories']:,} "
+                f"open stories, {stats['members']:,} articles in them, "
+                f"{time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
     gc.collect()
     after = rss_mb()
     peak = max(peak, after)
     stats = engine.stats()
-    print(
-        f"\nMemory: {len(stream)} synthetic articles, {per_day}/day for {days} days, "
-        f"quiet window {engine.config.quiet_window / 3600:.0f} h"
-    )
-    print(
-        f"  {len(stream) / wall:,.0f} articles/s wall, {cpu * 1000 / len(stream):.3f} ms CPU "
-        "per article"
-    )
+    print(f"  {count / wall:,.0f} articles/s wall, {cpu * 1000 / count:.3f} ms CPU per article")
     print(f"  RSS before {before:.0f} MB, after {after:.0f} MB, peak {peak:.0f} MB")
-    print(f"  RSS MB / articles retained, at the end of each day: {' '.join(days_rss)}")
     print(f"  retained: {stats}")
-    made = len({a.id.split("-")[0] for a in stream})
     print(f"  {made} synthetic stories in, {engine.closed_total + stats['open_stories']} out")
-    grown = peak - before
-    scale = 100_000 / per_day
+    cpu = time.process_time()
+    snapshot = engine.snapshot()
+    cpu = time.process_time() - cpu
     print(
-        f"  state {grown:.0f} MB at {per_day}/day -> ~{grown * scale:.0f} MB at 100,000/day "
-        f"(linear extrapolation x{scale:g}; state ~ articles inside the quiet window)"
+        f"  snapshot (the stories agent's checkpoint): {len(snapshot) / 1e6:.1f} MB, "
+        f"{cpu * 1000:.0f} ms CPU; RSS after it {rss_mb():.0f} MB"
+    )
+    del snapshot
+    grown = peak - before
+    print(
+        f"  state {grown:.0f} MB at {per_day}/day, {grown * 1024 / max(held, 1):.1f} KB per "
+        "article in open stories (at the most seen at a day's end; the stream's end closes many)"
     )
 
 
@@ -232,6 +249,7 @@ def main() -> None:
         default=ROOT.parent / "shared" / "feeds",
         help="Folder of real feed files (as bench/tagging.py); skipped when absent.",
     )
+    parser.add_argument("--memory-only", action="store_true", help="skip part 1 (CPU per article)")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     cpu = args.cpu if args.cpu is not None else cpus[-1]
@@ -240,8 +258,9 @@ def main() -> None:
     tagger = Tagger.load()
     print(f"tagging engine: {tagger.engine}")
     articles, by_story = load(tagger)
-    cpu_per_article(tagger, articles, args.runs)
-    if args.feeds.is_dir():
+    if not args.memory_only:
+        cpu_per_article(tagger, articles, args.runs)
+    if not args.memory_only and args.feeds.is_dir():
         feed = feed_articles(tagger, args.feeds)
         if feed:
             cpu_per_article(tagger, feed, args.runs, name="real feed")

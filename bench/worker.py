@@ -19,6 +19,11 @@ consume -> produce (tagged, alerts) -> Redis Lua sink -> commit loop. `--profile
 alternates tuned and plain runs and prints the Faust/plain ratio of articles/s and of CPU per
 article. CPU is counted over the worker process and its children (the tagging process);
 "main ms/art" is the event loop's process alone. Broker and Redis CPU are not included.
+`--profile stories` alternates the tuned worker without and with the story stage (`stories`,
+with per-article alerts so completion is counted the same way) and prints the stage's share
+of the CPU per article; with the story stage on, a run ends when the alerts are stored AND
+the story stage has assigned every article (`newswatch_story_assignments_total`), so work
+the stage still owes is counted.
 
 `--workers N` runs N worker processes in one consumer group (`--partitions` sets the topics'
 partition count, which must be >= N): CPU per article should stay flat as N grows, while
@@ -221,7 +226,8 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
     }
     if args.partitions:
         env["NEWSWATCH_TOPIC_PARTITIONS"] = str(args.partitions)
-    if not args.stories:  # the plain loop has no story stage; compare like with like
+    stories = args.stories or profile == "stories"
+    if not stories:  # the plain loop has no story stage; compare like with like
         env["NEWSWATCH_STORIES__ENABLED"] = "false"
     else:  # the story stage's cost, with the per-article alerts the bench counts to the end
         env["NEWSWATCH_STORIES__ALERTS"] = "false"
@@ -247,7 +253,11 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
 
         await ensure_topics(settings)
 
+        published = 0
+
         async def publish(article: Article) -> None:
+            nonlocal published
+            published += 1
             expected.update(expect.alert_ids(article))
             await producer.send(topic, article.dumps(), key=article.id.encode())
 
@@ -374,6 +384,8 @@ async def run_once(profile: str, args: argparse.Namespace, workdir: Path) -> Run
             await producer.send(topic, article.dumps(), key=article.id.encode())
         await producer.flush()
         result.stalls, result.stall_s = await _wait_for(rds, len(expected), timeout=600)
+        if stories:  # the story stage lags the alerts: count its work to the last article
+            await _wait_for_stories(ports, published + args.articles, timeout=600)
         elapsed = time.monotonic() - t_start
         result.throughput = args.articles / elapsed
         cpu1, main1 = cpu_of(pids)
@@ -427,6 +439,29 @@ async def _wait_for(rds: aioredis.Redis, count: int, timeout: float) -> tuple[in
         await asyncio.sleep(0.05)
 
 
+def story_assignments(ports: list[int]) -> int:
+    """Articles the workers' story stages assigned (newswatch_story_assignments_total)."""
+    total = 0.0
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("newswatch_story_assignments_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+async def _wait_for_stories(ports: list[int], count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (done := await asyncio.to_thread(story_assignments, ports)) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {done} of {count} articles in stories after {timeout:.0f}s")
+        await asyncio.sleep(0.05)
+
+
 def _stub() -> object:
     from worker_stub import StubTagger
 
@@ -444,9 +479,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile",
-        choices=("tuned", "plain", "compare"),
+        choices=("tuned", "plain", "compare", "stories"),
         default="tuned",
-        help="compare: tuned (Faust) + plain (aiokafka loop)",
+        help="compare: tuned (Faust) + plain (aiokafka loop); "
+        "stories: tuned without and with the story stage (its share of the CPU)",
     )
     parser.add_argument(
         "--stories", action="store_true", help="keep the worker's story agent on (plain has none)"
@@ -462,7 +498,10 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep logs and state in this directory")
     parser.add_argument("--stub-tagger", action="store_true", help="keyword stand-in tagger")
     args = parser.parse_args()
-    profiles = {"compare": ["tuned", "plain"]}.get(args.profile, [args.profile])
+    profiles = {
+        "compare": ["tuned", "plain"],
+        "stories": ["tuned", "stories"],
+    }.get(args.profile, [args.profile])
     results: dict[str, list[RunResult]] = {p: [] for p in profiles}
     with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
         if args.keep:
@@ -477,7 +516,7 @@ def main() -> None:
         f"{args.latency_seconds:g}s, {args.alerting:.0%} alerting, {args.runs} run(s), medians; "
         f"tagger={'stub' if args.stub_tagger else 'catalogue'}; "
         f"workers={args.workers}; partitions={args.partitions or 'default'}; "
-        f"stories={'on' if args.stories else 'off'}; 2 shared cores"
+        f"stories={'on' if args.stories else 'per profile'}; 2 shared cores"
     )
     header = (
         f"{'profile':8} {'ready s':>8} {'1st alert s':>11} {'p50 ms':>7} {'p99 ms':>7} "
@@ -507,6 +546,15 @@ def main() -> None:
             f"faust/plain: articles/s x{f['throughput'] / b['throughput']:.2f}, "
             f"cpu ms/article x{f['cpu_ms'] / b['cpu_ms']:.2f}, "
             f"main-process ms/article x{f['main_ms'] / b['main_ms']:.2f}"
+        )
+    if "stories" in med and "tuned" in med:
+        a, b = med["tuned"], med["stories"]
+        print(
+            f"story stage: +{b['cpu_ms'] - a['cpu_ms']:.2f} ms CPU/article "
+            f"({(b['cpu_ms'] - a['cpu_ms']) / b['cpu_ms']:.0%} of the worker with it), main "
+            f"process +{b['main_ms'] - a['main_ms']:.2f} ms "
+            f"({(b['main_ms'] - a['main_ms']) / b['main_ms']:.0%}); articles/s "
+            f"x{b['throughput'] / a['throughput']:.2f}"
         )
 
 

@@ -46,6 +46,7 @@ class Outcome:
     themes: tuple[str, ...] = ()
     lang: str | None = None
     fetched_at: float = 0.0
+    story_item: bytes = b""  # the stories agent's input (agents/stories/story_input.py)
 
     @property
     def ok(self) -> bool:
@@ -116,11 +117,16 @@ class ArticleProcessor:
     """Decode, tag and (when `engine` is given) evaluate the rules for raw article values."""
 
     def __init__(
-        self, tagger: TextTagger, engine: RuleEngine | None, max_bytes: int = MAX_RECORD_BYTES
+        self,
+        tagger: TextTagger,
+        engine: RuleEngine | None,
+        max_bytes: int = MAX_RECORD_BYTES,
+        stories: StoryItems | None = None,
     ) -> None:
         self.tagger = tagger
         self.engine = engine
         self.max_bytes = max_bytes
+        self.stories = stories
 
     def process(self, value: bytes) -> Outcome:
         """Never raises (but for BaseExceptions such as KeyboardInterrupt): whatever goes
@@ -142,6 +148,13 @@ class ArticleProcessor:
                     log.exception("rule evaluation failed on article %s", article.id)
                     raise
                 alerts = tuple((a.id, a.rule, a.severity, _fitting(a.dumps())) for a in raised)
+            story_item = b""
+            if self.stories is not None:
+                try:
+                    story_item = self.stories.item(tagged)
+                except Exception:
+                    log.exception("story features failed on article %s", article.id)
+                    raise
             return Outcome(
                 article_id=article.id,
                 tagged=tagged.dumps_within(self.max_bytes),
@@ -150,6 +163,7 @@ class ArticleProcessor:
                 themes=tuple(dict.fromkeys(tagged.theme_ids)),
                 lang=tagged.lang,
                 fetched_at=article.fetched_at,
+                story_item=story_item,
             )
         except Exception as exc:
             error = str(exc) if isinstance(exc, RecordError) else repr(exc)
@@ -161,18 +175,50 @@ class ArticleProcessor:
         return [self.process(value) for value in values]
 
 
+class StoryItems:
+    """Makes each tagged article's story-input item: the story engine's per-article work
+    (features, MinHash signature) and, with story alerts, the rule matches the stories agent
+    folds into story alerts, done here, off the stories agent's single partition."""
+
+    def __init__(self, rules: RuleEngine | None) -> None:
+        from newswatch.agents.stories import StoryConfig
+        from newswatch.agents.stories.engine import FeatureMaker
+        from newswatch.agents.stories.gazetteer import Gazetteer
+
+        # The stories agent's engine runs with the default config and shipped gazetteer
+        # (agents/pipeline.py); a difference shows in the fingerprint and is made again there.
+        self.maker = FeatureMaker(StoryConfig(), Gazetteer.shipped())
+        self.rules = rules
+
+    def item(self, tagged: TaggedArticle) -> bytes:
+        from newswatch.agents.stories.story_input import encode_item
+
+        alerts = None
+        if self.rules is not None:  # event time, as the stories agent did: replays match
+            alerts = self.rules.evaluate(tagged, now=tagged.article.fetched_at)
+        return encode_item(tagged, self.maker, alerts)
+
+
+#: `stories` of load_processor: no story items, items without rule matches, items with them.
+STORY_MODES = ("", "on", "alerts")
+
+
 def load_processor(
-    catalogue_dir: Path | None, rules_file: Path | None, rules: bool
+    catalogue_dir: Path | None, rules_file: Path | None, rules: bool, stories: str = ""
 ) -> ArticleProcessor:
-    """An ArticleProcessor over the shipped (or given) catalogue and rules."""
+    """An ArticleProcessor over the shipped (or given) catalogue and rules; `stories` (one of
+    `STORY_MODES`) adds the story-input items."""
     from newswatch.agents.tagging import Tagger
 
+    if stories not in STORY_MODES:
+        raise ValueError(f"stories: {stories!r} is not one of {STORY_MODES}")
     tagger = Tagger.load(catalogue_dir)
     engine = None
-    if rules:
+    if rules or stories == "alerts":
         engine = RuleEngine(
             load_rules(rules_file),
             catalogue_lookup(tagger.catalogue),
             DisplayNames.from_catalogue(tagger.catalogue),
         )
-    return ArticleProcessor(tagger, engine)
+    items = StoryItems(engine if stories == "alerts" else None) if stories else None
+    return ArticleProcessor(tagger, engine if rules else None, stories=items)

@@ -35,6 +35,7 @@ stories (ties go to the older story; no set iteration order leaks into a decisio
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import heapq
 import math
@@ -204,15 +205,15 @@ class Story:
         self.entities: dict[str, int] = {}
         self.themes: dict[str, int] = {}
         self.anchors: dict[str, int] = {}
-        self.recent: list[float] = []
+        self.recent: list[float] = []  # sorted: publication times within the growth window
         self.indexed: list[tuple[str, np.ndarray]] = []
         self.members: list[str] = []
         self.mass = 0.0  # weight of its core anchors, as of its last article (see _join)
 
     def growth_rate(self, window: float) -> float:
         """Articles per hour over the last `window` seconds before its last article."""
-        since = self.last_seen - window
-        return round(sum(1 for t in self.recent if t > since) / (window / 3600.0), 3)
+        count = len(self.recent) - bisect.bisect_right(self.recent, self.last_seen - window)
+        return round(count / (window / 3600.0), 3)
 
     def to_dict(self, config: StoryConfig, status: str = "open") -> dict[str, Any]:
         def top(counts: dict[str, int]) -> list[str]:
@@ -341,6 +342,65 @@ class _Postings:
         return sum(1 if isinstance(h, str) else len(h) for h in self._map.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An article's features and MinHash signature, made ahead of `StoryEngine.add` (by the
+    tag agent's child process, see agents/stories/story_input.py). Only the fingerprint of
+    the maker that made it tells whether the engine may use it."""
+
+    features: Features
+    signature: np.ndarray | None  # None: too few shingles for the near-duplicate test
+
+
+class FeatureMaker:
+    """The per-article work of the engine that needs no state: anchors, shingles, MinHash.
+
+    Pure: the same article gives the same `Prepared` in every process with the same settings,
+    which `fingerprint` names (feature code version, MinHash and lede settings, gazetteer)."""
+
+    #: Raise when features.py or the signature changes what it makes of the same article.
+    VERSION = 1
+
+    def __init__(self, config: StoryConfig, gazetteer: Gazetteer) -> None:
+        self.config = config
+        self.gazetteer = gazetteer
+        self.perms = MinHash(
+            num_perm=config.num_perm, seed=config.seed, scheme=_SCHEME
+        ).permutations
+        # crc32 (C, deterministic across processes) instead of datasketch's default SHA-1:
+        # the shingle hash only needs to spread, and it is the per-shingle cost. One MinHash,
+        # cleared per article: building one checks its permutations every time.
+        self._hasher = MinHash(
+            num_perm=config.num_perm,
+            seed=config.seed,
+            permutations=self.perms,
+            scheme=_SCHEME,
+            hashfunc=zlib.crc32,
+        )
+        self.fingerprint = (
+            f"f{self.VERSION}:{_SCHEME}:{config.num_perm}:{config.seed}:{config.max_text_chars}"
+            f":{config.min_shingles}:{gazetteer.digest}"
+        )
+
+    def features(self, article: StoryArticle) -> Features:
+        title = article.title[:500]
+        text = article.text[: self.config.max_text_chars]
+        gaz = self.gazetteer.find(f"{title}\n{text}")
+        return extract(title, text, article.lang, article.entities, article.themes, gaz)
+
+    def signature(self, feats: Features) -> np.ndarray | None:
+        if len(feats.shingles) < self.config.min_shingles:
+            return None
+        mh = self._hasher
+        mh.clear()
+        mh.update_batch(sorted(feats.shingles))
+        return mh.hashvalues.copy()
+
+    def prepare(self, article: StoryArticle) -> Prepared:
+        feats = self.features(article)
+        return Prepared(feats, self.signature(feats))
+
+
 class StoryEngine:
     """Assigns articles to stories; see the module docstring."""
 
@@ -348,8 +408,8 @@ class StoryEngine:
         self.config = config or StoryConfig()
         self.gazetteer = gazetteer or Gazetteer.shipped()
         cfg = self.config
+        self.maker = FeatureMaker(cfg, self.gazetteer)
         self._lsh = _new_lsh(cfg)
-        self._perms = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme=_SCHEME).permutations
         self._stories: OrderedDict[str, Story] = OrderedDict()  # least recently active first
         self._singles: OrderedDict[str, None] = OrderedDict()  # one-article stories, same order
         self._postings = _Postings()
@@ -360,16 +420,20 @@ class StoryEngine:
 
     # ---- public API ---------------------------------------------------------------------
 
-    def add(self, article: StoryArticle) -> Assignment:
-        """Assign one article; returns its story's state after the article joined."""
+    def add(self, article: StoryArticle, prepared: Prepared | None = None) -> Assignment:
+        """Assign one article; returns its story's state after the article joined.
+
+        `prepared`: its features and signature, made by a `FeatureMaker` whose fingerprint is
+        `self.maker.fingerprint` (the caller checks that); made here when None."""
         if not math.isfinite(article.published):
             raise ValueError(f"article {article.id!r}: published must be a finite number")
         known = self._stories.get(self._members.get(article.id, ""))
         if known is not None:  # redelivered: same answer, no change
             return Assignment(article.id, known.id, "duplicate", 1.0, known.to_dict(self.config))
         closed = self._advance(article.published)
-        feats = self.features(article)
-        story, how, score, signature = self._match(article, feats)
+        prepared = prepared or self.maker.prepare(article)
+        feats = prepared.features
+        story, how, score, signature = self._match(article, feats, prepared.signature)
         if story is None:
             self._ordinal += 1
             story_id = story_id_for(article.id)
@@ -389,10 +453,7 @@ class StoryEngine:
         return self._advance(now)
 
     def features(self, article: StoryArticle) -> Features:
-        title = article.title[:500]
-        text = article.text[: self.config.max_text_chars]
-        gaz = self.gazetteer.find(f"{title}\n{text}")
-        return extract(title, text, article.lang, article.entities, article.themes, gaz)
+        return self.maker.features(article)
 
     def story(self, story_id: str) -> dict[str, Any] | None:
         story = self._stories.get(story_id)
@@ -416,21 +477,6 @@ class StoryEngine:
 
     # ---- matching -----------------------------------------------------------------------
 
-    def _signature(self, feats: Features) -> np.ndarray | None:
-        if len(feats.shingles) < self.config.min_shingles:
-            return None
-        # crc32 (C, deterministic across processes) instead of datasketch's default SHA-1:
-        # the shingle hash only needs to spread, and it is the per-shingle cost.
-        mh = MinHash(
-            num_perm=self.config.num_perm,
-            seed=self.config.seed,
-            permutations=self._perms,
-            scheme=_SCHEME,
-            hashfunc=zlib.crc32,
-        )
-        mh.update_batch(sorted(feats.shingles))
-        return mh.hashvalues
-
     def _minhash(self, signature: np.ndarray) -> LeanMinHash:
         return LeanMinHash(seed=self.config.seed, hashvalues=signature, scheme=_SCHEME)
 
@@ -439,9 +485,8 @@ class StoryEngine:
         return story.first_seen - window <= published <= story.last_seen + window
 
     def _match(
-        self, article: StoryArticle, feats: Features
+        self, article: StoryArticle, feats: Features, signature: np.ndarray | None
     ) -> tuple[Story | None, str, float, np.ndarray | None]:
-        signature = self._signature(feats)
         if signature is not None and self._stories:
             best: tuple[float, int, Story] | None = None
             lean = self._minhash(signature)
@@ -614,9 +659,11 @@ class StoryEngine:
                 *story.summaries[cfg.max_articles_kept // 2 + 1 :],
                 summary,
             ]
-        story.recent = [t for t in story.recent if t > story.last_seen - cfg.growth_window]
+        # Sorted, so dropping the times that left the window and counting are O(log n), not a
+        # pass over up to 1,000 times per article of a big story.
+        del story.recent[: bisect.bisect_right(story.recent, story.last_seen - cfg.growth_window)]
         if len(story.recent) < 1_000:
-            story.recent.append(article.published)
+            bisect.insort(story.recent, article.published)
         rank = self._headline_rank(article)
         if article.title and rank < story.headline_rank:
             story.headline, story.headline_rank = article.title, rank
@@ -758,7 +805,7 @@ class StoryEngine:
         story.entities = dict(item["entities"])
         story.themes = dict(item["themes"])
         story.anchors = dict(item["anchors"])
-        story.recent = list(item["recent"])
+        story.recent = sorted(item["recent"])
         story.mass = float(item["mass"])
         story.members = list(item["members"])
         for member in story.members:

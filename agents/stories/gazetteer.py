@@ -8,11 +8,13 @@ right; CJK, kana and Hangul aliases match as substrings.
 from __future__ import annotations
 
 import functools
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick_rs
+import orjson
 import yaml
 
 from newswatch.streams.errors import ConfigError
@@ -62,6 +64,14 @@ class Gazetteer:
                     )
         self._aliases = list(patterns)
         self._payloads = [patterns[a] for a in self._aliases]
+        # Names what this gazetteer finds: features made with another one are not reused.
+        listing = orjson.dumps(
+            [
+                [a, [(p.key, p.bounded_left, p.bounded_right) for p in patterns[a]]]
+                for a in sorted(patterns)
+            ]
+        )
+        self.digest = hashlib.blake2b(listing, digest_size=6).hexdigest()
         self._automaton = ahocorasick_rs.AhoCorasick(
             self._aliases,
             matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,

@@ -117,5 +117,7 @@ async def test_twenty_copies_in_four_languages_make_one_story(harness: WorkerHar
 
     records = await harness.read_topic("stories", 1)
     assert records and {r.key for r in records} == {story["id"].encode()}
-    assert harness.metric("newswatch_story_assignments_total") >= 20
+    # This process assigned the 8 new and 3 redelivered articles, plus any of the first 12
+    # that its checkpoint did not hold yet (replayed): how many depends on checkpoint timing.
+    assert harness.metric("newswatch_story_assignments_total") >= len(articles) - 12 + 3
     assert harness.terminate() == 0
