@@ -13,8 +13,9 @@ with each pool.
 A pool worker must also go when the process that owns the pool is killed (`kill -9`, the OOM
 killer): nothing in `concurrent.futures` sees to that. A worker waits for its next call on a
 pipe whose write end it holds itself (a `multiprocessing.Queue` carries both ends), so it
-never reads EOF and waits forever; `exit_with_parent` has the kernel kill it instead, and
-`leave_forkserver` lets a `forkserver` context's server exit (see each for why).
+never reads EOF and waits forever. In the parse pool `exit_with_parent` has the kernel kill
+it instead, and `leave_forkserver` lets the `forkserver` context's server exit (see each for
+why); the tag agent's spawned child watches its parent from a thread (agents/tagpool.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import forkserver
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,12 @@ def leave_forkserver() -> None:
 
     Uses the private attribute where CPython keeps that descriptor (the same name since
     3.4); tests/integration/poller/test_poller_orphans.py fails if that changes."""
+    from multiprocessing import forkserver  # POSIX only
+
     server = forkserver._forkserver
     fd = getattr(server, "_forkserver_alive_fd", None)
     if fd is None:
         return
     with contextlib.suppress(OSError):
         os.close(fd)
-    server._forkserver_alive_fd = None
+    server._forkserver_alive_fd = None  # type: ignore[attr-defined]  # private, see above
