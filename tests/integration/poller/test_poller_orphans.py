@@ -29,7 +29,10 @@ from newswatch.streams.embedded import free_port
 
 feed_server = poller_fixtures.feed_server
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; the fix is Linux only"),
+]
 
 GONE_WITHIN = 10.0  # seconds: the parse workers die with the forkserver, the tracker after them
 HERE = Path(__file__).resolve().parent

@@ -10,6 +10,7 @@ descendants from /proc while they run, stops the worker and asserts none survive
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,12 @@ import pytest
 from testsupport import cmdline, descendants, kill_all, survivors
 from worker_harness import WorkerHarness
 
-pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform != "linux", reason="reads /proc"),
+]
 
 GONE_WITHIN = 10.0  # seconds: the tag child checks its parent every second
 
