@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from newswatch.agents.alerting.processing import ArticleProcessor, Outcome, load_processor
+from newswatch.streams import procpool
 from newswatch.streams.procpool import ReplaceablePool
 
 log = logging.getLogger(__name__)
@@ -34,22 +35,32 @@ def _init_child(
     rules: bool,
     loader: Callable[..., ArticleProcessor] = load_processor,
     stories: str = "",
+    parent: int | None = None,
+    on_main_thread: bool = False,
 ) -> None:
     global _CHILD
-    _exit_with_parent()
+    if on_main_thread:  # the kernel kills this child with the worker, even one wedged in C
+        procpool.exit_with_parent()
+    _exit_with_parent(parent if parent is not None else os.getppid())
     _CHILD = loader(catalogue_dir, rules_file, rules, **({"stories": stories} if stories else {}))
     _CHILD.process(b"{}")  # warm up imports and lazy tables before the first batch
 
 
-def _exit_with_parent(interval: float = 1.0) -> None:
-    """A worker killed with SIGKILL cannot stop its pool: the child leaves when orphaned."""
-    parent = os.getppid()
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """A worker killed with SIGKILL cannot stop its pool: the child leaves when orphaned.
+
+    `parent` is the worker's pid as the worker gave it, not `os.getppid()` read here: a worker
+    killed while this child was still starting (imports take seconds on a loaded machine) has
+    already been replaced as parent by then, and a watch for a change that had already
+    happened never ended (each such child, ~200 MB, stayed for good)."""
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval)
         os._exit(0)
 
+    if os.getppid() != parent:
+        os._exit(0)  # orphaned before it started: nobody will ever send it work
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
@@ -101,11 +112,15 @@ class ProcessorPool:
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         # spawn, not fork: the worker has threads (Faust's consumer) that fork would copy badly.
+        # The child is spawned below, by this thread. PR_SET_PDEATHSIG ties the child to the
+        # thread that created it (streams/procpool.py), so the child asks for it only when
+        # that is the main thread, which lasts as long as the worker.
+        on_main_thread = threading.current_thread() is threading.main_thread()
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=self._processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_child,
-            initargs=self._args,
+            initargs=(*self._args, os.getpid(), on_main_thread),
         )
         pool.submit(_process_in_child, [])  # start and warm the child now, not on batch one
         return pool

@@ -54,6 +54,11 @@ class ParseInterrupted(FeedError):
 
 
 def _warm_up() -> None:
+    # A `kill -9` of the poller must not leave this worker, the forkserver and the resource
+    # tracker behind (they kept each other alive): die with the forkserver, and let the
+    # forkserver exit with the poller. This order; see streams/procpool.py.
+    procpool.exit_with_parent()
+    procpool.leave_forkserver()
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import feedparser  # noqa: F401  (imported once per worker, not per document)
