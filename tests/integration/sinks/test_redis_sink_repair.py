@@ -9,7 +9,6 @@ every one of them back exactly once, from the alerts topic.
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 from collections import Counter
@@ -19,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 from sinks_support import alert
+from testsupport import RedisHost
 
-from newswatch.streams.embedded import RedisServer
 from newswatch.streams.kafka import ensure_topics
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import Settings, load_settings
@@ -39,59 +37,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 PARTITIONS = 2
 
 
-class Host:
-    """A redis-server of this test alone (the session one must not be killed), with the
-    power-loss emulation."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir
-        self.server = RedisServer().start(data_dir)
-        self.saved = data_dir.with_name("aof-saved")
-
-    @property
-    def aof(self) -> Path:
-        return self.dir / "appendonlydir"
-
-    def snapshot(self) -> None:
-        """What an fsync would have made durable by now (the sink is idle at this point).
-
-        Redis may hold acknowledged writes in its AOF buffer for up to 2 s while a background
-        fsync is slow (it postpones the write(2), not the reply), so wait until the buffer is
-        in the file: the snapshot must hold everything written so far."""
-        client = redis.Redis.from_url(self.server.url)
-        try:
-            deadline = time.monotonic() + 10
-            while client.info("persistence")["aof_buffer_length"] and time.monotonic() < deadline:
-                time.sleep(0.05)
-        finally:
-            client.close()
-        shutil.rmtree(self.saved, ignore_errors=True)
-        shutil.copytree(self.aof, self.saved)
-
-    def power_loss(self, *, cut_into_tail: bool = False) -> None:
-        """kill -9, then restart on the snapshot: every write after it is gone. With
-        `cut_into_tail`, the AOF keeps half of what was written since, cut at a byte that
-        falls wherever it falls (inside a script's MULTI/EXEC block, most likely)."""
-        incr = sorted(self.saved.glob("*.incr.aof"))[-1]
-        kept = incr.stat().st_size
-        if cut_into_tail:
-            now = (self.aof / incr.name).read_bytes()
-            kept = kept + (len(now) - kept) // 2 + 7
-            incr.write_bytes(now[:kept])
-        assert self.server.proc is not None
-        self.server.proc.kill()
-        self.server.proc.wait(10)
-        shutil.rmtree(self.aof)
-        shutil.copytree(self.saved, self.aof)
-        self.server = RedisServer(port=self.server.port).start(self.dir)
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[Host]:
-    h = Host(tmp_path / "redis")
+def host(tmp_path: Path) -> Iterator[RedisHost]:
+    h = RedisHost(tmp_path / "redis")
     yield h
     h.stop()
 
@@ -173,7 +121,7 @@ async def _rig(tansu: Any, url: str, **alerts: Any) -> Rig:
 
 
 @pytest.fixture
-async def rig(tansu: Any, host: Host) -> AsyncIterator[Rig]:
+async def rig(tansu: Any, host: RedisHost) -> AsyncIterator[Rig]:
     r = await _rig(tansu, host.server.url)
     yield r
     await r.producer.stop()
@@ -181,7 +129,7 @@ async def rig(tansu: Any, host: Host) -> AsyncIterator[Rig]:
 
 
 async def test_a_lost_second_comes_back_exactly_once_at_the_next_batch(
-    rig: Rig, host: Host
+    rig: Rig, host: RedisHost
 ) -> None:
     before = [alert(n) for n in range(40)]
     lost = [alert(n) for n in range(40, 100)]
@@ -217,7 +165,7 @@ async def test_a_lost_second_comes_back_exactly_once_at_the_next_batch(
 
 
 async def test_an_aof_cut_inside_a_script_loses_alert_and_dedup_key_together(
-    rig: Rig, host: Host
+    rig: Rig, host: RedisHost
 ) -> None:
     await rig.live([alert(n) for n in range(30)])
     host.snapshot()
@@ -237,7 +185,7 @@ async def test_an_aof_cut_inside_a_script_loses_alert_and_dedup_key_together(
     assert (await alert_stats(rig.redis))["total"] == 90
 
 
-async def test_a_repeated_repair_writes_nothing_twice(rig: Rig, host: Host) -> None:
+async def test_a_repeated_repair_writes_nothing_twice(rig: Rig, host: RedisHost) -> None:
     items = [alert(n) for n in range(50)]
     await rig.live(items)
     await rig.redis.delete(rig.repair.key)  # as if every watermark were lost, nothing else
@@ -247,7 +195,7 @@ async def test_a_repeated_repair_writes_nothing_twice(rig: Rig, host: Host) -> N
     assert await rig.stream_ids() == Counter(a.id for a in items)
 
 
-async def test_only_owned_partitions_are_repaired(rig: Rig, host: Host) -> None:
+async def test_only_owned_partitions_are_repaired(rig: Rig, host: RedisHost) -> None:
     await rig.live([alert(n) for n in range(20)])
     host.snapshot()
     marks = await rig.watermarks()
@@ -271,7 +219,7 @@ async def test_only_owned_partitions_are_repaired(rig: Rig, host: Host) -> None:
     assert await rig.stream_ids() == Counter([*rig.offsets])
 
 
-async def test_poison_records_in_a_replay_are_dead_lettered(rig: Rig, host: Host) -> None:
+async def test_poison_records_in_a_replay_are_dead_lettered(rig: Rig, host: RedisHost) -> None:
     await rig.live([alert(n) for n in range(10)])
     host.snapshot()
     junk = [b"not json", b'{"schema_version": 99}']
@@ -285,7 +233,7 @@ async def test_poison_records_in_a_replay_are_dead_lettered(rig: Rig, host: Host
 
 
 async def test_without_a_watermark_the_repair_looks_back_no_further_than_the_lookback(
-    tansu: Any, host: Host
+    tansu: Any, host: RedisHost
 ) -> None:
     rig = await _rig(tansu, host.server.url, repair_lookback_seconds=600)
     try:
