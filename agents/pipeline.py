@@ -94,6 +94,7 @@ from newswatch.streams.records import (
     RecordTooLargeError,
 )
 from newswatch.streams.settings import Settings
+from newswatch.streams.sinks.repair import offset_ranges
 from newswatch.streams.sinks.retry import is_transient, retry_forever
 from newswatch.streams.sinks.stories import StoryStore
 
@@ -750,9 +751,11 @@ def _sinks_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
 
         client = make_redis(deps.settings)
         sink = RedisAlertSink(client, deps.settings)
+        repair = _sink_repair(app, deps, client, sink)
         webhook_client = make_redis(deps.settings)
         dispatcher = WebhookDispatcher(deps.settings, webhook_client)
         await dispatcher.start()
+        checks = asyncio.ensure_future(repair.check_forever())
         digests = None
         if dispatcher.digest_periods:
             from newswatch.streams.sinks.webhooks.digests import digest_loop
@@ -778,8 +781,14 @@ def _sinks_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
                     app, deps, decoded, dispatcher.submit_many, "webhook sink"
                 )
                 _observe(observe_webhook, queued)
+                # The watermark moves after the batch is in Redis; a gap before the batch (Redis
+                # lost acknowledged writes) is repaired from the topic first (sinks/repair.py).
+                await repair.after_batch(
+                    offset_ranges([(e.message.partition, e.message.offset) for e in events])
+                )
                 await ack_all(stream, events)
         finally:
+            checks.cancel()
             if digests is not None:
                 digests.cancel()
             await _bounded("webhook dispatcher stop", dispatcher.stop())
@@ -787,6 +796,34 @@ def _sinks_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
             await _bounded("redis sink close", client.aclose())
 
     return alert_sinks
+
+
+@dataclass
+class _Replayed:
+    """A record read back by a sink repair (aiokafka's ConsumerRecord, which has topic,
+    partition and offset) in the shape `_send_dead_letter` reads from a Faust event."""
+
+    message: Any
+    key: bytes | None
+    value: bytes | None
+
+
+def _sink_repair(app: faust.App, deps: Deps, client: Any, sink: Any) -> Any:
+    """The Redis sink's watermark and repair for the alerts topic, repairing only partitions
+    this worker is assigned and dead-lettering replayed poison records as the live path does."""
+    from newswatch.streams.sinks.repair import AlertSinkRepair
+
+    topic = deps.topics["alerts"]
+
+    def owned() -> set[int] | None:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+
+    async def dead_letter(record: Any, error: BaseException | str) -> None:
+        reason = "sink" if isinstance(error, str) else dead_letter_reason(error)
+        replayed = _Replayed(record, record.key, record.value)
+        await _send_dead_letter(app, deps, replayed, reason, error)
+
+    return AlertSinkRepair(client, sink, deps.settings, topic, owned=owned, dead_letter=dead_letter)
 
 
 def _observe(observe: Callable[[float], None], alerts: list[Alert]) -> None:

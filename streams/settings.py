@@ -242,6 +242,24 @@ class AlertSettings(BaseModel):
     spike_baseline: float = Field(86_400.0, gt=0, description="seconds")
     spike_ratio: float = Field(3.0, gt=1)
     spike_min_count: int = Field(10, ge=1)
+    repair_lookback_seconds: float = Field(
+        3_600.0,
+        ge=0,
+        description="seconds of the alerts topic the Redis sink replays at most when Redis lost"
+        " writes (a host crash under appendfsync everysec) or has no watermark (a new or wiped"
+        " Redis); must stay below the dedup TTL (docs/architecture.md)",
+    )
+    repair_check_seconds: float = Field(
+        5.0, gt=0, description="seconds between the sink's checks of its Redis watermark"
+    )
+
+    @model_validator(mode="after")
+    def _lookback_within_dedup(self) -> AlertSettings:
+        # An alert older than its dedup key can be in the stream without its key: replaying it
+        # would write it a second time.
+        if self.repair_lookback_seconds >= self.dedup_ttl_days * 86_400:
+            raise ValueError("repair_lookback_seconds must be shorter than dedup_ttl_days")
+        return self
 
 
 class StorySettings(BaseModel):

@@ -13,6 +13,12 @@ def alert_key(alert_id: str) -> str:
     return f"newswatch:alert:{alert_id}"
 
 
+def sink_offsets(topic: str) -> str:
+    """HASH partition -> last offset of `topic` whose alerts are all in Redis (the sink's
+    watermark, written after the alerts it covers; streams/sinks/repair.py)."""
+    return f"newswatch:sink:offsets:{topic}"
+
+
 def entity_index(entity: str) -> str:
     return f"newswatch:alerts:entity:{entity}"
 

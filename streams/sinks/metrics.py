@@ -75,6 +75,24 @@ WEBHOOK_DEAD_LETTERS_DROPPED = Counter(
     ["endpoint", "reason"],
 )
 
+REDIS_SINK_REPAIRS = Counter(
+    "newswatch_redis_sink_repairs_total",
+    "Repairs of the Redis alert stream from the alerts topic, by trigger (batch: a batch found"
+    " the watermark behind its first offset; check: the periodic check found it behind what"
+    " this worker wrote) and outcome (done, failed, not_owned).",
+    ["trigger", "outcome"],
+)
+REDIS_SINK_REPAIRED = Counter(
+    "newswatch_redis_sink_repaired_alerts_total",
+    "Alerts a repair found missing from Redis and wrote again (a lost write restored).",
+)
+REDIS_SINK_REPLAYED = Counter(
+    "newswatch_redis_sink_replayed_records_total",
+    "Records of the alerts topic read by repairs, by outcome (written: new or already there;"
+    " deadletter: undecodable or refused by Redis).",
+    ["outcome"],
+)
+
 # Series exist at 0 from the start, so the first writes show in rate()/increase().
 for _outcome in ("new", "duplicate"):
     REDIS_ALERTS_WRITTEN.labels(_outcome)
@@ -82,3 +100,8 @@ WEBHOOK_MUTED = Counter(
     "newswatch_webhook_alerts_muted_total",
     "Alerts not queued for any webhook endpoint because an entity or rule is muted.",
 )
+for _trigger in ("batch", "check"):
+    for _outcome in ("done", "failed", "not_owned"):
+        REDIS_SINK_REPAIRS.labels(_trigger, _outcome)
+for _outcome in ("written", "deadletter"):
+    REDIS_SINK_REPLAYED.labels(_outcome)

@@ -170,6 +170,7 @@ class Pipeline:
     worker_daemons: list[Daemon] = field(default_factory=list)
     poller_daemons: list[Daemon] = field(default_factory=list)
     orphans: dict[str, int] = field(default_factory=dict)  # processes left by kill -9
+    extra_env: dict[str, str] = field(default_factory=dict)  # for the workers and pollers
 
     @property
     def redis_dir(self) -> Path:
@@ -212,6 +213,7 @@ class Pipeline:
             # once, whatever fails); story alerts fold them (tests/integration/worker covers those).
             NEWSWATCH_STORIES__ALERTS="false",
         )
+        env.update(self.extra_env)
         return env
 
     async def start(self, feeds_file: Path, webhook_url: str) -> dict[str, float]:

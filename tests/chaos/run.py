@@ -196,6 +196,8 @@ async def run(args: argparse.Namespace) -> int:
     feeds_file = work / "feeds.yaml"
     feeds_file.write_text(feeds.feeds_yaml())
     pipeline = Pipeline(work, workers=args.workers, pollers=args.pollers)
+    if args.no_sink_repair:  # the Redis sink's repair off: what a Redis host crash loses
+        pipeline.extra_env["NEWSWATCH_ALERTS__REPAIR_LOOKBACK_SECONDS"] = "0"
     rules = Rules()  # loads the tagger now, not after the run
     report: dict = {
         "brokers": pipeline.cluster.size,
@@ -203,6 +205,7 @@ async def run(args: argparse.Namespace) -> int:
         "pollers": args.pollers,
         "chaos_minutes": args.minutes,
         "seed": args.seed,
+        "sink_repair": not args.no_sink_repair,
         "scale": asdict(scale),
     }
     chaos: Chaos | None = None
@@ -367,6 +370,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--pollers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument(
+        "--no-sink-repair",
+        action="store_true",
+        help="switch the Redis sink's repair off (to measure what redis_power_loss loses)",
+    )
     sys.exit(asyncio.run(run(parser.parse_args())))
 
 
