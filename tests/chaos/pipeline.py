@@ -25,9 +25,7 @@ from newswatch.streams.embedded import RedisServer, free_port
 from newswatch.streams.kafka import ensure_topics
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks import keys
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kafka"))
-from apache_kafka import KafkaCluster
+from tests.support.apache_kafka import KafkaCluster
 
 PREFIX = "chaos"
 PARTITIONS = 6

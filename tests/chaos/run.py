@@ -1,8 +1,10 @@
 """The chaos run: start the pipeline on a 3-broker cluster, run the scenarios one after another
 while articles keep coming, let everything drain, judge with the ledger, write the report.
 
-    python tests/chaos/run.py --minutes 3 --out build/chaos      # what `make chaos` runs
-    python tests/chaos/run.py --minutes 1 --scenarios worker_kill9,webhook_down
+    python -m tests.chaos.run --minutes 3 --out build/chaos     # what `make chaos` runs
+    python -m tests.chaos.run --minutes 1 --scenarios worker_kill9,webhook_down
+
+(from the repository root, which `-m` puts on the module path, so `tests` imports.)
 
 `--minutes` is the fault-injection budget: the fixed scenarios are scaled to it (whole-cluster
 outage, burst sizes, repeats) and the random nemesis mix fills what is left. Start-up (about a
@@ -23,14 +25,11 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import scenarios  # noqa: E402
-from feeds import FeedServer, WebhookReceiver  # noqa: E402
-from ledger import Rules, judge, read_articles  # noqa: E402
-from pipeline import PARTITIONS, PREFIX, AlertTracker, Pipeline  # noqa: E402
-from report import plot  # noqa: E402
+from tests.chaos import scenarios
+from tests.chaos.feeds import FeedServer, WebhookReceiver
+from tests.chaos.ledger import Rules, judge, read_articles
+from tests.chaos.pipeline import PARTITIONS, PREFIX, AlertTracker, Pipeline
+from tests.chaos.report import plot
 
 RATE = 4.0  # articles per second published during the whole run (half of them alert)
 CATCH_UP_TIMEOUT = 240.0

@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiokafka.admin import AIOKafkaAdminClient
-from pipeline import PREFIX, WORKER_SESSION_TIMEOUT
+
+from tests.chaos.pipeline import PREFIX, WORKER_SESSION_TIMEOUT
 
 if TYPE_CHECKING:
-    from run import Chaos
+    from tests.chaos.run import Chaos
 
 Scenario = Callable[["Chaos"], Awaitable[None]]
 

@@ -31,18 +31,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploy_support import (
+
+from newswatch.streams.embedded import EmbeddedError, free_port, redis_binary, tansu_binary
+from tests.support.deploy import (
     RULES,
     cli_commands,
     dashboards,
     metrics_in,
     panel_queries,
     substitute,
-    unavailable,
     which,
 )
-
-from newswatch.streams.embedded import EmbeddedError, free_port, redis_binary, tansu_binary
+from tests.support.environment import unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from testsupport import ROOT, unavailable
 
 from newswatch.streams import endpoints
 from newswatch.streams.embedded import free_port
+from tests.support.environment import ROOT, unavailable
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow, pytest.mark.browser]
 

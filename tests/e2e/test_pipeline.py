@@ -25,10 +25,10 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
-from testsupport import serve_on_loopback
 
 from newswatch.streams.embedded import free_port
 from newswatch.streams.records import Alert
+from tests.support.http import serve_on_loopback
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
 

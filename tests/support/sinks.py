@@ -1,0 +1,46 @@
+"""Helpers for the sink tests: webhook settings aimed at the test receiver, and alerts.
+
+The receiver itself is `tests.support.webhooks.Receiver` (fixture `receiver`); the `redis`
+fixture (a client of the session redis-server) is in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newswatch.streams.records import Alert
+from newswatch.streams.settings import Settings, load_settings
+from tests.support.webhooks import Receiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OLD_SECRET = "whsec_dGhlIG9sZCBzZWNyZXQgb2YgdGhlIHJvdGF0aW9u"
+
+
+def make_settings(redis_url: str, endpoints: list[dict[str, Any]], **webhooks: Any) -> Settings:
+    """Webhook settings for the local receiver: the SSRF guard allows its address only."""
+    options: dict[str, Any] = {
+        "retry_schedule": [0, 5, 300],
+        "time_scale": 1000.0,
+        "allowed_networks": ["127.0.0.1/32"],
+    }
+    options.update(webhooks)
+    return load_settings(redis_url=redis_url, webhooks={"endpoints": endpoints, **options})
+
+
+def endpoint(receiver: Receiver, name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "url": receiver.url(name), "secrets": [SECRET], "timeout": 2.0, **extra}
+
+
+def alert(n: int, **extra: Any) -> Alert:
+    fields: dict[str, Any] = {
+        "id": f"test_rule:article-{n}",
+        "rule": "test_rule",
+        "severity": "high",
+        "title": f"Alert {n}",
+        "entities": ["deepseek"],
+        "themes": ["export_controls"],
+        "article_id": f"article-{n}",
+        "url": f"https://example.org/{n}",
+    }
+    fields.update(extra)
+    return Alert(**fields)
