@@ -14,6 +14,7 @@ from email.utils import formatdate
 
 import pytest
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer
 
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.fetcher import FetchResult, make_session
@@ -190,3 +191,26 @@ def misbehaving_parse(body: bytes, **kwargs) -> ParsedFeed:
     if SLOW.encode() in body:
         time.sleep(0.3)
     return parse_feed(body, **kwargs)
+
+
+async def published_ids(bootstrap: str, topic: str) -> list[str]:
+    """The ids of every article on `topic`, in order, duplicates kept; each record must be keyed
+    by its article id. Reads until the topic has been quiet for three seconds."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    ids: list[str] = []
+    try:
+        idle = 0
+        while idle < 3:
+            batch = await consumer.getmany(timeout_ms=1000)
+            records = [r for rs in batch.values() for r in rs]
+            idle = 0 if records else idle + 1
+            for record in records:
+                article = Article.loads(record.value)
+                assert record.key == article.id.encode(), (record.key, article.id)
+                ids.append(article.id)
+    finally:
+        await consumer.stop()
+    return ids

@@ -91,6 +91,10 @@ class Receiver:
     def of(self, name: str) -> list[Received]:
         return [r for r in self.requests if r.endpoint == name]
 
+    def bodies(self, name: str) -> list[Any]:
+        """The JSON bodies of the requests to `name`, in arrival order."""
+        return [r.json() for r in self.of(name)]
+
     def accepted(self, name: str) -> list[Received]:
         """The requests to `name` answered 2xx, in arrival order."""
         return [r for r in self.of(name) if 200 <= r.status < 300]

@@ -1,4 +1,4 @@
-"""Run `newswatch worker` as a subprocess against the session Tansu and redis-server.
+"""`newswatch worker` as a subprocess against the session Tansu (or Apache Kafka) and redis-server.
 
 Each test gets its own topic prefix and consumer group (app id), so tests sharing the session
 broker never see each other's records. Expected alert ids are computed in the test process with
@@ -8,13 +8,7 @@ the same tagger and rules the worker uses, so "exactly once" is an exact set com
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +20,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from newswatch.agents.alerting import RuleEngine, load_rules
 from newswatch.agents.alerting.processing import catalogue_lookup, tag_article
 from newswatch.agents.pipeline import load_tagger
-from newswatch.streams.embedded import free_port
 from newswatch.streams.kafka import ensure_topics
 from newswatch.streams.records import Article
 from newswatch.streams.settings import Settings, load_settings
 from newswatch.streams.sinks import keys
+from tests.support.daemon import Daemon, clean_environ
 
 ALERTING = [
     (
@@ -99,16 +93,18 @@ def expected_alert_ids(articles: list[Article]) -> set[str]:
 
 @dataclass
 class WorkerHarness:
-    """One isolated pipeline: its topics, its consumer group, its worker process."""
+    """One isolated pipeline: its topics, its consumer group, its worker process (a `Daemon`
+    whose log, one file for all starts, is `log_path`)."""
 
     bootstrap: str
     redis_url: str
     state_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-    starts: int = 0
+    daemon: Daemon = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.daemon = Daemon("worker", "worker", self.env, self.state_dir)
 
     @property
     def settings(self) -> Settings:
@@ -121,11 +117,10 @@ class WorkerHarness:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+        env = clean_environ()
         env.update(
             NEWSWATCH_KAFKA_SERVERS=self.bootstrap,
             NEWSWATCH_REDIS_URL=self.redis_url,
-            NEWSWATCH_WEB_PORT=str(self.port),
             NEWSWATCH_STATE_DIR=str(self.state_dir),
             NEWSWATCH_TOPIC_PREFIX=self.prefix,
             NEWSWATCH_APP_ID=self.prefix,
@@ -140,60 +135,36 @@ class WorkerHarness:
         return env
 
     @property
+    def port(self) -> int:
+        return self.daemon.port
+
+    @property
     def log_path(self) -> Path:
-        return self.state_dir / f"worker-{self.starts}.log"
+        return self.daemon.log_path
 
     def start(self) -> None:
-        self.starts += 1
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        script = Path(sys.executable).with_name("newswatch")
-        argv = (
-            [str(script), "worker"]
-            if script.exists()
-            else [sys.executable, "-c", "from newswatch.streams.cli import main; main()", "worker"]
-        )
-        with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.daemon.env = self.env
+        self.daemon.start()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        return self.daemon.tail(4000)
 
     def http(self, path: str) -> tuple[int | None, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except OSError:
-            return None, b""
+        return self.daemon.http(path)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log()}")
-            if self.http("/readyz")[0] == 200:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"worker not ready after {timeout:.0f}s:\n{self.log()}")
+        await self.daemon.wait_ready(timeout)
 
-    def terminate(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+    def terminate(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM and the exit code (0 = clean shutdown; -9 if it had to be killed)."""
+        return self.daemon.stop(timeout)
 
     def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
+        self.daemon.kill9()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.daemon.running():
+            self.daemon.kill9()
 
     # ---- Kafka and Redis --------------------------------------------------------------------
 
@@ -249,13 +220,10 @@ class WorkerHarness:
         return records
 
     def metric(self, name: str) -> float:
-        """Sum of a metric's samples from /metrics."""
-        _, body = self.http("/metrics")
-        total = 0.0
-        for line in body.decode().splitlines():
-            if line.startswith(name + "{") or line.startswith(name + " "):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        """Sum of a metric's samples from /metrics; fails if the worker does not answer."""
+        value = self.daemon.metric(name)
+        assert value is not None, f"no /metrics from the worker:\n{self.log()}"
+        return value
 
 
 def alert_json(redis_url: str, alert_id: str) -> dict:

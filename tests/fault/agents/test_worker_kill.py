@@ -3,39 +3,19 @@ and delivered to the webhook endpoint under its own `webhook-id`, none missing."
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from tests.support.http import serve_on_loopback
+from tests.support.webhooks import Receiver
 from tests.support.worker import WorkerHarness, expected_alert_ids, make_articles
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
 
 SECRET = "whsec_" + base64.b64encode(b"kill-test-secret-0123456789abcdef").decode()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[str]]]:
-    """A webhook receiver recording the `webhook-id` of every delivery it accepts."""
-    ids: list[str] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        await request.read()
-        ids.append(request.headers["webhook-id"])
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner, port = await serve_on_loopback(app)
-    yield f"http://127.0.0.1:{port}/hook", ids
-    await runner.cleanup()
 
 
 @pytest.mark.parametrize(
@@ -47,9 +27,9 @@ async def test_kill_9_mid_stream_then_restart_each_alert_once(
     request: pytest.FixtureRequest,
     redis_url: str,
     tmp_path: Path,
-    receiver: tuple[str, list[str]],
+    receiver: Receiver,
 ) -> None:
-    url, delivered = receiver
+    url = receiver.url("kill-test")
     endpoint = {"name": "kill-test", "url": url, "format": "json", "secrets": [SECRET]}
     harness = WorkerHarness(
         request.getfixturevalue(broker).bootstrap,
@@ -90,10 +70,8 @@ async def test_kill_9_mid_stream_then_restart_each_alert_once(
 
         # Webhooks: every alert reaches the endpoint. A delivery in flight at the kill may be
         # repeated, always under the same webhook-id, which receivers deduplicate on.
-        for _ in range(120):
-            if set(delivered) >= expected:
-                break
-            await asyncio.sleep(0.5)
+        await receiver.wait_until(lambda: set(receiver.ids("kill-test")) >= expected, 60)
+        delivered = receiver.ids("kill-test")
         assert set(delivered) == expected
         repeats = len(delivered) - len(set(delivered))
         assert repeats <= 2 * 64, repeats  # bounded by 2 x max_in_flight

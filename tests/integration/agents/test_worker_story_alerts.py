@@ -7,59 +7,25 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 import redis
-from aiohttp import web
 
 from newswatch.agents.alerting.processing import tag_article
 from newswatch.agents.stories.alerts import story_alert_id
-from newswatch.streams.embedded import free_port
 from newswatch.streams.records import Alert, Article
 from newswatch.streams.sinks import keys
 from tests.integration.agents.test_worker_stories import copies, wait_for_story
+from tests.support.webhooks import Receiver
 from tests.support.worker import _ENGINE, WorkerHarness, expected_alert_ids
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 UPDATE_INTERVAL = 300  # seconds of event time; the 20 copies span 19 minutes
-
-
-class Receiver:
-    """A local webhook receiver: every request body by endpoint name."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.bodies: dict[str, list[dict]] = {}
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook/{name}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
-        self.bodies.setdefault(request.match_info["name"], []).append(body)
-        return web.Response(status=204)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/hook/{name}"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    assert r._runner is not None
-    await r._runner.cleanup()
 
 
 @pytest.fixture
@@ -167,10 +133,8 @@ async def test_one_story_one_alert_per_rule_and_bounded_updates(
 
     # Webhooks: one creation per rule everywhere; updates only where asked for.
     async def delivered() -> bool:
-        ops = receiver.bodies.get("ops", [])
-        return len(ops) >= len(ids) + len(updates) and len(receiver.bodies.get("quiet", [])) >= len(
-            ids
-        )
+        ops = receiver.bodies("ops")
+        return len(ops) >= len(ids) + len(updates) and len(receiver.bodies("quiet")) >= len(ids)
 
     deadline = time.monotonic() + 30
     while not await delivered() and time.monotonic() < deadline:
@@ -178,14 +142,14 @@ async def test_one_story_one_alert_per_rule_and_bounded_updates(
     await asyncio.sleep(1.0)
     # Deliveries are at least once (a request that times out on a busy machine is sent
     # again): count events by their id, as a receiver dedups on webhook-id.
-    ops = receiver.bodies.get("ops", [])
+    ops = receiver.bodies("ops")
     creations = {b["id"] for b in ops if b["type"] == "io.newswatch.alert.v1"}
     story_updates = [b for b in ops if b["type"] == "io.newswatch.story.updated.v1"]
     assert creations == ids
     assert 1 <= len({b["id"] for b in story_updates}) <= len(updates)
     assert all(b["subject"] == story["id"] for b in ops)
     assert all(b["data"]["update_of"] in ids for b in story_updates)
-    quiet = receiver.bodies.get("quiet", [])
+    quiet = receiver.bodies("quiet")
     assert {b["id"] for b in quiet} == ids
     assert all(b["kind"] == "story" for b in quiet)
 

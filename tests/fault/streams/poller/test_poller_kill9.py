@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import aiohttp
 import pytest
 import redis
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
 
-from newswatch.streams.embedded import free_port
-from newswatch.streams.records import Article
+from tests.support.daemon import Daemon, clean_environ
+from tests.support.feeds import published_ids
+from tests.support.http import serve_on_loopback
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
 
@@ -57,40 +52,11 @@ class GrowingFeeds:
         return web.Response(text=body, content_type="application/rss+xml", headers={"ETag": etag})
 
 
-def start_poller(env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "newswatch.streams.cli", "poll"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-async def wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("poller not ready:\n" + log.read_text()[-3000:])
-
-
 async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
     server = GrowingFeeds()
     app = web.Application()
     app.router.add_get("/{feed}.xml", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await serve_on_loopback(app)
 
     feeds_file = tmp_path / "feeds.yaml"
     feeds_file.write_text(
@@ -100,15 +66,13 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
         )
     )
     prefix = "kill9-" + uuid.uuid4().hex[:8]
-    web_port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")},
+        **clean_environ(),
         "NEWSWATCH_KAFKA_SERVERS": tansu.bootstrap,
         "NEWSWATCH_REDIS_URL": redis_url,
         "NEWSWATCH_FEEDS_FILE": str(feeds_file),
         "NEWSWATCH_TOPIC_PREFIX": prefix,
         "NEWSWATCH_TOPIC_PARTITIONS": "2",
-        "NEWSWATCH_WEB_PORT": str(web_port),
         "NEWSWATCH_POLLER__MIN_INTERVAL": "0.3",
         "NEWSWATCH_POLLER__DEFAULT_INTERVAL": "0.3",
         "NEWSWATCH_POLLER__MAX_INTERVAL": "0.5",
@@ -116,10 +80,10 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
         "NEWSWATCH_POLLER__PARSE_WORKERS": "1",
         "NEWSWATCH_POLLER__ALLOWED_NETWORKS": "127.0.0.1/32",  # SSRF guard: the feed server only
     }
-    log = tmp_path / "poller.log"
+    poller = Daemon("poller", "poll", env, tmp_path)
     try:
-        proc = start_poller(env, log)
-        await wait_ready(web_port, proc, log)
+        poller.start()
+        await poller.wait_ready(60)
         # Mid-ingest (items keep appearing until ITEMS * GROWTH s): once some feed state is
         # saved, kill at a moment the poller is busy publishing and committing.
         probe = redis.Redis.from_url(redis_url)
@@ -129,8 +93,7 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
             await asyncio.sleep(0.1)
         probe.close()
         await asyncio.sleep(random.uniform(0.0, 0.5))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        poller.kill9()
         killed_at = len(server.requests)
 
         client = redis.Redis.from_url(redis_url)
@@ -142,14 +105,13 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
         client.close()
         assert etags, "no feed state was saved before the kill"
 
-        proc = start_poller(env, log)
-        await wait_ready(web_port, proc, log)
+        poller.start()
+        await poller.wait_ready(60)
         await asyncio.sleep(max(0.0, ITEMS * GROWTH - (time.monotonic() - server.started)) + 3)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()[-3000:]
+        assert poller.stop(30) == 0, poller.tail()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if poller.running():
+            poller.kill9()
         await runner.cleanup()
 
     # The restarted poller sent the validators it had stored, for every feed that had some.
@@ -159,7 +121,7 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
     for feed, etag in etags.items():
         assert first_after[feed] == etag, (feed, first_after[feed], etag)
 
-    ids = await read_ids(tansu.bootstrap, f"{prefix}.articles.v1")
+    ids = await published_ids(tansu.bootstrap, f"{prefix}.articles.v1")
     counts = Counter(ids)
     assert [i for i, c in counts.items() if c > 1] == []  # nothing published twice
     expected = {
@@ -169,24 +131,3 @@ async def test_kill_9_and_restart(tansu, redis_url, tmp_path: Path) -> None:
     }
     assert set(ids) - expected == set(), sorted(set(ids) - expected)[:5]
     assert expected - set(ids) == set(), sorted(expected - set(ids))[:5]  # nothing lost
-
-
-async def read_ids(bootstrap: str, topic: str) -> list[str]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    ids: list[str] = []
-    try:
-        idle = 0
-        while idle < 3:
-            batch = await consumer.getmany(timeout_ms=1000)
-            records = [r for rs in batch.values() for r in rs]
-            idle = 0 if records else idle + 1
-            for record in records:
-                article = Article.loads(record.value)
-                assert record.key == article.id.encode()
-                ids.append(article.id)
-    finally:
-        await consumer.stop()
-    return ids

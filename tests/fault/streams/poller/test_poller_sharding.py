@@ -9,22 +9,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
 
-from newswatch.streams.embedded import free_port
-from newswatch.streams.records import Article
+from tests.support.daemon import Daemon, clean_environ
+from tests.support.feeds import published_ids
+from tests.support.http import serve_on_loopback
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
 
@@ -63,45 +59,24 @@ class Feeds:
 
 
 class Pollers:
+    """`newswatch poll` daemons by name; each tells its User-Agent (the name) to the feeds."""
+
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs = env, logs
-        self.procs: dict[str, tuple[subprocess.Popen, int]] = {}
+        self.daemons: dict[str, Daemon] = {}
 
     def start(self, name: str) -> None:
-        port = free_port()
-        env = {
-            **self.env,
-            "NEWSWATCH_WEB_PORT": str(port),
-            "NEWSWATCH_POLLER__USER_AGENT": f"newswatch-test/{name}",
-        }
-        with open(self.logs / f"{name}.log", "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "newswatch.streams.cli", "poll"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.procs[name] = (proc, port)
+        self.daemons[name] = Daemon(name, "poll", self.env, self.logs)
+        self.daemons[name].start()
 
     def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
+        return self.daemons[name].tail(4000)
 
     async def owned(self, name: str) -> int | None:
-        proc, port = self.procs[name]
-        assert proc.poll() is None, self.log(name)
-        try:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.get(f"http://127.0.0.1:{port}/metrics") as resp,
-            ):
-                text = await resp.text()
-        except aiohttp.ClientError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("newswatch_poller_feeds_owned "):
-                return int(float(line.split()[1]))
-        return None
+        daemon = self.daemons[name]
+        assert daemon.running(), daemon.tail()
+        value = await asyncio.to_thread(daemon.metric, "newswatch_poller_feeds_owned")
+        return None if value is None else int(value)
 
     async def wait_balanced(self, names: list[str], timeout: float = 90.0) -> dict[str, int]:
         """Until the live pollers own every feed between them, each some."""
@@ -115,25 +90,19 @@ class Pollers:
         raise AssertionError(f"pollers never shared the feeds: {owned}\n{self.log(names[0])}")
 
     def stop_all(self) -> None:
-        for proc, _ in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, (proc, _) in self.procs.items():
-            try:
-                assert proc.wait(40) in (0, -signal.SIGKILL), self.log(name)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
+        """SIGTERM to every live poller at once, then each must exit cleanly (0)."""
+        live = [daemon for daemon in self.daemons.values() if daemon.running()]
+        for daemon in live:
+            daemon.signal(signal.SIGTERM)
+        codes = {daemon.name: daemon.stop(40, signalled=True) for daemon in live}
+        assert set(codes.values()) <= {0}, {n: (c, self.log(n)) for n, c in codes.items() if c}
 
 
 async def test_three_pollers_one_killed_one_added(tansu, redis_url, tmp_path: Path) -> None:
     server = Feeds()
     app = web.Application()
     app.router.add_get("/{feed}.xml", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await serve_on_loopback(app)
     feeds_file = tmp_path / "feeds.yaml"
     feeds_file.write_text(
         "feeds:\n"
@@ -143,7 +112,7 @@ async def test_three_pollers_one_killed_one_added(tansu, redis_url, tmp_path: Pa
     )
     prefix = "shard-" + uuid.uuid4().hex[:8]
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")},
+        **clean_environ(),
         "NEWSWATCH_KAFKA_SERVERS": tansu.bootstrap,
         "NEWSWATCH_REDIS_URL": redis_url,
         "NEWSWATCH_FEEDS_FILE": str(feeds_file),
@@ -165,9 +134,7 @@ async def test_three_pollers_one_killed_one_added(tansu, redis_url, tmp_path: Pa
         await pollers.wait_balanced(["p1", "p2", "p3"])
         await asyncio.sleep(2 * INTERVAL)
 
-        victim, _ = pollers.procs["p1"]
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(10)
+        pollers.daemons["p1"].kill9()
         killed_at = time.monotonic()
         await pollers.wait_balanced(["p2", "p3"])
         await asyncio.sleep(2 * INTERVAL)
@@ -207,7 +174,7 @@ async def test_three_pollers_one_killed_one_added(tansu, redis_url, tmp_path: Pa
     # The clean hand-over to p4 made nobody poll early.
     assert all(abs(e[3] - (added_at - killed_at)) > 5 for e in early)
 
-    ids = await read_ids(tansu.bootstrap, f"{prefix}.articles.v1")
+    ids = await published_ids(tansu.bootstrap, f"{prefix}.articles.v1")
     counts = Counter(ids)
     assert [i for i, c in counts.items() if c > 1] == []  # nothing published twice
     expected = {
@@ -217,21 +184,3 @@ async def test_three_pollers_one_killed_one_added(tansu, redis_url, tmp_path: Pa
     }
     assert expected - set(ids) == set(), sorted(expected - set(ids))[:5]  # nothing lost
     assert set(ids) - expected == set()
-
-
-async def read_ids(bootstrap: str, topic: str) -> list[str]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    ids: list[str] = []
-    try:
-        idle = 0
-        while idle < 3:
-            batch = await consumer.getmany(timeout_ms=1000)
-            records = [r for rs in batch.values() for r in rs]
-            idle = 0 if records else idle + 1
-            ids.extend(Article.loads(record.value).id for record in records)
-    finally:
-        await consumer.stop()
-    return ids

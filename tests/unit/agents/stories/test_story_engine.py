@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-from pathlib import Path
 
 import orjson
 import pytest
@@ -13,8 +12,9 @@ import pytest
 from newswatch.agents.stories import StoryArticle, StoryConfig, StoryEngine, story_id_for
 from newswatch.agents.stories.evaluate import Tagged, check_row, to_story_article
 from newswatch.agents.tagging import Tagger
+from tests.support.environment import DATA
 
-DEVSET = Path(__file__).resolve().parents[2] / "data" / "stories" / "devset.jsonl"
+DEVSET = DATA / "stories" / "devset.jsonl"
 HOUR = 3600.0
 DAY = 24 * HOUR
 T0 = 1_738_000_000.0  # 2025-01-27

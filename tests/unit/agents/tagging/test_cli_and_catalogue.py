@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from newswatch.agents.tagging import CatalogueError, Tagger
 from newswatch.agents.tagging.catalogue import SHIPPED_DIR
 from newswatch.streams.cli import main
+from tests.support.environment import DATA
 
-DEVSET = Path(__file__).resolve().parents[2] / "data" / "tagging" / "devset.jsonl"
+DEVSET = DATA / "tagging" / "devset.jsonl"
 
 
 def _run(args: list[str], stdin: str | bytes = "") -> tuple[int, str, str]:

@@ -10,15 +10,15 @@ with the minimax algorithm, Manus Island, wheat bans and "moonshot" as a metapho
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
 
 from newswatch.agents.tagging import Tagger
 from newswatch.agents.tagging.evaluate import evaluate
+from tests.support.environment import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "tagging"
+DATA = DATA / "tagging"
 LANGS = {"en", "de", "fr", "es", "it", "pt", "vi", "zh", "ja", "ko", "ru", "id"}
 NEW_LANGS = {"ar", "fa", "ur", "he", "tr", "hi", "bn", "th", "ms", "tl", "uk", "pl", "nl", "cs",
              "sv", "el", "ro", "hu"}  # fmt: skip

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner
 
 from newswatch.streams.cli import main
+from tests.support.environment import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "feeds"
+DATA = DATA / "feeds"
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import orjson
 from click.testing import CliRunner
 
 from newswatch.streams.cli import main
+from tests.support.environment import DATA
 
-DEVSET = Path(__file__).resolve().parents[2] / "data" / "stories" / "devset.jsonl"
+DEVSET = DATA / "stories" / "devset.jsonl"
 # Written after the engine was tuned on the dev set, and never tuned on: keep it that way.
 HOLDOUT = DEVSET.with_name("holdout.jsonl")
 

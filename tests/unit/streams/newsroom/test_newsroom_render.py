@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import feedparser
 import pytest
 from lxml import etree
@@ -13,8 +11,8 @@ from newswatch.streams.newsroom.atom import render_feed
 from newswatch.streams.newsroom.digest import build_digest
 from newswatch.streams.newsroom.render import Segment, environment, highlight, safe_url
 from newswatch.streams.sinks.mutes import Mutes
+from tests.support.environment import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 NAMES = DisplayNames({"deepseek": "DeepSeek"}, {"export_controls": "Export controls (trade)"})
 HOSTILE = {
     "id": "a1",

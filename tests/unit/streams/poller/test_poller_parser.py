@@ -8,8 +8,9 @@ import pytest
 
 from newswatch.streams.poller.parser import FeedParseError, parse_feed
 from newswatch.streams.records import Article
+from tests.support.environment import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "feeds"
+DATA = DATA / "feeds"
 FETCHED_AT = 1_800_000_000.0  # 2027-01-15
 
 

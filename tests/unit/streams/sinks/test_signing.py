@@ -14,6 +14,7 @@ from newswatch.streams.sinks.webhooks.signing import (
     sign,
     webhook_headers,
 )
+from tests.support.environment import ROOT
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_SECRET = "whsec_" + base64.b64encode(b"the new secret after rotation").decode()
@@ -115,9 +116,8 @@ def test_bad_secrets(bad: str) -> None:
 
 def test_the_receiver_guide_snippet_verifies() -> None:
     """The dependency-free snippet in docs/webhooks.md must keep working."""
-    from pathlib import Path
 
-    guide = (Path(__file__).resolve().parents[3] / "docs" / "webhooks.md").read_text()
+    guide = (ROOT / "docs" / "webhooks.md").read_text()
     snippet = guide.split("Without newswatch")[1].split("```python\n")[1].split("```")[0]
     namespace: dict = {}
     exec(snippet, namespace)
