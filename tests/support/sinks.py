@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
+from newswatch.streams.embedded import free_port
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import Settings, load_settings
 from tests.support.webhooks import Receiver
@@ -44,3 +47,24 @@ def alert(n: int, **extra: Any) -> Alert:
     }
     fields.update(extra)
     return Alert(**fields)
+
+
+#: The API token the auth tests configure (`api_token`).
+TOKEN = "test-token-0123456789abcdef"
+
+
+async def serve_worker_web(redis_url: str, **settings: object) -> tuple[web.AppRunner, str]:
+    """The worker's own web application (`create_app`, views and middleware as in
+    production, the newsroom mounted) on a loopback port; returns the runner and base URL."""
+    from newswatch.agents.app import create_app  # Faust: only the tests that serve it load it
+
+    config = load_settings(
+        redis_url=redis_url, kafka_servers="127.0.0.1:9", web_port=free_port(), **settings
+    )
+    app = create_app(config, tagger=object(), rules=[])
+    for setup in app.web_setup:  # the newsroom page, mounted as the worker mounts it
+        setup(app.web.web_app)
+    runner = web.AppRunner(app.web.web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", config.web_port).start()
+    return runner, f"http://127.0.0.1:{config.web_port}"

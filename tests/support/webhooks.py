@@ -3,7 +3,8 @@
 Every request is recorded (endpoint name, `webhook-id`, headers, body, time, the status it got).
 Each endpoint name can have a script: a callable (attempt number for this webhook-id, request)
 -> (status, headers, delay); without one, the receiver answers 204 at once. The `receiver`
-fixture (tests/conftest.py) gives each test a started one.
+fixture (tests/conftest.py) gives each test a started one; `receiver_in_thread` serves
+synchronous tests.
 
 `signature_valid` checks a Standard Webhooks signature from the specification, independently of
 the product's own `newswatch.streams.sinks.verify`, so end-to-end tests do not grade the
@@ -18,14 +19,15 @@ import hashlib
 import hmac
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from tests.support.http import serve_on_loopback
+from tests.support.http import loop_in_thread, serve_on_loopback
 
 Reply = tuple[int, dict[str, str], float]
 Script = Callable[[int, "Received"], Reply]
@@ -113,6 +115,19 @@ class Receiver:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s; received {len(self.requests)}")
             await asyncio.sleep(0.01)
+
+
+@contextmanager
+def receiver_in_thread(scripts: dict[str, Script] | None = None) -> Iterator[Receiver]:
+    """A started `Receiver` for synchronous tests (and module-scoped fixtures): it runs on an
+    event loop in a thread of its own."""
+    with loop_in_thread() as loop:
+        started = asyncio.run_coroutine_threadsafe(Receiver(scripts=scripts or {}).start(), loop)
+        receiver = started.result(30)
+        try:
+            yield receiver
+        finally:
+            asyncio.run_coroutine_threadsafe(receiver.stop(), loop).result(30)
 
 
 def signature_valid(secret: str, headers: dict[str, str], body: bytes) -> bool:

@@ -8,47 +8,12 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from newswatch.agents.alerting.processing import tag_article
-from newswatch.agents.pipeline import load_tagger
 from newswatch.agents.stories import StoryEngine
 from newswatch.agents.story_agent import StoryStage
-from newswatch.streams.records import Article
-from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks.stories import StoryStore, get_story, query_stories
+from tests.support.stories import records
 
 pytestmark = [pytest.mark.redis]
-
-STORY = [
-    ("en", "DeepSeek releases R2 model with open weights under MIT licence"),
-    ("de", "DeepSeek veröffentlicht R2-Modell mit offenen Gewichten unter MIT-Lizenz"),
-    ("fr", "DeepSeek publie le modèle R2 avec des poids ouverts sous licence MIT"),
-    ("es", "DeepSeek lanza el modelo R2 con pesos abiertos bajo licencia MIT"),
-]
-OTHER = "City council approves new bicycle lanes downtown after a long debate"
-
-
-def records() -> list[bytes]:
-    tagger = load_tagger(load_settings())
-    out = []
-    t0 = 1_790_000_000.0
-    for i in range(24):
-        if i % 6 == 5:
-            lang, title = "en", f"{OTHER} ({i})"
-            summary = f"{title}. Shop owners in district {i} asked for more parking spaces."
-        else:
-            lang, title = STORY[i % 4]
-            summary = title + ". The R2 model has 670 billion parameters, the company said."
-        article = Article(
-            id=f"a{i}",
-            feed_id=f"feed-{i}",
-            title=title,
-            summary=summary,
-            lang=lang,
-            published=t0 + 60 * i,
-            url=f"https://news{i}.example/a{i}",
-        )
-        out.append(tag_article(tagger, article).dumps())
-    return out
 
 
 def stage(redis: aioredis.Redis, values: list[bytes] | None = None) -> StoryStage:

@@ -15,7 +15,7 @@ from newswatch.agents.story_agent import StoryAlerting, StoryStage
 from newswatch.streams.records import Alert
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks.stories import StoryStore
-from tests.integration.agents.test_story_stage import records
+from tests.support.stories import records
 
 pytestmark = [pytest.mark.redis]
 

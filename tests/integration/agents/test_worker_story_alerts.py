@@ -18,7 +18,7 @@ from newswatch.agents.alerting.processing import tag_article
 from newswatch.agents.stories.alerts import story_alert_id
 from newswatch.streams.records import Alert, Article
 from newswatch.streams.sinks import keys
-from tests.integration.agents.test_worker_stories import copies, wait_for_story
+from tests.support.stories import copies, wait_for_story
 from tests.support.webhooks import Receiver
 from tests.support.worker import _ENGINE, WorkerHarness, expected_alert_ids
 

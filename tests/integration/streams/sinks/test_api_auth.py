@@ -8,38 +8,20 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from newswatch.agents.app import create_app
-from newswatch.streams.embedded import free_port
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
-from tests.support.sinks import alert
+from tests.support.sinks import TOKEN, alert, serve_worker_web
 
 pytestmark = pytest.mark.redis
-
-TOKEN = "test-token-0123456789abcdef"
-
-
-async def _serve(redis_url: str, **settings: object) -> tuple[web.AppRunner, str]:
-    config = load_settings(
-        redis_url=redis_url, kafka_servers="127.0.0.1:9", web_port=free_port(), **settings
-    )
-    app = create_app(config, tagger=object(), rules=[])
-    for setup in app.web_setup:  # the newsroom page, mounted as the worker mounts it
-        setup(app.web.web_app)
-    runner = web.AppRunner(app.web.web_app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config.web_port).start()
-    return runner, f"http://127.0.0.1:{config.web_port}"
 
 
 @pytest.fixture
 async def api(redis: Redis, redis_url: str) -> AsyncIterator[str]:
     await RedisAlertSink(redis, load_settings(redis_url=redis_url)).write(alert(1))
-    runner, base = await _serve(redis_url, api_token=TOKEN)
+    runner, base = await serve_worker_web(redis_url, api_token=TOKEN)
     yield base
     await runner.cleanup()
 
@@ -92,7 +74,7 @@ async def test_metrics_and_health_stay_open(api: str, path: str) -> None:
 
 
 async def test_without_a_token_on_loopback_the_api_is_open(redis: Redis, redis_url: str) -> None:
-    runner, base = await _serve(redis_url)
+    runner, base = await serve_worker_web(redis_url)
     try:
         status, _, _ = await _get(base + "/api/stats")
         assert status == 200

@@ -14,8 +14,7 @@ from redis.asyncio import Redis
 from newswatch.streams.auth import COOKIE, session_value
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
-from tests.integration.streams.sinks.test_api_auth import TOKEN, _serve
-from tests.support.sinks import alert
+from tests.support.sinks import TOKEN, alert, serve_worker_web
 
 pytestmark = pytest.mark.redis
 
@@ -25,7 +24,7 @@ HTML = {"Accept": "text/html,application/xhtml+xml"}
 @pytest.fixture
 async def site(redis: Redis, redis_url: str) -> AsyncIterator[str]:
     await RedisAlertSink(redis, load_settings(redis_url=redis_url)).write(alert(1))
-    runner, base = await _serve(redis_url, api_token=TOKEN)
+    runner, base = await serve_worker_web(redis_url, api_token=TOKEN)
     yield base
     await runner.cleanup()
 
