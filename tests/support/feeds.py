@@ -173,26 +173,6 @@ async def make_poller(redis_url: str):
         await client.aclose()
 
 
-HANG = "<!--hang-->"
-DIE = "<!--die-->"
-SLOW = "<!--slow-->"
-
-
-def misbehaving_parse(body: bytes, **kwargs) -> ParsedFeed:
-    """For ParsePool tests (runs in a worker): a body that is, or contains the marker, b"hang"
-    sleeps for an hour, b"die" kills the worker; SLOW takes 0.3 s (keeps others queued)."""
-    import os
-    import time
-
-    if body == b"hang" or HANG.encode() in body:
-        time.sleep(3600)
-    if body == b"die" or DIE.encode() in body:
-        os._exit(1)
-    if SLOW.encode() in body:
-        time.sleep(0.3)
-    return parse_feed(body, **kwargs)
-
-
 async def published_ids(bootstrap: str, topic: str) -> list[str]:
     """The ids of every article on `topic`, in order, duplicates kept; each record must be keyed
     by its article id. Reads until the topic has been quiet for three seconds."""

@@ -11,7 +11,8 @@ import pytest
 from newswatch.streams.poller import metrics
 from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.parsepool import ParsePool
-from tests.support.feeds import DIE, HANG, misbehaving_parse, rss
+from tests.support.feeds import rss
+from tests.support.hostile_parse import DIE, HANG, misbehaving_parse
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -8,7 +8,8 @@ from newswatch.streams.poller.feeds import FeedSpec
 from newswatch.streams.poller.fetcher import FetchResult
 from newswatch.streams.poller.parsepool import ParsePool
 from newswatch.streams.poller.parser import FeedParseError
-from tests.support.feeds import SLOW, misbehaving_parse, rss
+from tests.support.feeds import rss
+from tests.support.hostile_parse import SLOW, misbehaving_parse
 
 SPEC = FeedSpec(id="f", url="http://127.0.0.1/f.xml")
 RESULT = FetchResult(status=200, url="http://127.0.0.1/f.xml", body=None)
