@@ -22,11 +22,13 @@ async def serve_on_loopback(
     the port.
 
     `port=0` lets the kernel pick a free port, so no other process can take it between
-    choosing and binding. A fixed `port` (with SO_REUSEADDR) serves again where a server
-    that was stopped listened, for tests that take a receiver down and bring it back."""
+    choosing and binding. A fixed `port` serves again where a server that was stopped
+    listened, for tests that take a receiver down and bring it back."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=bool(port))
+    # SO_REUSEADDR on every listener: a restart on the same port must not fail on connections
+    # of the stopped one left in TIME_WAIT (on Linux both sockets need the option).
+    site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
