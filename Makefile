@@ -44,7 +44,7 @@ kafka-jars:                        ## Apache Kafka 4.x jars via Maven (cached be
 
 CHAOS_MINUTES ?= 30
 chaos: system-deps install kafka-jars  ## faults on a 3-broker cluster: build/chaos/report.json + plot
-	$(BIN)/python tests/chaos/run.py --minutes $(CHAOS_MINUTES) --out build/chaos
+	$(BIN)/python -m tests.chaos.run --minutes $(CHAOS_MINUTES) --out build/chaos
 
 # mypy resolves `newswatch.*` through build/typecheck/newswatch/{streams,agents}, links to the
 # source folders ([tool.mypy] in pyproject.toml says why the editable install alone is not enough).

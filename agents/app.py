@@ -195,7 +195,7 @@ def _credentials(settings: Settings) -> Any:
 #    again (`Consumer._wait_next_records`). `Consumer` waits for the buffer-drop signal
 #    instead (bounded by the same second), so fetching resumes as soon as there is room.
 #
-# 3. Records lost on restart (seen in tests/fault/worker and the SIGTERM test, on Tansu and
+# 3. Records lost on restart (seen in tests/fault/agents and the SIGTERM test, on Tansu and
 #    on Apache Kafka). When a worker with a table starts, Faust's recovery resumes the flow to
 #    read the changelog, then, in `Recovery._resume_streams`, resumes the stream partitions,
 #    awaits `perform_seek()` (one committed-offset request per partition) and only then calls
@@ -302,7 +302,7 @@ class Consumer(aiokafka_driver.Consumer):
 
         If the flow is active it is stopped here and stays stopped: Faust calls this with the
         flow active only from its recovery, right before `flow_control.resume()` (which empties
-        the stream buffers) and `resume_flow()`; tests/unit/worker/test_consumer_fix.py pins
+        the stream buffers) and `resume_flow()`; tests/unit/agents/test_consumer_fix.py pins
         that order. Called with the flow stopped (the fetch loop, after a batch came back while
         the flow was stopped), it never touches the flow. Seeks run one at a time, and none is
         skipped: seeking to the committed offsets twice is harmless.

@@ -109,7 +109,7 @@ def leave_forkserver() -> None:
     exit, so the parent-death signal is armed while the parent is certainly alive.
 
     Uses the private attribute where CPython keeps that descriptor (the same name since
-    3.4); tests/integration/poller/test_poller_orphans.py fails if that changes."""
+    3.4); tests/integration/streams/poller/test_poller_orphans.py fails if that changes."""
     from multiprocessing import forkserver  # POSIX only
 
     server = forkserver._forkserver

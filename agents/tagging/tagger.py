@@ -7,7 +7,7 @@ as substrings), version suffixes ("Qwen2.5-Max"), stop phrases ("Kimi Räikköne
 rules for ambiguous aliases and the weighted theme rules.
 
 This Python code is the reference: the specification the compiled core is held to
-(tests/unit/tagging/test_native_equivalence.py), written to be read rather than to be fast.
+(tests/unit/agents/tagging/test_native_equivalence.py), written to be read rather than to be fast.
 When the compiled core (`_native`, Rust, see fastpath.py, spec.py and the README) is built,
 it takes the per-character and per-match work — normalisation, the automaton pass, word
 boundaries, theme term bookkeeping and scores, language detection — and hands aliases and

@@ -1,5 +1,5 @@
-"""The feed side of the chaos harness: a local RSS server fed a known stream of articles, and
-the webhook receiver.
+"""The feed side of the chaos harness: a local RSS server fed a known stream of articles (the
+webhook receiver is the tests' own, `tests.support.webhooks.Receiver`).
 
 Every article the harness publishes gets a global number `n` and the name of the scenario that
 was running; its link (`http://chaos.test/<scenario>/<n>`) carries both through the poller and
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from newswatch.streams.embedded import free_port
+from tests.support.http import serve_on_loopback
 
 HOT = (
     "<item><title>USA verschärfen Exportkontrollen für KI-Chips: DeepSeek und Huawei betroffen"
@@ -71,10 +71,7 @@ class FeedServer:
     async def start(self) -> FeedServer:
         app = web.Application()
         app.router.add_get("/feed/{feed}.xml", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
@@ -125,36 +122,3 @@ class FeedServer:
             + "</channel></rss>"
         )
         return web.Response(text=body, content_type="application/rss+xml", headers={"ETag": etag})
-
-
-@dataclass
-class WebhookReceiver:
-    """Accepts every delivery (204) while up; records each accepted `webhook-id`. `down()`
-    closes the port (connection refused), `up()` opens it again on the same port."""
-
-    port: int = 0
-    delivered: list[str] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def up(self) -> WebhookReceiver:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = self.port or free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
-        return self
-
-    async def down(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.delivered.append(request.headers.get("webhook-id", ""))
-        return web.Response(status=204)

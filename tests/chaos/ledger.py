@@ -14,13 +14,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from feeds import Item
 
 from newswatch.agents.alerting import RuleEngine, load_rules
 from newswatch.agents.alerting.processing import catalogue_lookup, tag_article
 from newswatch.agents.pipeline import load_tagger
 from newswatch.streams.records import Article
 from newswatch.streams.settings import load_settings
+from tests.chaos.feeds import Item
 
 
 class Rules:

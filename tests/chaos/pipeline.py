@@ -9,11 +9,7 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,143 +17,17 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
-from newswatch.streams.embedded import RedisServer, free_port
+from newswatch.streams.embedded import RedisServer
 from newswatch.streams.kafka import ensure_topics
 from newswatch.streams.settings import load_settings
 from newswatch.streams.sinks import keys
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kafka"))
-from apache_kafka import KafkaCluster
+from tests.support.apache_kafka import KafkaCluster
+from tests.support.daemon import Daemon
 
 PREFIX = "chaos"
 PARTITIONS = 6
 WORKER_SESSION_TIMEOUT = 6.0  # agents/app.py broker_session_timeout
 WEBHOOK_SECRET = "whsec_Y2hhb3MtaGFybmVzcy1zZWNyZXQtMDEyMzQ1Njc4OQ=="
-
-
-@dataclass
-class Daemon:
-    """One `newswatch <command>` subprocess with its own web port, state dir and log."""
-
-    name: str
-    command: str
-    env: dict[str, str]
-    work: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-    starts: int = 0
-    killed_children: set[int] = field(default_factory=set)
-
-    @property
-    def log_path(self) -> Path:
-        return self.work / f"{self.name}.log"
-
-    def start(self) -> None:
-        self.starts += 1
-        env = {
-            **self.env,
-            "NEWSWATCH_WEB_PORT": str(self.port),
-            "NEWSWATCH_STATE_DIR": str(self.work / self.name),
-            "NEWSWATCH_POLLER__USER_AGENT": f"newswatch-chaos/{self.name}",
-        }
-        with open(self.log_path, "ab") as out:
-            out.write(f"\n===== start {self.starts} at {time.time():.3f}\n".encode())
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "newswatch.streams.cli", self.command],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.running():
-            assert self.proc is not None
-            os.kill(self.proc.pid, sig)
-
-    def kill9(self) -> None:
-        """SIGKILL, as a crash would; its descendants are remembered to see whether they
-        outlive it (`orphans()`)."""
-        if self.running():
-            assert self.proc is not None
-            self.killed_children.update(_descendants(self.proc.pid))
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def orphans(self) -> list[int]:
-        """Descendants of killed incarnations that are still alive."""
-        return sorted(pid for pid in self.killed_children if _alive(pid))
-
-    def stop(self, timeout: float = 40.0, *, signalled: bool = False) -> int | None:
-        """SIGTERM (once: a second one may cut the graceful shutdown short), SIGKILL after
-        `timeout`; the exit code (0 = clean shutdown)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            if not signalled:
-                self.proc.send_signal(signal.SIGCONT)
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
-
-    def http(self, path: str) -> int | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return r.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-        except OSError:
-            return None
-
-    async def wait_ready(self, timeout: float = 120.0) -> float:
-        began = time.monotonic()
-        while time.monotonic() - began < timeout:
-            if not self.running():
-                raise RuntimeError(f"{self.name} exited {self.proc and self.proc.returncode}")
-            if await asyncio.to_thread(self.http, "/readyz") == 200:
-                return time.monotonic() - began
-            await asyncio.sleep(0.5)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s")
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
-
-
-def _descendants(pid: int) -> set[int]:
-    """All descendants of `pid` (Linux /proc), the process itself excluded."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{current}/task/{task}/children") as f:
-                    children = {int(c) for c in f.read().split()}
-            except OSError:
-                continue
-            todo.extend(children - found)
-            found |= children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """The chaos run: start the pipeline on a 3-broker cluster, run the scenarios one after another
 while articles keep coming, let everything drain, judge with the ledger, write the report.
 
-    python tests/chaos/run.py --minutes 3 --out build/chaos      # what `make chaos` runs
-    python tests/chaos/run.py --minutes 1 --scenarios worker_kill9,webhook_down
+    python -m tests.chaos.run --minutes 3 --out build/chaos     # what `make chaos` runs
+    python -m tests.chaos.run --minutes 1 --scenarios worker_kill9,webhook_down
+
+(from the repository root, which `-m` puts on the module path, so `tests` imports.)
 
 `--minutes` is the fault-injection budget: the fixed scenarios are scaled to it (whole-cluster
 outage, burst sizes, repeats) and the random nemesis mix fills what is left. Start-up (about a
@@ -23,15 +25,14 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from tests.chaos import scenarios
+from tests.chaos.feeds import FeedServer
+from tests.chaos.ledger import Rules, judge, read_articles
+from tests.chaos.pipeline import PARTITIONS, PREFIX, AlertTracker, Pipeline
+from tests.chaos.report import plot
+from tests.support.webhooks import Receiver
 
-import scenarios  # noqa: E402
-from feeds import FeedServer, WebhookReceiver  # noqa: E402
-from ledger import Rules, judge, read_articles  # noqa: E402
-from pipeline import PARTITIONS, PREFIX, AlertTracker, Pipeline  # noqa: E402
-from report import plot  # noqa: E402
-
+HOOK = "chaos"  # the receiver's endpoint name
 RATE = 4.0  # articles per second published during the whole run (half of them alert)
 CATCH_UP_TIMEOUT = 240.0
 NEMESIS_MIN_S = 60.0
@@ -78,7 +79,7 @@ class Chaos:
 
     pipeline: Pipeline
     feeds: FeedServer
-    receiver: WebhookReceiver
+    receiver: Receiver
     tracker: AlertTracker
     scale: Scale
     rng: random.Random
@@ -122,7 +123,7 @@ class Chaos:
         self._published_seen = len(items)
         for url in self.tracker.urls & self.pending_hot.keys():
             del self.pending_hot[url]
-        new = self.receiver.delivered[self._delivered_seen :]
+        new = self.receiver.ids(HOOK)[self._delivered_seen :]
         self._delivered_seen += len(new)
         self.delivered.update(new)
 
@@ -192,7 +193,7 @@ async def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown scenarios {unknown}; known: {', '.join(scenarios.ALL)}")
 
     feeds = await FeedServer(keep_s=max(180.0, scale.cluster_down_s + 120)).start()
-    receiver = await WebhookReceiver().up()
+    receiver = await Receiver().start()
     feeds_file = work / "feeds.yaml"
     feeds_file.write_text(feeds.feeds_yaml())
     pipeline = Pipeline(work, workers=args.workers, pollers=args.pollers)
@@ -213,7 +214,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         print("starting the cluster, redis-server, workers and pollers ...", flush=True)
         report["startup_s"] = {
-            k: round(v, 1) for k, v in (await pipeline.start(feeds_file, receiver.url)).items()
+            k: round(v, 1)
+            for k, v in (await pipeline.start(feeds_file, receiver.url(HOOK))).items()
         }
         tracker = AlertTracker(pipeline.redis.url)
         chaos = Chaos(pipeline, feeds, receiver, tracker, scale, random.Random(args.seed))
@@ -273,7 +275,7 @@ async def run(args: argparse.Namespace) -> int:
         stream = await tracker.stream()
         hot_urls = {item.url for item in feeds.items if item.hot}
         hot_alerts = next((len(rules.alert_ids(a)) for a in articles if a.url in hot_urls), 0)
-        verdicts = judge(feeds.items, articles, stream, receiver.delivered, rules, hot_alerts)
+        verdicts = judge(feeds.items, articles, stream, receiver.ids(HOOK), rules, hot_alerts)
         for task in tasks:
             task.cancel()
         report["exit_codes"] = pipeline.stop()
@@ -328,7 +330,7 @@ async def run(args: argparse.Namespace) -> int:
         for task in tasks:
             task.cancel()
         pipeline.stop()
-        await receiver.down()
+        await receiver.stop()
         await feeds.stop()
 
     out.mkdir(parents=True, exist_ok=True)

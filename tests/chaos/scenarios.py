@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiokafka.admin import AIOKafkaAdminClient
-from pipeline import PREFIX, WORKER_SESSION_TIMEOUT
+
+from tests.chaos.pipeline import PREFIX, WORKER_SESSION_TIMEOUT
 
 if TYPE_CHECKING:
-    from run import Chaos
+    from tests.chaos.run import Chaos
 
 Scenario = Callable[["Chaos"], Awaitable[None]]
 
@@ -173,9 +174,9 @@ async def redis_power_loss(ctx: Chaos) -> None:
 async def webhook_down(ctx: Chaos) -> None:
     """The webhook receiver refuses connections for `ctx.scale.webhook_down_s`, then is back."""
     async with ctx.fault(f"webhook receiver down {ctx.scale.webhook_down_s:.0f}s"):
-        await ctx.receiver.down()
+        await ctx.receiver.stop()
         await asyncio.sleep(ctx.scale.webhook_down_s)
-        await ctx.receiver.up()
+        await ctx.receiver.start()
 
 
 async def poller_kill9(ctx: Chaos) -> None:
@@ -234,9 +235,9 @@ async def nemesis(ctx: Chaos) -> None:
         else:
             down = ctx.rng.uniform(2, 15)
             async with ctx.fault(f"webhook receiver down {down:.0f}s"):
-                await ctx.receiver.down()
+                await ctx.receiver.stop()
                 await asyncio.sleep(down)
-                await ctx.receiver.up()
+                await ctx.receiver.start()
         await asyncio.sleep(ctx.rng.uniform(2, 8))
 
 

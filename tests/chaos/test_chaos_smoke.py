@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.environment import ROOT
+
 pytestmark = [
     pytest.mark.chaos,
     pytest.mark.slow,
@@ -27,13 +29,12 @@ pytestmark = [
     pytest.mark.timeout(1500),
 ]
 
-RUN = Path(__file__).with_name("run.py")
-
 
 def test_one_minute_of_chaos_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "chaos"
     done = subprocess.run(
-        [sys.executable, str(RUN), "--minutes", "1", "--out", str(out)],
+        [sys.executable, "-m", "tests.chaos.run", "--minutes", "1", "--out", str(out)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=1400,

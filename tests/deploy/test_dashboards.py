@@ -4,14 +4,13 @@ that the code declares. The live check against a real Prometheus is test_dashboa
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from deploy_support import (
+
+from tests.support.deploy import (
     DEPLOY,
     STANDARD_METRICS,
     dashboards,
@@ -19,10 +18,10 @@ from deploy_support import (
     metrics_in,
     panel_queries,
     substitute,
-    unavailable,
     variables_in,
     which,
 )
+from tests.support.environment import unavailable
 
 PROVISIONING = DEPLOY / "grafana" / "provisioning"
 GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__interval_ms", "__range", "__range_s",
@@ -36,13 +35,11 @@ def _datasource_uid() -> str:
 
 
 def _builder():
-    path = DEPLOY / "grafana" / "build_dashboards.py"
-    spec = importlib.util.spec_from_file_location("build_dashboards", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    # deploy/ and bench/ are plain folders, imported as namespace packages from the
+    # repository root, which pytest puts on sys.path (tests/README.md).
+    from deploy.grafana import build_dashboards
+
+    return build_dashboards
 
 
 def test_three_dashboards_are_provisioned() -> None:

@@ -19,30 +19,29 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
-from deploy_support import (
+
+from newswatch.streams.embedded import EmbeddedError, free_port, redis_binary, tansu_binary
+from tests.support.deploy import (
     RULES,
     cli_commands,
     dashboards,
     metrics_in,
     panel_queries,
     substitute,
-    unavailable,
     which,
 )
-
-from newswatch.streams.embedded import EmbeddedError, free_port, redis_binary, tansu_binary
+from tests.support.environment import unavailable
+from tests.support.webhooks import Received, Receiver, Reply, receiver_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.redis]
 
@@ -87,27 +86,15 @@ ZERO_OK = {
 # ---- a local webhook receiver --------------------------------------------------------------
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    hits: dict[str, int] = {}
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        self.send_response(204 if self.path == "/ok" else 500)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _fail(_attempt: int, _request: Received) -> Reply:
+    return 500, {}, 0.0
 
 
 @pytest.fixture(scope="module")
-def webhook_receiver() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def webhook_receiver() -> Iterator[Receiver]:
+    """Endpoint "ok" accepts every delivery, "broken" answers 500 to all."""
+    with receiver_in_thread({"broken": _fail}) as receiver:
+        yield receiver
 
 
 # ---- Debian's prometheus --------------------------------------------------------------------
@@ -233,7 +220,7 @@ class Newswatch:
 @pytest.fixture(scope="module")
 def newswatch(
     tmp_path_factory: pytest.TempPathFactory,
-    webhook_receiver: str,
+    webhook_receiver: Receiver,
     web_port: int,
     prometheus: Prometheus,
 ) -> Iterator[Newswatch]:
@@ -249,8 +236,8 @@ def newswatch(
     tmp = tmp_path_factory.mktemp("newswatch-up")
     secret = "whsec_" + base64.b64encode(b"newswatch-deploy-test-secret-32b").decode()
     endpoints = [
-        {"name": "receiver-ok", "url": f"{webhook_receiver}/ok", "secrets": [secret]},
-        {"name": "receiver-broken", "url": f"{webhook_receiver}/broken", "secrets": [secret]},
+        {"name": "receiver-ok", "url": webhook_receiver.url("ok"), "secrets": [secret]},
+        {"name": "receiver-broken", "url": webhook_receiver.url("broken"), "secrets": [secret]},
     ]
     port = web_port
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploy_support import DEPLOY, ROOT, cli_commands, env_name_known, which
 
 from newswatch.streams.embedded import free_port
 from newswatch.streams.settings import ConfigError, load_settings
 from newswatch.streams.web import start_health_server
+from tests.support.deploy import DEPLOY, ROOT, cli_commands, env_name_known, which
 
 COMPOSE = DEPLOY / "compose.yaml"
 K8S = DEPLOY / "k8s"

@@ -10,7 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from deploy_support import ROOT, SOURCE_TREES
+
+from tests.support.deploy import ROOT, SOURCE_TREES
 
 pytestmark = pytest.mark.slow
 

@@ -8,16 +8,17 @@ import subprocess
 
 import pytest
 import yaml
-from deploy_support import (
+
+from tests.support.deploy import (
     DEPLOY,
     STANDARD_METRICS,
     alerting_rules,
     declared_metrics,
     metrics_in,
     rule_files,
-    unavailable,
     which,
 )
+from tests.support.environment import unavailable
 
 PROMETHEUS_DIR = DEPLOY / "prometheus"
 RULE_TESTS = PROMETHEUS_DIR / "tests" / "newswatch_test.yml"

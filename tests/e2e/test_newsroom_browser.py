@@ -17,19 +17,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
-from testsupport import ROOT, unavailable
+from aiohttp import web
 
 from newswatch.streams import endpoints
 from newswatch.streams.embedded import free_port
+from tests.support.environment import ROOT, unavailable
+from tests.support.http import serve_in_thread
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow, pytest.mark.browser]
 
@@ -91,27 +91,16 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-class _Feed(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml")
-        self.send_header("Content-Length", str(len(HOSTILE_FEED)))
-        self.end_headers()
-        self.wfile.write(HOSTILE_FEED)
-
-    def log_message(self, *args: object) -> None:
-        pass
+async def _hostile(_: web.Request) -> web.Response:
+    return web.Response(body=HOSTILE_FEED, content_type="application/rss+xml")
 
 
 @pytest.fixture(scope="module")
 def hostile_feed() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hostile.xml"
-    finally:
-        server.shutdown()
+    app = web.Application()
+    app.router.add_get("/hostile.xml", _hostile)
+    with serve_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}/hostile.xml"
 
 
 @pytest.fixture(scope="module")

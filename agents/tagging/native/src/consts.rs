@@ -1,5 +1,5 @@
 // Generated from agents/tagging/spec.py by `python -m newswatch.agents.tagging.spec`;
-// do not edit (tests/unit/tagging/test_native_spec.py fails when the two differ).
+// do not edit (tests/unit/agents/tagging/test_native_spec.py fails when the two differ).
 
 // Payload kinds (spec.Kind).
 pub const ALIAS: u8 = 0;
