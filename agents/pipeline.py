@@ -751,9 +751,9 @@ def _sinks_agent(app: faust.App, deps: Deps) -> Callable[[Any], Any]:
 
         client = make_redis(deps.settings)
         sink = RedisAlertSink(client, deps.settings)
-        repair = _sink_repair(app, deps, client, sink)
         webhook_client = make_redis(deps.settings)
         dispatcher = WebhookDispatcher(deps.settings, webhook_client)
+        repair = _sink_repair(app, deps, client, sink, dispatcher.submit_many)
         await dispatcher.start()
         checks = asyncio.ensure_future(repair.check_forever())
         digests = None
@@ -808,9 +808,10 @@ class _Replayed:
     value: bytes | None
 
 
-def _sink_repair(app: faust.App, deps: Deps, client: Any, sink: Any) -> Any:
+def _sink_repair(app: faust.App, deps: Deps, client: Any, sink: Any, resubmit: Any) -> Any:
     """The Redis sink's watermark and repair for the alerts topic, repairing only partitions
-    this worker is assigned and dead-lettering replayed poison records as the live path does."""
+    this worker is assigned, dead-lettering replayed poison records as the live path does and
+    queueing the replayed alerts for the webhooks again (`resubmit`, idempotent)."""
     from newswatch.streams.sinks.repair import AlertSinkRepair
 
     topic = deps.topics["alerts"]
@@ -823,7 +824,15 @@ def _sink_repair(app: faust.App, deps: Deps, client: Any, sink: Any) -> Any:
         replayed = _Replayed(record, record.key, record.value)
         await _send_dead_letter(app, deps, replayed, reason, error)
 
-    return AlertSinkRepair(client, sink, deps.settings, topic, owned=owned, dead_letter=dead_letter)
+    return AlertSinkRepair(
+        client,
+        sink,
+        deps.settings,
+        topic,
+        owned=owned,
+        dead_letter=dead_letter,
+        resubmit=resubmit,
+    )
 
 
 def _observe(observe: Callable[[float], None], alerts: list[Alert]) -> None:

@@ -86,6 +86,11 @@ REDIS_SINK_REPAIRED = Counter(
     "newswatch_redis_sink_repaired_alerts_total",
     "Alerts a repair found missing from Redis and wrote again (a lost write restored).",
 )
+REDIS_SINK_REQUEUED = Counter(
+    "newswatch_redis_sink_requeued_webhooks_total",
+    "Webhook deliveries a repair queued again because their outbox entry was lost with Redis's"
+    " last second (each goes out once more, under its webhook-id).",
+)
 REDIS_SINK_REPLAYED = Counter(
     "newswatch_redis_sink_replayed_records_total",
     "Records of the alerts topic read by repairs, by outcome (written: new or already there;"

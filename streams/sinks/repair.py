@@ -34,8 +34,13 @@ Repair. A plain consumer (no group: `assign` + `seek`) reads the partition from
 watermark + 1 to the last offset written by the live path and writes every alert again with
 the sink's Lua script: the alert's `SET NX` key and its stream entry are written by one
 script, hence vanish together, so a replayed alert that Redis still has changes nothing and
-one it lost is written once. Only the Redis stream is repaired: webhooks have their own
-outbox and are never sent by a repair. The repair holds the sink's lock: the live sink waits
+one it lost is written once. The webhook outbox lives in the same Redis and lost the same
+second: every replayed alert is queued again through `resubmit` (the dispatcher's
+`submit_many`), which is idempotent per alert and endpoint, so a delivery still queued,
+delivered or dead-lettered stays as it is and only one whose outbox entry vanished is queued
+again (a delivery made just before the crash whose "delivered" marker vanished is then sent
+a second time, under the same `webhook-id`, which receivers deduplicate on). The repair
+holds the sink's lock: the live sink waits
 until the partition is repaired (a lost second is a few hundred alerts), so the two never
 race. Partitions this worker no longer owns are left to their new owner, which finds the same
 gap at its first batch.
@@ -70,6 +75,7 @@ from newswatch.streams.sinks.metrics import (
     REDIS_SINK_REPAIRED,
     REDIS_SINK_REPAIRS,
     REDIS_SINK_REPLAYED,
+    REDIS_SINK_REQUEUED,
 )
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
 from newswatch.streams.sinks.retry import is_transient, retry_forever
@@ -107,6 +113,9 @@ REPLAY_TIMEOUT = 120.0
 #: `dead_letter(record, error)`: error is the exception of a record that could not be decoded,
 #: or a string for an alert Redis refused.
 DeadLetter = Callable[[Any, BaseException | str], Awaitable[None]]
+#: Queue alerts for the webhooks again (`WebhookDispatcher.submit_many`: idempotent per alert
+#: and endpoint); returns how many deliveries were newly queued.
+Resubmit = Callable[[list[Alert]], Awaitable[int]]
 
 
 @dataclass
@@ -120,6 +129,7 @@ class RepairResult:
     trigger: str
     records: int = 0
     repaired: int = 0  # alerts Redis had lost, written again
+    requeued: int = 0  # webhook deliveries whose outbox entry Redis had lost, queued again
     dead_letters: int = 0
     skipped_offsets: int = 0  # older than the lookback, not replayed
     outcome: str = "done"  # done, failed, not_owned
@@ -152,6 +162,7 @@ class AlertSinkRepair:
         owned: Callable[[], set[int] | None],
         dead_letter: DeadLetter,
         consumer_factory: Callable[[], Any] | None = None,
+        resubmit: Resubmit | None = None,
     ) -> None:
         self._redis = redis
         self._sink = sink
@@ -162,6 +173,7 @@ class AlertSinkRepair:
         self._owned = owned
         self._dead_letter = dead_letter
         self._consumer_factory = consumer_factory or self._plain_consumer
+        self._resubmit = resubmit
         self.lookback = settings.alerts.repair_lookback_seconds
         self.interval = settings.alerts.repair_check_seconds
         self._lock = asyncio.Lock()
@@ -293,14 +305,16 @@ class AlertSinkRepair:
             except Exception as exc:  # deterministic; the next batch or check finds the gap
                 log.error("sink watermark of %s not moved: %r", self.topic, exc)
             log.warning(
-                "%s[%d]: repaired offsets %d..%d: %d records read, %d alerts written again"
-                " (%d dead-lettered, %d offsets older than the lookback skipped)",
+                "%s[%d]: repaired offsets %d..%d: %d records read, %d alerts written again,"
+                " %d webhook deliveries queued again (%d dead-lettered, %d offsets older than"
+                " the lookback skipped)",
                 self.topic,
                 partition,
                 result.start,
                 upto,
                 result.records,
                 result.repaired,
+                result.requeued,
                 result.dead_letters,
                 result.skipped_offsets,
             )
@@ -396,6 +410,10 @@ class AlertSinkRepair:
         result.repaired += repaired
         REDIS_SINK_REPAIRED.inc(repaired)
         REDIS_SINK_REPLAYED.labels("written").inc(len(created))
+        if self._resubmit is not None:  # after the stream, as the live path queues them
+            requeued = await self._resubmit([alert for _, alert in decoded])
+            result.requeued += requeued
+            REDIS_SINK_REQUEUED.inc(requeued)
 
     async def _poison(self, record: Any, error: BaseException | str, result: RepairResult) -> None:
         result.dead_letters += 1

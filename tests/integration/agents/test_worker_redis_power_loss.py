@@ -1,5 +1,5 @@
 """`newswatch worker` through a Redis host crash: the alerts of the lost last second come back
-from the alerts topic, each exactly once, with no webhook sent by the repair.
+from the alerts topic, each exactly once.
 
 redis-server here is the test's own (`RedisHost`): the power loss kills it and restarts it on
 a copy of its AOF taken before the last articles' alerts were written, the way a host crash

@@ -30,7 +30,7 @@ from newswatch.streams.sinks.redis_client import make_redis
 from newswatch.streams.sinks.redis_sink import RedisAlertSink
 from newswatch.streams.sinks.repair import AlertSinkRepair, offset_ranges
 from tests.support.redis_host import RedisHost
-from tests.support.sinks import alert
+from tests.support.sinks import SECRET, alert, make_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -162,6 +162,40 @@ async def test_a_lost_second_comes_back_exactly_once_at_the_next_batch(
         p: max(o for q, o in rig.offsets.values() if q == p) for p in range(PARTITIONS)
     }
     assert await rig.repair.check() == []  # nothing left to repair
+
+
+async def test_webhook_deliveries_lost_with_the_second_are_queued_again(
+    rig: Rig, host: RedisHost
+) -> None:
+    """The outbox lives in the same Redis and loses the same second: the repair queues the
+    replayed alerts again, and the outbox's idempotence keeps only the lost ones."""
+    from newswatch.streams.sinks.webhooks import WebhookDispatcher
+
+    hook = {"name": "siem", "url": "http://127.0.0.1:9/hook", "secrets": [SECRET]}
+    settings = make_settings(host.server.url, [hook])
+    dispatcher = WebhookDispatcher(settings, rig.redis)  # not started: nothing is sent
+    rig.repair._resubmit = dispatcher.submit_many
+    jobs = "newswatch:webhooks:siem:jobs"  # the outbox's queued deliveries (outbox.py)
+
+    async def live(items: list[Alert]) -> None:  # the sink agent: stream, then outbox
+        positions = await rig.publish(items)
+        await rig.sink.write_many(items)
+        assert await dispatcher.submit_many(items) == len(items)
+        assert await rig.repair.after_batch(offset_ranges(positions)) == []
+
+    before = [alert(n) for n in range(30)]
+    lost = [alert(n) for n in range(30, 70)]
+    await live(before)
+    host.snapshot()
+    await live(lost)
+    host.power_loss()
+    assert set(await rig.redis.hkeys(jobs)) == {a.id.encode() for a in before}
+
+    results = await rig.repair.check()
+    assert sum(r.repaired for r in results) == len(lost)
+    assert sum(r.requeued for r in results) == len(lost)  # the kept 30 are not queued twice
+    queued = {k.decode() for k in await rig.redis.hkeys(jobs)}
+    assert queued == {a.id for a in before + lost}
 
 
 async def test_an_aof_cut_inside_a_script_loses_alert_and_dedup_key_together(
