@@ -136,9 +136,9 @@ async def redis_power_loss(ctx: Chaos) -> None:
     later redis-server is killed and restarted on the copy. The alerts written in that second
     are gone from the stream (`aof_lost_at_restart`); the Redis sink's repair writes them again
     from the alerts topic (streams/sinks/repair.py): `repaired_s` is how long after the restart
-    the last of them was back, `still_missing` how many were not within 120 s. Not in the
-    default run: the webhook outbox loses the same second, and a delivery queued then and not
-    yet made is not sent (docs/chaos.md)."""
+    the last of them was back, `still_missing` how many were not within 120 s. The webhook
+    outbox loses the same second; the repair queues the replayed alerts again, so deliveries
+    made just before the crash may be repeated (`webhook_repeats`, same webhook-id)."""
     ctx.feeds.publish(ctx.current, ctx.scale.burst // 2)
     before = len(ctx.tracker.seen)
     deadline = time.monotonic() + 60
@@ -254,5 +254,5 @@ ALL: dict[str, Scenario] = {
     "burst": burst,
     "nemesis": nemesis,
 }
-DEFAULT = [name for name in ALL if name != "redis_power_loss"]
+DEFAULT = list(ALL)
 SMOKE = ["worker_kill9", "leader_kill9", "webhook_down", "poller_kill9"]
