@@ -177,6 +177,7 @@ def _severe_logs(driver) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_page_shows_alerts_then_a_hostile_one_live(browser, demo, hostile_feed) -> None:  # type: ignore[no-untyped-def]
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     driver = browser
@@ -238,16 +239,23 @@ def test_page_shows_alerts_then_a_hostile_one_live(browser, demo, hostile_feed) 
 
     # Mute the story from the panel: it and its alert leave the page, still without a reload.
     story.find_element(By.CSS_SELECTOR, "form.mute button").click()
-    _wait(
-        lambda: (
-            not driver.find_elements(By.ID, f"story-item-{story_id}")
-            or not driver.find_element(By.ID, f"story-item-{story_id}").is_displayed()
-        ),
-        15,
-        "the muted story to leave the panel",
-        driver,
-    )
-    _wait(lambda: not item.is_displayed(), 15, "the muted story's alert to hide", driver)
+
+    def story_gone() -> bool:  # removed, or hidden; it may go between the two lookups
+        try:
+            shown = driver.find_elements(By.ID, f"story-item-{story_id}")
+            return not any(element.is_displayed() for element in shown)
+        except StaleElementReferenceException:
+            return False  # replaced while looked at: look again
+
+    _wait(story_gone, 15, "the muted story to leave the panel", driver)
+
+    def alert_hidden() -> bool:
+        try:
+            return not item.is_displayed()
+        except StaleElementReferenceException:
+            return True  # no longer in the page at all
+
+    _wait(alert_hidden, 15, "the muted story's alert to hide", driver)
     assert driver.execute_script("return window.__noReload") is True, "the page reloaded"
     driver.refresh()  # for every viewer: stored in Redis
     _wait(lambda: _alerts(driver), 30, "alerts after the reload", driver)

@@ -8,6 +8,7 @@ import pytest
 from newswatch.agents.alerting.rules import RuleError
 from newswatch.agents.stories.evaluate import GoldError as StoryGoldError
 from newswatch.agents.stories.gazetteer import GazetteerError
+from newswatch.agents.stories.story_input import BadItemsError
 from newswatch.agents.tagging.catalogue import CatalogueError
 from newswatch.agents.tagging.evaluate import GoldError as TagGoldError
 from newswatch.agents.tagging.tagger import TaggingError
@@ -38,6 +39,7 @@ TREE: list[tuple[type[Exception], type[Exception], tuple[type[Exception], ...]]]
     (TagGoldError, errors.ConfigError, (ValueError,)),
     (SecretError, errors.ConfigError, (ValueError,)),
     (records.NotARecordError, errors.RecordError, (ValueError,)),
+    (BadItemsError, errors.RecordError, (ValueError,)),
     (records.SchemaVersionError, errors.RecordError, (ValueError,)),
     (records.OutOfRangeError, errors.RecordError, (ValueError,)),
     (records.RecordTooLargeError, errors.RecordError, (ValueError,)),

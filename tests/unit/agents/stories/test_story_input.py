@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
-from pathlib import Path
 
 import orjson
 import pytest
@@ -25,8 +24,9 @@ from newswatch.agents.stories.gazetteer import Gazetteer
 from newswatch.agents.stories.story_input import decode, join_items, story_article
 from newswatch.streams.records import Article, RecordError, TaggedArticle
 from newswatch.streams.settings import load_settings
+from tests.support.environment import DATA
 
-DEVSET = Path(__file__).resolve().parents[2] / "data" / "stories" / "devset.jsonl"
+DEVSET = DATA / "stories" / "devset.jsonl"
 
 
 @pytest.fixture(scope="module")
