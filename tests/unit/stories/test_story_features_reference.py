@@ -95,6 +95,7 @@ _EDGES = [
     "५० %", "50％", "50 per cent", "50 процентов", "600亿", "1.5 bn", "1,5 Mrd", "99 999 999",
     "$600 billion.", "600,000.5", "6.000,5 millones", "mil millones", "5 mil millones",
     "1e10", "0.5%", "0 %", "10", "9", "1900", "2100", "2101", "12345678901234567890123",
+    "caffè latte", "naïve_user's Ü-Boot", "a\ud800b c", "x\u00a0y\u2003z", "١٢٣ abc",
 ]  # fmt: skip
 
 
@@ -104,6 +105,7 @@ def test_edge_texts_give_the_reference_features(text: str) -> None:
         for script in ("latin", "unspaced", "cyrillic"):
             want = reference.latin_names(text, script, lang)
             assert features.latin_names(text, script, lang) == want
+        assert features.shingles("T", text, script) == reference.shingles("T", text, script)
     assert features.numbers(text) == reference.numbers(text)
     assert features.model_codes(text) == reference.model_codes(text)
 
@@ -117,7 +119,7 @@ _PIECES = [
     "1.5", "600,000", "6.000", "1 000", "1\u00a0000", "2025", "12345678901234567890123",
     "billion", "Milliarden", "млрд", "процентов", "亿", "万", "억", "日", "号", "June",
     "juin", "tháng", "年", "深度求索", "英伟达", "据", "报道", "Об", "этом", "Рейтер",
-    "딥시크", "ดีปซีค", "٣", "५", "_", "x2",
+    "딥시크", "ดีปซีค", "٣", "५", "_", "x2", "è", "'", "\u2003", "\t", "ǅ",
 ]  # fmt: skip
 _FEW = [". ", ".", ",", " ", "  ", "\n", "Bar", "Bar", "Foo", "FooBar", "5", "17", "910C", "a"]
 
