@@ -77,21 +77,22 @@ CHAR_NGRAM = 3
 def shingles(title: str, text: str, script: str | None = None) -> set[bytes]:
     """Word 2-grams, or character 3-grams for unspaced scripts, of title and text."""
     full = unicodedata.normalize("NFKC", f"{title}\n{text}").lower()
-    return _shingles(full, script or script_of(full))
+    return set(_shingles(full, script or script_of(full)))
 
 
-def _shingles(lowered: str, script: str) -> set[bytes]:
+def _shingles(lowered: str, script: str) -> frozenset[bytes]:
     """`shingles` of the NFKC-normalised, lower-cased "title\ntext"."""
     if script == "unspaced":
         # Letters, digits and marks: Thai vowels and tone marks are combining marks.
         chars = _NOT_CHAR.sub("", lowered)
         if len(chars) < CHAR_NGRAM:
-            return {chars.encode()} if chars else set()
-        return set(map(str.encode, map("".join, zip(chars, chars[1:], chars[2:], strict=False))))
+            return frozenset((chars.encode(),) if chars else ())
+        grams = map("".join, zip(chars, chars[1:], chars[2:], strict=False))
+        return frozenset(map(str.encode, grams))
     words = _utf8_words(lowered)
     if len(words) < 2:
-        return set(words)
-    return set(map(b" ".join, itertools.pairwise(words)))
+        return frozenset(words)
+    return frozenset(map(b" ".join, itertools.pairwise(words)))
 
 
 # ASCII bytes that are not word characters (what \w leaves out of an ASCII text) -> space;
@@ -453,7 +454,7 @@ def _extract(
     anchors.update(n for n in names if f"e:{n[2:]}" not in anchors)
     return Features(
         script,
-        frozenset(_shingles(lowered, script)),
+        _shingles(lowered, script),
         frozenset(anchors),
         frozenset(weak & anchors),
     )
