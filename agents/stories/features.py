@@ -102,14 +102,24 @@ _ASCII_NON_WORD_TO_SPACE = bytes(
 )
 
 
+# The non-ASCII characters of most Latin-script text, none a word character: replaced by a
+# space in the UTF-8 bytes (a character's encoding never occurs inside another's), most texts
+# are then ASCII and skip the per-piece check.
+_UTF8_SEPARATORS = tuple(c.encode() for c in "\u2019\u2018\u201c\u201d\u2014\u2013")  # ’‘“”—–
+
+
 def _utf8_words(text: str) -> list[bytes]:
     """The UTF-8 bytes of `_WORD.findall(text)`'s words, in order, made faster: no run of
     word characters crosses an ASCII non-word character, so the text is first cut there in
     bytes (a translate and a split, no per-character Python), and only the pieces holding
     non-ASCII characters go through the regex. "surrogatepass": a lone surrogate (not a
     word character) neither breaks the encoding nor joins a word."""
-    pieces = text.encode("utf-8", "surrogatepass").translate(_ASCII_NON_WORD_TO_SPACE).split()
-    if text.isascii():
+    data = text.encode("utf-8", "surrogatepass")
+    if not text.isascii():
+        for separator in _UTF8_SEPARATORS:
+            data = data.replace(separator, b" ")
+    pieces = data.translate(_ASCII_NON_WORD_TO_SPACE).split()
+    if data.isascii():
         return pieces
     words: list[bytes] = []
     for piece in pieces:

@@ -95,7 +95,8 @@ _EDGES = [
     "५० %", "50％", "50 per cent", "50 процентов", "600亿", "1.5 bn", "1,5 Mrd", "99 999 999",
     "$600 billion.", "600,000.5", "6.000,5 millones", "mil millones", "5 mil millones",
     "1e10", "0.5%", "0 %", "10", "9", "1900", "2100", "2101", "12345678901234567890123",
-    "caffè latte", "naïve_user's Ü-Boot", "a\ud800b c", "x\u00a0y\u2003z", "١٢٣ abc",
+    "caffè latte", "naïve_user's Ü-Boot", "it’s “quoted” — and–dashed ‘x’", "a’b’é—c",
+    "a\ud800b c", "x\u00a0y\u2003z", "١٢٣ abc",
 ]  # fmt: skip
 
 
@@ -119,7 +120,7 @@ _PIECES = [
     "1.5", "600,000", "6.000", "1 000", "1\u00a0000", "2025", "12345678901234567890123",
     "billion", "Milliarden", "млрд", "процентов", "亿", "万", "억", "日", "号", "June",
     "juin", "tháng", "年", "深度求索", "英伟达", "据", "报道", "Об", "этом", "Рейтер",
-    "딥시크", "ดีปซีค", "٣", "५", "_", "x2", "è", "'", "\u2003", "\t", "ǅ",
+    "딥시크", "ดีปซีค", "٣", "५", "_", "x2", "è", "'", "\u2003", "\t", "ǅ", "’", "“", "—",
 ]  # fmt: skip
 _FEW = [". ", ".", ",", " ", "  ", "\n", "Bar", "Bar", "Foo", "FooBar", "5", "17", "910C", "a"]
 
@@ -143,3 +144,8 @@ def test_generated_texts_give_the_reference_features(text: str, title: str, lang
     want = reference.extract(title, text, lang, ["deepseek"], ["t1"], keys)
     assert features.extract(title, text, lang, ["deepseek"], ["t1"], keys) == want
     assert features.extract_article(title, text, lang, ["deepseek"], ["t1"], gazetteer) == want
+
+
+def test_separators_replaced_before_the_word_split_are_not_word_characters() -> None:
+    for separator in features._UTF8_SEPARATORS:
+        assert features._WORD.search(separator.decode()) is None
