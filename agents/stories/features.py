@@ -327,14 +327,28 @@ _CAPITAL_STOP_WORDS = """
     pc ok
 """
 _CAPITAL_STOP = frozenset(_CAPITAL_STOP_WORDS.split())
-_MONTHS = re.compile(
-    r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|januar|februar|märz|mai|juni|"
-    r"juli|oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|"
-    r"novembre|décembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|"
-    r"noviembre|diciembre|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|"
-    r"dezembro|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|"
-    r"декабря|tháng)\w*"
+_MONTH_WORDS = (
+    "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|januar|februar|märz|mai|juni|"
+    "juli|oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|"
+    "novembre|décembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|"
+    "noviembre|diciembre|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|"
+    "dezembro|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|"
+    "декабря|tháng"
 )
+# The reference's "(?i)\b(?:MONTH_WORDS)\w*" (used only to tell whether it matches), with the
+# words grouped by first letter behind a look-ahead for those letters: the same matches, but
+# the regex engine, which tries each alternative separately under IGNORECASE, tries the
+# words only where a word starts with one of the letters, and only those of that letter.
+_MONTH_GROUPS: dict[str, list[str]] = {}
+for _word in _MONTH_WORDS.split("|"):
+    _MONTH_GROUPS.setdefault(_word[0], []).append(_word[1:])
+_MONTH_FIRSTS = "".join(sorted(_MONTH_GROUPS))
+_MONTHS = re.compile(
+    rf"(?i)\b(?=[{_MONTH_FIRSTS}])(?:"
+    + "|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in sorted(_MONTH_GROUPS.items()))
+    + r")\w*"
+)
+del _word
 _DAY_AFTER = re.compile(r"\s?(?:日|号|號|일)")
 
 

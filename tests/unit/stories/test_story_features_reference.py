@@ -5,6 +5,8 @@ other branches, and generated texts made of the pieces the regexes care about.""
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +122,8 @@ _PIECES = [
     "1.5", "600,000", "6.000", "1 000", "1\u00a0000", "2025", "12345678901234567890123",
     "billion", "Milliarden", "млрд", "процентов", "亿", "万", "억", "日", "号", "June",
     "juin", "tháng", "年", "深度求索", "英伟达", "据", "报道", "Об", "этом", "Рейтер",
-    "딥시크", "ดีปซีค", "٣", "५", "_", "x2", "è", "'", "\u2003", "\t", "ǅ", "’", "“", "—",
+    "딥시크", "ดีปซีค", "٣", "५", "_", "x2", "DEC", "Mayo", "МАЯ", "août", "oct", "xjan",
+    "è", "'", "\u2003", "\t", "ǅ", "’", "“", "—",
 ]  # fmt: skip
 _FEW = [". ", ".", ",", " ", "  ", "\n", "Bar", "Bar", "Foo", "FooBar", "5", "17", "910C", "a"]
 
@@ -149,3 +152,33 @@ def test_generated_texts_give_the_reference_features(text: str, title: str, lang
 def test_separators_replaced_before_the_word_split_are_not_word_characters() -> None:
     for separator in features._UTF8_SEPARATORS:
         assert features._WORD.search(separator.decode()) is None
+
+
+def test_month_lookahead_admits_every_character_a_month_word_can_start_with() -> None:
+    """The look-ahead is a filter only if its class (case-insensitive) holds every character
+    each first letter matches case-insensitively, in all of Unicode."""
+    assert reference._MONTHS.pattern == rf"(?i)\b(?:{features._MONTH_WORDS})\w*"
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    admitted = set(re.findall(rf"(?i)[{features._MONTH_FIRSTS}]", every))
+    for first in {word[0] for word in features._MONTH_WORDS.split("|")}:
+        assert set(re.findall(f"(?i){re.escape(first)}", every)) <= admitted, first
+
+
+def test_every_month_word_in_every_case_matches_where_the_reference_matches() -> None:
+    for word in features._MONTH_WORDS.split("|"):
+        for form in (word, word.capitalize(), word.upper(), f"x{word}", f"{word}s"):
+            window = f"on 3 {form} 2025"
+            assert bool(features._MONTHS.search(window)) == bool(reference._MONTHS.search(window))
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        "on 17 June", "17. Juni", "le 17 JUIN", "17 de mayo", "17 МАЯ 2025", "ngày 17 tháng 6",
+        "Sept. 17", "17 Decembre", "a dec 3", "xjan 3", "3 janx", "3 Ωjan", "17 İyun", "17 Jul.",
+        "ABRIL 3", "3 oct", "3 Oktober", "3 août", "3 AOÛT", "3 март", "3 ФЕВРАЛЯ", "no month 3",
+    ],
+)  # fmt: skip
+def test_months_regex_matches_where_the_reference_matches(window: str) -> None:
+    assert bool(features._MONTHS.search(window)) == bool(reference._MONTHS.search(window))
+    assert features.numbers(window) == reference.numbers(window)
