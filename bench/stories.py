@@ -2,6 +2,7 @@
 (not a test; run by hand).
 
     .venv/bin/python bench/stories.py [--per-day 10000] [--days 7] [--runs 3] [--cpu N]
+        [--feeds DIR] [--reference] [--cpu-only | --memory-only]
 
 Part 1, CPU per article (one pinned core, medians of `--runs` interleaved runs, process CPU
 time): the dev set's articles (tests/data/stories/devset.jsonl, 12 languages; short
@@ -11,6 +12,11 @@ texts, mostly English) through
   tag      Tagger.tag() with the language given, as the worker calls it
   stories  StoryEngine.add() on the tagged articles (gazetteer, features, MinHash, LSH and
            anchor lookups, state update), fed as a fresh stream each run
+  features FeatureMaker.prepare() alone (gazetteer, features, MinHash): the per-article part
+           the worker runs in the tag agent's child process
+
+and with `--reference` both again with the untuned feature code (features_reference.py and
+datasketch's MinHash.update_batch; the same output), for before/after figures,
 
 and the ratio stories/tag. The worker's per-article CPU is larger than tagging alone (Faust,
 decoding, alert rules, publishing: 1.96 ms per article measured in bench/worker.py), so
@@ -40,13 +46,24 @@ import re
 import statistics
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import orjson
+from datasketch import MinHash
 
-from newswatch.agents.stories import StoryArticle, StoryEngine
+from newswatch.agents.stories import (
+    Gazetteer,
+    StoryArticle,
+    StoryConfig,
+    StoryEngine,
+    features_reference,
+)
+from newswatch.agents.stories.engine import FeatureMaker
 from newswatch.agents.stories.evaluate import Tagged, check_row, to_story_article
+from newswatch.agents.stories.features import Features
 from newswatch.agents.tagging import Tagger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,31 +118,80 @@ def feed_articles(tagger: Tagger, folder: Path) -> list[StoryArticle]:
     return out
 
 
+class ReferenceFeatureMaker(FeatureMaker):
+    """The FeatureMaker as it was before it was tuned (features_reference.py, datasketch's
+    MinHash.update_batch): the same output, the old cost, for before/after figures."""
+
+    def features(self, article: StoryArticle) -> Features:
+        title = article.title[:500]
+        text = article.text[: self.config.max_text_chars]
+        keys = self.gazetteer.find(f"{title}\n{text}")
+        return features_reference.extract(
+            title, text, article.lang, article.entities, article.themes, keys
+        )
+
+    def __init__(self, config: StoryConfig, gazetteer: Gazetteer) -> None:
+        super().__init__(config, gazetteer)
+        # As the untuned FeatureMaker did: one MinHash, cleared per article.
+        self._hasher = MinHash(
+            num_perm=config.num_perm,
+            seed=config.seed,
+            permutations=self.perms,
+            scheme="affine32",
+            hashfunc=zlib.crc32,
+        )
+
+    def signature(self, feats: Features) -> np.ndarray | None:
+        if len(feats.shingles) < self.config.min_shingles:
+            return None
+        self._hasher.clear()
+        self._hasher.update_batch(sorted(feats.shingles))
+        return self._hasher.hashvalues.copy()
+
+
+def _timed(fn, articles: list[StoryArticle]) -> float:
+    """CPU ms per article of fn over articles."""
+    gc.collect()
+    start = time.process_time()
+    for a in articles:
+        fn(a)
+    return (time.process_time() - start) * 1000 / len(articles)
+
+
 def cpu_per_article(
-    tagger: Tagger, articles: list[StoryArticle], runs: int, name: str = "dev-set"
+    tagger: Tagger,
+    articles: list[StoryArticle],
+    runs: int,
+    name: str = "dev-set",
+    reference: bool = False,
 ) -> None:
-    tag_ms, story_ms = [], []
+    """Tagging, the story engine (`add`: features, signature, the stateful part) and its
+    feature part alone (`FeatureMaker.prepare`: what the tag agent's child does per article);
+    with `reference`, also both with the untuned feature code (interleaved runs)."""
+    cases = ["tag", "stories", "features"] + (["stories-ref", "features-ref"] if reference else [])
+    ms: dict[str, list[float]] = {case: [] for case in cases}
     for _ in range(runs):
-        gc.collect()
-        start = time.process_time()
-        for a in articles:
-            tagger.tag(a.text, title=a.title, lang=a.lang)
-        tag_ms.append((time.process_time() - start) * 1000 / len(articles))
-        engine = StoryEngine()
-        gc.collect()
-        start = time.process_time()
-        for a in articles:
-            engine.add(a)
-        story_ms.append((time.process_time() - start) * 1000 / len(articles))
-    tag, story = statistics.median(tag_ms), statistics.median(story_ms)
+        ms["tag"].append(_timed(lambda a: tagger.tag(a.text, title=a.title, lang=a.lang), articles))
+        for suffix in ("", "-ref") if reference else ("",):
+            engine = StoryEngine()
+            if suffix:
+                engine.maker = ReferenceFeatureMaker(engine.config, engine.gazetteer)
+            ms["stories" + suffix].append(_timed(engine.add, articles))
+            ms["features" + suffix].append(_timed(engine.maker.prepare, articles))
+    med = {case: statistics.median(values) for case, values in ms.items()}
     chars = sum(len(a.title) + len(a.text) for a in articles) / len(articles)
     print(
         f"CPU per article, {len(articles)} {name} articles ({chars:.0f} characters on "
         f"average), median of {runs} runs"
     )
-    print(f"  tag      {tag:7.3f} ms  ({1000 / tag:8.0f} articles/s)")
-    print(f"  stories  {story:7.3f} ms  ({1000 / story:8.0f} articles/s)")
+    for case, value in med.items():
+        print(f"  {case:12s} {value:7.3f} ms  ({1000 / value:8.0f} articles/s)")
+    tag, story = med["tag"], med["stories"]
     print(f"  stories/tag = {story / tag:.2f}; stories/worker (1.96 ms) = {story / 1.96:.2f}")
+    print(f"  features = {med['features'] / story:.0%} of stories")
+    if reference:
+        for case in ("stories", "features"):
+            print(f"  {case}: {med[case + '-ref'] / med[case]:.2f}x faster than the reference")
 
 
 def synthetic(
@@ -250,6 +316,12 @@ def main() -> None:
         help="Folder of real feed files (as bench/tagging.py); skipped when absent.",
     )
     parser.add_argument("--memory-only", action="store_true", help="skip part 1 (CPU per article)")
+    parser.add_argument("--cpu-only", action="store_true", help="skip part 2 (memory)")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="part 1 also with the untuned feature code (features_reference.py)",
+    )
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     cpu = args.cpu if args.cpu is not None else cpus[-1]
@@ -259,12 +331,13 @@ def main() -> None:
     print(f"tagging engine: {tagger.engine}")
     articles, by_story = load(tagger)
     if not args.memory_only:
-        cpu_per_article(tagger, articles, args.runs)
+        cpu_per_article(tagger, articles, args.runs, reference=args.reference)
     if not args.memory_only and args.feeds.is_dir():
         feed = feed_articles(tagger, args.feeds)
         if feed:
-            cpu_per_article(tagger, feed, args.runs, name="real feed")
-    memory(by_story, args.per_day, args.days)
+            cpu_per_article(tagger, feed, args.runs, name="real feed", reference=args.reference)
+    if not args.cpu_only:
+        memory(by_story, args.per_day, args.days)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import heapq
 import math
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +50,7 @@ import orjson
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from datasketch.storage import UnorderedStorage
 
-from newswatch.agents.stories.features import Features, extract
+from newswatch.agents.stories.features import Features, extract_article
 from newswatch.agents.stories.gazetteer import Gazetteer
 
 SNAPSHOT_VERSION = 1
@@ -352,6 +352,29 @@ class Prepared:
     signature: np.ndarray | None  # None: too few shingles for the near-duplicate test
 
 
+_FMIX32 = tuple(np.uint32(c) for c in (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16))
+_MAX32 = np.uint32(0xFFFFFFFF)
+
+
+def minhash_affine32(shingles: Collection[bytes], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """datasketch's MinHash (scheme "affine32", hash function zlib.crc32) of shingles, with
+    permutations `a`, `b` of shape (1, num_perm): each shingle's crc32, MurmurHash3's 32-bit
+    finaliser, then the minimum of (a * h + b) mod 2**32 per permutation. The minimum does
+    not depend on the order of the shingles."""
+    if not shingles:
+        return np.full(a.shape[1], _MAX32, dtype=np.uint32)
+    hv = np.fromiter(map(zlib.crc32, shingles), dtype=np.uint32, count=len(shingles))
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv ^= hv >> s1
+    hv *= m1
+    hv ^= hv >> s2
+    hv *= m2
+    hv ^= hv >> s3
+    phv = hv.reshape(-1, 1) * a
+    phv += b
+    return phv.min(axis=0)
+
+
 class FeatureMaker:
     """The per-article work of the engine that needs no state: anchors, shingles, MinHash.
 
@@ -367,16 +390,11 @@ class FeatureMaker:
         self.perms = MinHash(
             num_perm=config.num_perm, seed=config.seed, scheme=_SCHEME
         ).permutations
-        # crc32 (C, deterministic across processes) instead of datasketch's default SHA-1:
-        # the shingle hash only needs to spread, and it is the per-shingle cost. One MinHash,
-        # cleared per article: building one checks its permutations every time.
-        self._hasher = MinHash(
-            num_perm=config.num_perm,
-            seed=config.seed,
-            permutations=self.perms,
-            scheme=_SCHEME,
-            hashfunc=zlib.crc32,
-        )
+        # The signature is datasketch's affine32 MinHash with crc32 (C, deterministic across
+        # processes) as the shingle hash instead of its default SHA-1, computed here in one
+        # numpy pass (`minhash_affine32`): the same values as MinHash.update_batch without its
+        # per-call checks and copies (features_reference.signature is that reference).
+        self._perm_a, self._perm_b = (p.reshape(1, -1) for p in self.perms)
         self.fingerprint = (
             f"f{self.VERSION}:{_SCHEME}:{config.num_perm}:{config.seed}:{config.max_text_chars}"
             f":{config.min_shingles}:{gazetteer.digest}"
@@ -385,16 +403,14 @@ class FeatureMaker:
     def features(self, article: StoryArticle) -> Features:
         title = article.title[:500]
         text = article.text[: self.config.max_text_chars]
-        gaz = self.gazetteer.find(f"{title}\n{text}")
-        return extract(title, text, article.lang, article.entities, article.themes, gaz)
+        return extract_article(
+            title, text, article.lang, article.entities, article.themes, self.gazetteer
+        )
 
     def signature(self, feats: Features) -> np.ndarray | None:
         if len(feats.shingles) < self.config.min_shingles:
             return None
-        mh = self._hasher
-        mh.clear()
-        mh.update_batch(sorted(feats.shingles))
-        return mh.hashvalues.copy()
+        return minhash_affine32(feats.shingles, self._perm_a, self._perm_b)
 
     def prepare(self, article: StoryArticle) -> Prepared:
         feats = self.features(article)

@@ -18,7 +18,13 @@ Each is a typed key:
   ("据Bloomberg报道" -> ``l:bloomberg``) and capitalised words inside Latin-script text
   (not at a sentence start), so "Lutnick" in Chinese, Russian and English text meet.
 
-Everything here is deterministic and pure.
+Everything here is deterministic and pure, and written for speed: it runs for every tagged
+article. features_reference.py holds the plain implementation of the same functions, which
+this module must match exactly (tests/unit/agents/stories/test_story_features_reference.py). The
+speed comes from regexes that start with a character class (the regex engine then skips to
+candidate characters instead of trying a look-behind at every position: the look-behinds sit
+after the first character), per distinct word instead of per occurrence work, and one
+normalisation per article shared by the gazetteer, shingles and anchors.
 """
 
 from __future__ import annotations
@@ -27,8 +33,13 @@ import itertools
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from newswatch.agents.stories.gazetteer import Gazetteer
 
 # ---- scripts -------------------------------------------------------------------------------
 
@@ -66,16 +77,57 @@ CHAR_NGRAM = 3
 def shingles(title: str, text: str, script: str | None = None) -> set[bytes]:
     """Word 2-grams, or character 3-grams for unspaced scripts, of title and text."""
     full = unicodedata.normalize("NFKC", f"{title}\n{text}").lower()
-    if (script or script_of(full)) == "unspaced":
+    return set(_shingles(full, script or script_of(full)))
+
+
+def _shingles(lowered: str, script: str) -> frozenset[bytes]:
+    """`shingles` of the NFKC-normalised, lower-cased "title\ntext"."""
+    if script == "unspaced":
         # Letters, digits and marks: Thai vowels and tone marks are combining marks.
-        chars = _NOT_CHAR.sub("", full)
+        chars = _NOT_CHAR.sub("", lowered)
         if len(chars) < CHAR_NGRAM:
-            return {chars.encode()} if chars else set()
-        return {chars[i : i + CHAR_NGRAM].encode() for i in range(len(chars) - CHAR_NGRAM + 1)}
-    words = _WORD.findall(full)
+            return frozenset((chars.encode(),) if chars else ())
+        grams = map("".join, zip(chars, chars[1:], chars[2:], strict=False))
+        return frozenset(map(str.encode, grams))
+    words = _utf8_words(lowered)
     if len(words) < 2:
-        return {w.encode() for w in words}
-    return {f"{a} {b}".encode() for a, b in itertools.pairwise(words)}
+        return frozenset(words)
+    return frozenset(map(b" ".join, itertools.pairwise(words)))
+
+
+# ASCII bytes that are not word characters (what \w leaves out of an ASCII text) -> space;
+# letters, digits, "_" and every byte of a multi-byte UTF-8 sequence (all >= 0x80) kept.
+_ASCII_NON_WORD_TO_SPACE = bytes(
+    b if b >= 0x80 or chr(b).isalnum() or b == 0x5F else 0x20 for b in range(256)
+)
+
+
+# The non-ASCII characters of most Latin-script text, none a word character: replaced by a
+# space in the UTF-8 bytes (a character's encoding never occurs inside another's), most texts
+# are then ASCII and skip the per-piece check.
+_UTF8_SEPARATORS = tuple(c.encode() for c in "\u2019\u2018\u201c\u201d\u2014\u2013")  # ’‘“”—–
+
+
+def _utf8_words(text: str) -> list[bytes]:
+    """The UTF-8 bytes of `_WORD.findall(text)`'s words, in order, made faster: no run of
+    word characters crosses an ASCII non-word character, so the text is first cut there in
+    bytes (a translate and a split, no per-character Python), and only the pieces holding
+    non-ASCII characters go through the regex. "surrogatepass": a lone surrogate (not a
+    word character) neither breaks the encoding nor joins a word."""
+    data = text.encode("utf-8", "surrogatepass")
+    if not text.isascii():
+        for separator in _UTF8_SEPARATORS:
+            data = data.replace(separator, b" ")
+    pieces = data.translate(_ASCII_NON_WORD_TO_SPACE).split()
+    if data.isascii():
+        return pieces
+    words: list[bytes] = []
+    for piece in pieces:
+        if piece.isascii():
+            words.append(piece)
+        else:
+            words.extend(w.encode() for w in _WORD.findall(piece.decode("utf-8", "surrogatepass")))
+    return words
 
 
 # ---- numbers -------------------------------------------------------------------------------
@@ -170,8 +222,10 @@ _PERCENT_WORDS = (
 _UNITS = sorted((*_MULTIPLIERS, *_PERCENT_WORDS), key=len, reverse=True)
 _WORD_UNITS = "|".join(re.escape(u) for u in _UNITS if u[0].isalpha() and u[0] < "\u2e80")
 _SIGN_UNITS = "|".join(re.escape(u) for u in _UNITS if not (u[0].isalpha() and u[0] < "\u2e80"))
+# The reference's "(?<![0-9A-Za-z.,])(?P<num>\d{1,3}(?:…)+(?!\d)|\d+(?:[.,]\d+)?)", with the
+# look-behind moved after the first digit (same matches; the engine scans for digits).
 _NUMBER = re.compile(
-    r"(?<![0-9A-Za-z.,])(?P<num>\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+(?![\d])|\d+(?:[.,]\d+)?)"
+    r"(?P<num>\d(?<![0-9A-Za-z.,]\d)(?:\d{0,2}(?:[.,\u00a0\u202f ]\d{3})+(?![\d])|\d*(?:[.,]\d+)?))"
     r"(?:\s?(?P<unit>" + _WORD_UNITS + r")(?![a-zа-яà-ỹ])|\s?(?P<sign>" + _SIGN_UNITS + r"))?",
     re.IGNORECASE,
 )
@@ -239,15 +293,21 @@ def numbers(text: str) -> set[str]:
 
 _NOT_LATIN_ALNUM = r"(?<![A-Za-z0-9])"
 _VERSION = re.compile(
-    r"(?<![0-9.,])(?P<ver>\d+(?:\.\d+)?)(?P<tail>[A-Za-z]{0,2})"
+    r"(?P<ver>\d(?<![0-9.,]\d)\d*(?:\.\d+)?)(?P<tail>[A-Za-z]{0,2})"
     r"(?![A-Za-z0-9]|[日月年号號時时点點])"
 )
 _WORD_BEFORE = re.compile(r"(?<![A-Za-z0-9])(?P<word>[A-Za-z]{1,13})(?P<sep>[ \-]?)$")
-_LATIN_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-Za-zÀ-ɏ]+(?![A-Za-zÀ-ɏ0-9])")
+# Look-behinds after the first letter, as in _NUMBER.
+_LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ](?<![A-Za-zÀ-ɏ0-9].)[A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ0-9])")
 # The same, starting with a capital (Latin-1 and Latin Extended-A capitals; the rest is
 # checked with str.isupper): Latin text has many words and few names.
-_CAPITAL_WORD = re.compile(r"(?<![A-Za-zÀ-ɏ0-9])[A-ZÀ-ÖØ-ÞĀ-Ž][A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ0-9])")
-_SENTENCE_END = re.compile(r"[.!?。！？:;«»\"“”„\n]\s*$")
+_CAPITAL = r"[A-ZÀ-ÖØ-ÞĀ-Ž](?<![A-Za-zÀ-ɏ0-9].)"
+_CAPITAL_WORD = re.compile(_CAPITAL + r"[A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ0-9])")
+# A sentence start: the text's start, or up to two spaces after a sentence end (the
+# reference reads the 3 characters before the word with "[.!?。！？:;«»\"“”„\n]\s*$").
+_END = '[.!?。！？:;«»"“”„\n]'
+_SENTENCE_START = rf"(?:(?<=^.)|(?<={_END}.)|(?<={_END}\s.)|(?<={_END}\s\s.))"
+_INITIAL_CAPITAL_WORD = re.compile(_CAPITAL + _SENTENCE_START + r"[A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ0-9])")
 
 # Capitalised words that begin clauses or name dates, not actors (all Latin languages).
 _CAPITAL_STOP_WORDS = """
@@ -267,14 +327,28 @@ _CAPITAL_STOP_WORDS = """
     pc ok
 """
 _CAPITAL_STOP = frozenset(_CAPITAL_STOP_WORDS.split())
-_MONTHS = re.compile(
-    r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|januar|februar|märz|mai|juni|"
-    r"juli|oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|"
-    r"novembre|décembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|"
-    r"noviembre|diciembre|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|"
-    r"dezembro|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|"
-    r"декабря|tháng)\w*"
+_MONTH_WORDS = (
+    "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|januar|februar|märz|mai|juni|"
+    "juli|oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|"
+    "novembre|décembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|"
+    "noviembre|diciembre|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|"
+    "dezembro|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|"
+    "декабря|tháng"
 )
+# The reference's "(?i)\b(?:MONTH_WORDS)\w*" (used only to tell whether it matches), with the
+# words grouped by first letter behind a look-ahead for those letters: the same matches, but
+# the regex engine, which tries each alternative separately under IGNORECASE, tries the
+# words only where a word starts with one of the letters, and only those of that letter.
+_MONTH_GROUPS: dict[str, list[str]] = {}
+for _word in _MONTH_WORDS.split("|"):
+    _MONTH_GROUPS.setdefault(_word[0], []).append(_word[1:])
+_MONTH_FIRSTS = "".join(sorted(_MONTH_GROUPS))
+_MONTHS = re.compile(
+    rf"(?i)\b(?=[{_MONTH_FIRSTS}])(?:"
+    + "|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in sorted(_MONTH_GROUPS.items()))
+    + r")\w*"
+)
+del _word
 _DAY_AFTER = re.compile(r"\s?(?:日|号|號|일)")
 
 
@@ -316,24 +390,29 @@ def latin_names(text: str, script: str, lang: str | None) -> tuple[set[str], set
     ("Commission", "Party" are names in English and common words elsewhere)."""
     found: set[str] = set()
     weak: set[str] = set()
-    for match in (_LATIN_WORD if script != "latin" else _CAPITAL_WORD).finditer(text):
-        word = match.group()
+    if script != "latin":
+        for word in set(_LATIN_WORD.findall(text)):
+            lower = word.lower()
+            if len(word) >= 2 and lower not in _CAPITAL_STOP:
+                found.add(f"l:{lower}")
+        return found, weak
+    # A plainly capitalised word counts when one of its occurrences is not at a sentence
+    # start: when it occurs more often than at sentence starts.
+    occurrences = Counter(_CAPITAL_WORD.findall(text))
+    initial: Counter[str] | None = None
+    for word, count in occurrences.items():
         lower = word.lower()
-        if len(word) < 2 or lower in _CAPITAL_STOP:
+        if len(word) < 2 or lower in _CAPITAL_STOP or not word[0].isupper():
             continue
-        if script != "latin":
+        if word[1:] != word[1:].lower():  # CamelCase or all caps: a name wherever it stands
             found.add(f"l:{lower}")
             continue
-        if not word[0].isupper():
+        if lang == "de":
             continue
-        camel = word[1:] != word[1:].lower()
-        if lang == "de" and not camel:
-            continue
-        before = text[max(0, match.start() - 3) : match.start()]
-        if not camel and (match.start() == 0 or _SENTENCE_END.search(before)):
-            continue  # sentence start: capitalised because it starts a sentence
-        found.add(f"l:{lower}")
-        if not camel:
+        if initial is None:
+            initial = Counter(_INITIAL_CAPITAL_WORD.findall(text))
+        if count > initial[word]:
+            found.add(f"l:{lower}")
             weak.add(f"l:{lower}")
     return found, weak
 
@@ -361,19 +440,45 @@ def extract(
 ) -> Features:
     """All features of one article. `gazetteer_keys` come from `Gazetteer.find`."""
     full = unicodedata.normalize("NFKC", f"{title}\n{text}")
+    return _extract(full, full.lower(), lang, entities, themes, gazetteer_keys)
+
+
+def extract_article(
+    title: str,
+    text: str,
+    lang: str | None,
+    entities: Iterable[str],
+    themes: Iterable[str],
+    gazetteer: Gazetteer,
+) -> Features:
+    """`extract` with the gazetteer's keys found here: the text is normalised once for the
+    gazetteer, the shingles and the anchors."""
+    full = unicodedata.normalize("NFKC", f"{title}\n{text}")
+    lowered = full.lower()
+    keys = gazetteer.find_normalized(lowered)
+    return _extract(full, lowered, lang, entities, themes, keys)
+
+
+def _extract(
+    full: str,
+    lowered: str,
+    lang: str | None,
+    entities: Iterable[str],
+    themes: Iterable[str],
+    gazetteer_keys: Iterable[str],
+) -> Features:
     script = script_of(full)
     anchors = {f"e:{e}" for e in entities} | {f"t:{t}" for t in themes}
     anchors.update(gazetteer_keys)
     anchors.update(numbers(full))
-    codes = model_codes(full)
-    anchors.update(codes)
+    anchors.update(model_codes(full))
     # A name that is also a model family ("Qwen" of "Qwen2.5") stays a name too.
     names, weak = latin_names(full, script, lang)
     # "DeepSeek" as a name says no more than the entity "deepseek" the tagger found.
     anchors.update(n for n in names if f"e:{n[2:]}" not in anchors)
     return Features(
         script,
-        frozenset(shingles(title, text, script)),
+        _shingles(lowered, script),
         frozenset(anchors),
         frozenset(weak & anchors),
     )

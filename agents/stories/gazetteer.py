@@ -97,7 +97,10 @@ class Gazetteer:
 
     def find(self, text: str) -> set[str]:
         """The anchors of every alias found in text."""
-        norm = unicodedata.normalize("NFKC", text).lower()
+        return self.find_normalized(unicodedata.normalize("NFKC", text).lower())
+
+    def find_normalized(self, norm: str) -> set[str]:
+        """`find` of a text already NFKC-normalised and lower-cased (in that order)."""
         found: set[str] = set()
         for index, start, end in self._automaton.find_matches_as_indexes(norm):
             left_ok = start == 0 or not _is_word_char(norm[start - 1])
