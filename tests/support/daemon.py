@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newswatch.streams.embedded import free_port
+from tests.support.processes import alive, descendants
 
 
 def clean_environ() -> dict[str, str]:
@@ -84,13 +85,13 @@ class Daemon:
         outlive it (`orphans()`)."""
         if self.running():
             assert self.proc is not None
-            self.killed_children.update(_descendants(self.proc.pid))
+            self.killed_children.update(descendants(self.proc.pid))
             self.proc.kill()
             self.proc.wait(10)
 
     def orphans(self) -> list[int]:
         """Descendants of killed incarnations that are still alive."""
-        return sorted(pid for pid in self.killed_children if _alive(pid))
+        return sorted(pid for pid in self.killed_children if alive(pid))
 
     def stop(self, timeout: float = 40.0, *, signalled: bool = False) -> int | None:
         """SIGTERM (once: a second one may cut the graceful shutdown short), SIGKILL after
@@ -144,32 +145,3 @@ class Daemon:
 
     def tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
-
-
-def _descendants(pid: int) -> set[int]:
-    """All descendants of `pid` (Linux /proc), the process itself excluded."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{current}/task/{task}/children") as f:
-                    children = {int(c) for c in f.read().split()}
-            except OSError:
-                continue
-            todo.extend(children - found)
-            found |= children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
