@@ -406,7 +406,9 @@ class FeatureMaker:
         module = load_native() if native is not False else None
         if native and module is None:
             raise ImportError("the compiled core (newswatch.agents.tagging._native) is not built")
-        self._hasher = None if module is None else module.MinHasher(*(p.tolist() for p in self.perms))
+        self._hasher = (
+            None if module is None else module.MinHasher(*(p.tolist() for p in self.perms))
+        )
         self.fingerprint = (
             f"f{self.VERSION}:{_SCHEME}:{config.num_perm}:{config.seed}:{config.max_text_chars}"
             f":{config.min_shingles}:{gazetteer.digest}"
