@@ -31,13 +31,13 @@ const CHAR_NGRAM: usize = 3;
 
 /// A character class: a bitmap of the Basic Multilingual Plane, ranges above it.
 struct Class {
-    bmp: Vec<u64>,
+    bmp: [u64; 0x10000 / 64],
     ranges: &'static [(u32, u32)],
 }
 
 impl Class {
     fn new(ranges: &'static [(u32, u32)]) -> Self {
-        let mut bmp = vec![0u64; 0x10000 / 64];
+        let mut bmp = [0u64; 0x10000 / 64];
         for &(lo, hi) in ranges {
             for cp in lo..=hi.min(0xFFFF) {
                 bmp[(cp >> 6) as usize] |= 1 << (cp & 63);
@@ -70,14 +70,24 @@ struct Shingles {
 }
 
 impl Shingles {
-    /// Unspaced scripts: the kept characters; 3-grams of them.
+    /// Unspaced scripts: the kept characters; 3-grams of them. Runs of kept characters are
+    /// copied whole.
     fn chars(text: &str) -> Self {
         let keep = &*NGRAM_CLASS;
+        let bytes = text.as_bytes();
         let mut buf = Vec::with_capacity(text.len());
         let mut starts = Vec::with_capacity(text.len() + 1);
-        for ch in text.chars().filter(|&ch| keep.contains(ch)) {
-            starts.push(buf.len());
-            buf.extend_from_slice(ch.encode_utf8(&mut [0u8; 4]).as_bytes());
+        let mut run: Option<usize> = None; // byte offset of the current run of kept characters
+        for (at, ch) in text.char_indices() {
+            if keep.contains(ch) {
+                let from = *run.get_or_insert(at);
+                starts.push(buf.len() + at - from);
+            } else if let Some(from) = run.take() {
+                buf.extend_from_slice(&bytes[from..at]);
+            }
+        }
+        if let Some(from) = run {
+            buf.extend_from_slice(&bytes[from..]);
         }
         let span = CHAR_NGRAM.min(starts.len());
         starts.push(buf.len());
@@ -93,22 +103,22 @@ impl Shingles {
     /// the slice from its first word's start to the end of its second word.
     fn words(text: &str) -> Self {
         let word = &*WORD_CLASS;
+        let bytes = text.as_bytes();
         let mut buf = Vec::with_capacity(text.len() + 1);
         let mut starts = Vec::new();
-        let mut inside = false;
-        for ch in text.chars() {
+        let mut run: Option<usize> = None; // byte offset of the current word
+        for (at, ch) in text.char_indices() {
             if word.contains(ch) {
-                if !inside {
-                    starts.push(buf.len());
-                    inside = true;
-                }
-                buf.extend_from_slice(ch.encode_utf8(&mut [0u8; 4]).as_bytes());
-            } else if inside {
+                run.get_or_insert(at);
+            } else if let Some(from) = run.take() {
+                starts.push(buf.len());
+                buf.extend_from_slice(&bytes[from..at]);
                 buf.push(b' ');
-                inside = false;
             }
         }
-        if inside {
+        if let Some(from) = run {
+            starts.push(buf.len());
+            buf.extend_from_slice(&bytes[from..]);
             buf.push(b' ');
         }
         let span = 2.min(starts.len());
@@ -151,6 +161,69 @@ fn fmix32(mut h: u32) -> u32 {
     h ^ (h >> 16)
 }
 
+/// Counts distinct shingles up to `need` (no more is asked): a short list while `need` is
+/// small, a hash set above.
+struct Distinct<'s> {
+    need: usize,
+    few: Vec<&'s [u8]>,
+    many: FxHashSet<&'s [u8]>,
+}
+
+impl<'s> Distinct<'s> {
+    fn new(need: usize) -> Self {
+        Distinct {
+            need,
+            few: Vec::new(),
+            many: FxHashSet::default(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, shingle: &'s [u8]) {
+        if self.need <= 16 {
+            if self.few.len() < self.need && !self.few.contains(&shingle) {
+                self.few.push(shingle);
+            }
+        } else if self.many.len() < self.need {
+            self.many.insert(shingle);
+        }
+    }
+
+    fn enough(&self) -> bool {
+        self.few.len().max(self.many.len()) >= self.need
+    }
+}
+
+/// `mins[k] = min(mins[k], a[k] * h + b[k])` (wrapping) over all `hashes`.
+fn permuted_minimum(a: &[u32], b: &[u32], hashes: &[u32], mins: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        unsafe { permuted_minimum_avx2(a, b, hashes, mins) };
+        return;
+    }
+    permuted_minimum_generic(a, b, hashes, mins);
+}
+
+/// The same loop compiled for AVX2 (8 lanes of 32-bit multiply and unsigned minimum; the
+/// x86-64 baseline has neither).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn permuted_minimum_avx2(a: &[u32], b: &[u32], hashes: &[u32], mins: &mut [u32]) {
+    permuted_minimum_generic(a, b, hashes, mins);
+}
+
+#[inline(always)]
+fn permuted_minimum_generic(a: &[u32], b: &[u32], hashes: &[u32], mins: &mut [u32]) {
+    let n = mins.len();
+    let (a, b) = (&a[..n], &b[..n]);
+    for &h in hashes {
+        for k in 0..n {
+            mins[k] = mins[k].min(a[k].wrapping_mul(h).wrapping_add(b[k]));
+        }
+    }
+}
+
 /// The affine32 MinHash of datasketch with crc32 as the shingle hash (see `minhash_affine32`
 /// in agents/stories/engine.py), with the permutations `FeatureMaker` draws.
 #[pyclass(frozen, module = "newswatch.agents.tagging._native")]
@@ -167,30 +240,18 @@ impl MinHasher {
         shingles: impl Iterator<Item = &'s [u8]>,
         min_shingles: usize,
     ) -> Option<Vec<u32>> {
-        let mut distinct: FxHashSet<&[u8]> = FxHashSet::default();
+        let mut distinct = Distinct::new(min_shingles);
         let mut hashes: Vec<u32> = Vec::new();
         for shingle in shingles {
-            if distinct.len() < min_shingles {
-                distinct.insert(shingle);
-            }
+            distinct.add(shingle);
             hashes.push(fmix32(crc32fast::hash(shingle)));
         }
-        if distinct.len() < min_shingles {
+        if !distinct.enough() {
             return None;
         }
-        let signature = self
-            .a
-            .iter()
-            .zip(&self.b)
-            .map(|(&a, &b)| {
-                hashes
-                    .iter()
-                    .map(|&h| a.wrapping_mul(h).wrapping_add(b))
-                    .min()
-                    .unwrap_or(u32::MAX)
-            })
-            .collect();
-        Some(signature)
+        let mut mins = vec![u32::MAX; self.a.len()];
+        permuted_minimum(&self.a, &self.b, &hashes, &mut mins);
+        Some(mins)
     }
 
     fn to_bytearray<'py>(py: Python<'py>, signature: &[u32]) -> Bound<'py, PyByteArray> {
