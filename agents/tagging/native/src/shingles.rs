@@ -329,3 +329,46 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shingles, m)?)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 build of the minimum (the one this machine runs, when it has AVX2) and the
+    /// baseline build give the same values.
+    #[test]
+    fn avx2_and_baseline_minimum_agree() {
+        let mut x: u32 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let a: Vec<u32> = (0..64).map(|_| next() | 1).collect();
+        let b: Vec<u32> = (0..64).map(|_| next()).collect();
+        for n in [0, 1, 7, 130, 1000] {
+            let hashes: Vec<u32> = (0..n).map(|_| next()).collect();
+            let mut fast = vec![u32::MAX; 64];
+            let mut base = vec![u32::MAX; 64];
+            permuted_minimum(&a, &b, &hashes, &mut fast);
+            permuted_minimum_generic(&a, &b, &hashes, &mut base);
+            let naive: Vec<u32> = (0..64)
+                .map(|k| {
+                    hashes
+                        .iter()
+                        .map(|&h| a[k].wrapping_mul(h).wrapping_add(b[k]))
+                        .fold(u32::MAX, u32::min)
+                })
+                .collect();
+            assert_eq!(fast, naive);
+            assert_eq!(base, naive);
+        }
+    }
+
+    #[test]
+    fn fmix32_matches_murmurhash3() {
+        assert_eq!(fmix32(0), 0);
+        assert_eq!(fmix32(1), 0x514E_28B7);
+    }
+}
