@@ -442,7 +442,7 @@ class FeatureMaker:
         )
         keys = self.gazetteer.find_normalized(lowered)
         feats = _features.extract_normalised(
-            full, lowered, article.lang, article.entities, article.themes, keys, False
+            full, lowered, article.lang, article.entities, article.themes, keys, with_shingles=False
         )
         return Prepared(feats, self.text_signature(lowered, feats.script))
 

@@ -459,7 +459,8 @@ def extract_article(
 
 
 def normalise(title: str, text: str) -> tuple[str, str]:
-    """The NFKC-normalised "title\ntext" and its lower case: what every feature reads."""
+    """The NFKC-normalised `f"{title}\\n{text}"` and its lower case: what every feature
+    reads."""
     full = unicodedata.normalize("NFKC", f"{title}\n{text}")
     return full, full.lower()
 

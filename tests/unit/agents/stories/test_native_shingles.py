@@ -12,6 +12,7 @@ import sys
 from types import ModuleType
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,8 +21,11 @@ from newswatch.agents.stories import Gazetteer, StoryArticle, StoryConfig, featu
 from newswatch.agents.stories import engine as engine_module
 from newswatch.agents.stories import features_reference as reference
 from newswatch.agents.stories.engine import FeatureMaker, minhash_affine32
-from newswatch.agents.tagging import fastpath
-from tests.support.environment import unavailable
+from newswatch.agents.stories.evaluate import Tagged, check_row, to_story_article
+from newswatch.agents.tagging import Tagger, fastpath
+from tests.support.environment import DATA, unavailable
+
+DEVSET = DATA / "stories" / "devset.jsonl"
 
 SCRIPTS = ("latin", "unspaced")
 
@@ -268,6 +272,34 @@ def test_prepare_equals_features_and_signature(
             assert prepared.signature.tobytes() == signature.tobytes()
             assert prepared.signature.flags.writeable
         assert _same_prepared(compiled, python, article)
+
+
+def test_dev_set_prepared_by_the_core_equals_python(
+    makers: tuple[FeatureMaker, FeatureMaker],
+) -> None:
+    """Every dev-set article, also cut short and title alone: `prepare` with the compiled
+    core gives Python's features and signature."""
+    compiled, python = makers
+    tagger = Tagger.load()
+    rows = [check_row(orjson.loads(line)) for line in DEVSET.read_bytes().splitlines()]
+    signed = 0
+    for row in rows:
+        result = tagger.tag(row.text, title=row.title, lang=row.lang)
+        article = to_story_article(row, Tagged(tuple(result.entities), tuple(result.theme_ids)))
+        text = article.text
+        for cut in (len(text), 1, 5, len(text) // 2, 0):
+            variant = dataclasses.replace(article, text=text[:cut])
+            assert _same_prepared(compiled, python, variant), variant.id
+            feats = python.features(variant)
+            want = python.signature(feats)
+            got = compiled.prepare(variant)
+            assert got.features == dataclasses.replace(feats, shingles=frozenset())
+            if want is not None:
+                assert got.signature is not None and got.signature.tobytes() == want.tobytes()
+                signed += 1
+            else:
+                assert got.signature is None
+    assert signed > len(rows) * 2
 
 
 @settings(max_examples=500, deadline=None)
