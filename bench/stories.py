@@ -61,7 +61,7 @@ from newswatch.agents.stories import (
     StoryEngine,
     features_reference,
 )
-from newswatch.agents.stories.engine import FeatureMaker
+from newswatch.agents.stories.engine import FeatureMaker, Prepared
 from newswatch.agents.stories.evaluate import Tagged, check_row, to_story_article
 from newswatch.agents.stories.features import Features
 from newswatch.agents.tagging import Tagger
@@ -148,6 +148,10 @@ class ReferenceFeatureMaker(FeatureMaker):
         self._hasher.update_batch(sorted(feats.shingles))
         return self._hasher.hashvalues.copy()
 
+    def prepare(self, article: StoryArticle) -> Prepared:
+        feats = self.features(article)
+        return Prepared(feats, self.signature(feats))
+
 
 def _timed(fn, articles: list[StoryArticle]) -> float:
     """CPU ms per article of fn over articles."""
@@ -167,14 +171,18 @@ def cpu_per_article(
 ) -> None:
     """Tagging, the story engine (`add`: features, signature, the stateful part) and its
     feature part alone (`FeatureMaker.prepare`: what the tag agent's child does per article);
-    with `reference`, also both with the untuned feature code (interleaved runs)."""
-    cases = ["tag", "stories", "features"] + (["stories-ref", "features-ref"] if reference else [])
+    with `reference`, also both with shingles and signature made in Python instead of the
+    compiled core (`-py`) and with the untuned feature code (`-ref`; interleaved runs)."""
+    suffixes = ("", "-py", "-ref") if reference else ("",)
+    cases = ["tag"] + [case + suffix for suffix in suffixes for case in ("stories", "features")]
     ms: dict[str, list[float]] = {case: [] for case in cases}
     for _ in range(runs):
         ms["tag"].append(_timed(lambda a: tagger.tag(a.text, title=a.title, lang=a.lang), articles))
-        for suffix in ("", "-ref") if reference else ("",):
+        for suffix in suffixes:
             engine = StoryEngine()
-            if suffix:
+            if suffix == "-py":
+                engine.maker = FeatureMaker(engine.config, engine.gazetteer, native=False)
+            elif suffix == "-ref":
                 engine.maker = ReferenceFeatureMaker(engine.config, engine.gazetteer)
             ms["stories" + suffix].append(_timed(engine.add, articles))
             ms["features" + suffix].append(_timed(engine.maker.prepare, articles))
@@ -191,7 +199,10 @@ def cpu_per_article(
     print(f"  features = {med['features'] / story:.0%} of stories")
     if reference:
         for case in ("stories", "features"):
-            print(f"  {case}: {med[case + '-ref'] / med[case]:.2f}x faster than the reference")
+            print(
+                f"  {case}: {med[case + '-ref'] / med[case]:.2f}x faster than the reference, "
+                f"{med[case + '-py'] / med[case]:.2f}x than the Python shingles and signature"
+            )
 
 
 def synthetic(

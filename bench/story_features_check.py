@@ -19,12 +19,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 import stories as stories_bench  # bench/stories.py: the same article readers
 
 from newswatch.agents.stories import StoryArticle, StoryEngine
-from newswatch.agents.tagging import Tagger
+from newswatch.agents.stories.engine import FeatureMaker
+from newswatch.agents.stories.features import Features
+from newswatch.agents.tagging import Tagger, fastpath
 
 
 def variants(article: StoryArticle) -> list[StoryArticle]:
@@ -39,14 +43,33 @@ def variants(article: StoryArticle) -> list[StoryArticle]:
     return out
 
 
+def _record(feats: Features, sig: np.ndarray | None) -> tuple:
+    return (feats, None if sig is None else (sig.tobytes(), str(sig.dtype)))
+
+
 def compute(articles: list[StoryArticle]) -> dict[str, tuple]:
     maker = StoryEngine().maker
     out = {}
     for article in articles:
         feats = maker.features(article)
-        sig = maker.signature(feats)
-        out[article.id] = (feats, None if sig is None else (sig.tobytes(), str(sig.dtype)))
+        out[article.id] = _record(feats, maker.signature(feats))
     return out
+
+
+def compute_prepared(articles: list[StoryArticle], native: bool) -> dict[str, tuple]:
+    """What `FeatureMaker.prepare` makes (the features without their shingles), with the
+    shingles and signature made by the compiled core or by Python, as `compute` records."""
+    engine = StoryEngine()
+    maker = FeatureMaker(engine.config, engine.gazetteer, native=native)
+    out = {}
+    for article in articles:
+        prepared = maker.prepare(article)
+        out[article.id] = _record(prepared.features, prepared.signature)
+    return out
+
+
+def _without_shingles(record: tuple) -> tuple:
+    return (dataclasses.replace(record[0], shingles=frozenset()), record[1])
 
 
 def main() -> None:
@@ -72,12 +95,20 @@ def main() -> None:
         print(f"saved to {args.save}")
         return
     want = pickle.loads(args.check.read_bytes())
-    diffs = [k for k in want if got.get(k) != want[k]]
-    missing = set(want) ^ set(got)
-    for key in diffs[:20]:
-        print(f"DIFF {key}:\n  want {want[key][0]}\n  got  {got[key][0]}")
-    print(f"{len(diffs)} differences, {len(missing)} articles not in both")
-    sys.exit(1 if diffs or missing else 0)
+    failed = False
+    runs = [("features+signature", got)]
+    if fastpath.load_native() is not None:
+        runs.append(("prepare (compiled)", compute_prepared(articles, native=True)))
+    runs.append(("prepare (Python)", compute_prepared(articles, native=False)))
+    for name, made in runs:
+        expected = want if made is got else {k: _without_shingles(v) for k, v in want.items()}
+        diffs = [k for k in expected if made.get(k) != expected[k]]
+        missing = set(expected) ^ set(made)
+        for key in diffs[:20]:
+            print(f"DIFF {key}:\n  want {expected[key]}\n  got  {made.get(key)}")
+        print(f"{name}: {len(diffs)} differences, {len(missing)} articles not in both")
+        failed |= bool(diffs or missing)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

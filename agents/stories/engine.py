@@ -50,8 +50,10 @@ import orjson
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from datasketch.storage import UnorderedStorage
 
+from newswatch.agents.stories import features as _features
 from newswatch.agents.stories.features import Features, extract_article
 from newswatch.agents.stories.gazetteer import Gazetteer
+from newswatch.agents.tagging.fastpath import load_native
 
 SNAPSHOT_VERSION = 1
 _SCHEME = "affine32"  # datasketch's permutation scheme; snapshots depend on it
@@ -348,7 +350,7 @@ class Prepared:
     tag agent's child process, see agents/stories/story_input.py). Only the fingerprint of
     the maker that made it tells whether the engine may use it."""
 
-    features: Features
+    features: Features  # its `shingles` left empty: the signature stands for them
     signature: np.ndarray | None  # None: too few shingles for the near-duplicate test
 
 
@@ -384,17 +386,29 @@ class FeatureMaker:
     #: Raise when features.py or the signature changes what it makes of the same article.
     VERSION = 1
 
-    def __init__(self, config: StoryConfig, gazetteer: Gazetteer) -> None:
+    def __init__(
+        self, config: StoryConfig, gazetteer: Gazetteer, native: bool | None = None
+    ) -> None:
+        """`native`: make shingles and signatures in the compiled core (True: insist, an
+        ImportError without it; None: when it is built; False: in Python)."""
         self.config = config
         self.gazetteer = gazetteer
         self.perms = MinHash(
             num_perm=config.num_perm, seed=config.seed, scheme=_SCHEME
         ).permutations
         # The signature is datasketch's affine32 MinHash with crc32 (C, deterministic across
-        # processes) as the shingle hash instead of its default SHA-1, computed here in one
-        # numpy pass (`minhash_affine32`): the same values as MinHash.update_batch without its
-        # per-call checks and copies (features_reference.signature is that reference).
+        # processes) as the shingle hash instead of its default SHA-1: the same values as
+        # MinHash.update_batch without its per-call checks and copies
+        # (features_reference.signature is that reference). The compiled core
+        # (native/src/shingles.rs) makes the shingles of the normalised text and their
+        # signature in one call; `minhash_affine32` (one numpy pass) is the Python path.
         self._perm_a, self._perm_b = (p.reshape(1, -1) for p in self.perms)
+        module = load_native() if native is not False else None
+        if native and module is None:
+            raise ImportError("the compiled core (newswatch.agents.tagging._native) is not built")
+        self._hasher = (
+            None if module is None else module.MinHasher(*(p.tolist() for p in self.perms))
+        )
         self.fingerprint = (
             f"f{self.VERSION}:{_SCHEME}:{config.num_perm}:{config.seed}:{config.max_text_chars}"
             f":{config.min_shingles}:{gazetteer.digest}"
@@ -407,14 +421,46 @@ class FeatureMaker:
             title, text, article.lang, article.entities, article.themes, self.gazetteer
         )
 
+    @property
+    def native(self) -> bool:
+        """Whether the compiled core makes the shingles and signatures."""
+        return self._hasher is not None
+
     def signature(self, feats: Features) -> np.ndarray | None:
         if len(feats.shingles) < self.config.min_shingles:
             return None
+        if self._hasher is not None:
+            return np.frombuffer(self._hasher.signature(feats.shingles), dtype=np.uint32)
         return minhash_affine32(feats.shingles, self._perm_a, self._perm_b)
 
     def prepare(self, article: StoryArticle) -> Prepared:
-        feats = self.features(article)
-        return Prepared(feats, self.signature(feats))
+        """The features (without their shingles) and the signature: what `add` reads.
+        The same `Features` but for `shingles`, and the same signature as `features` and
+        `signature` give (bench/story_features_check.py compares them)."""
+        full, lowered = _features.normalise(
+            article.title[:500], article.text[: self.config.max_text_chars]
+        )
+        keys = self.gazetteer.find_normalized(lowered)
+        feats = _features.extract_normalised(
+            full, lowered, article.lang, article.entities, article.themes, keys, with_shingles=False
+        )
+        return Prepared(feats, self.text_signature(lowered, feats.script))
+
+    def text_signature(self, lowered: str, script: str) -> np.ndarray | None:
+        """The signature of the shingles of `features.normalise`'s lower-cased text."""
+        if self._hasher is not None:
+            try:
+                raw = self._hasher.text_signature(
+                    lowered, script == "unspaced", self.config.min_shingles
+                )
+            except UnicodeEncodeError:
+                pass  # lone surrogates: Python reads them ("surrogatepass")
+            else:
+                return None if raw is None else np.frombuffer(raw, dtype=np.uint32)
+        shingles = _features._shingles(lowered, script)
+        if len(shingles) < self.config.min_shingles:
+            return None
+        return minhash_affine32(shingles, self._perm_a, self._perm_b)
 
 
 class StoryEngine:

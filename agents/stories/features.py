@@ -439,8 +439,8 @@ def extract(
     gazetteer_keys: Iterable[str],
 ) -> Features:
     """All features of one article. `gazetteer_keys` come from `Gazetteer.find`."""
-    full = unicodedata.normalize("NFKC", f"{title}\n{text}")
-    return _extract(full, full.lower(), lang, entities, themes, gazetteer_keys)
+    full, lowered = normalise(title, text)
+    return extract_normalised(full, lowered, lang, entities, themes, gazetteer_keys)
 
 
 def extract_article(
@@ -453,20 +453,30 @@ def extract_article(
 ) -> Features:
     """`extract` with the gazetteer's keys found here: the text is normalised once for the
     gazetteer, the shingles and the anchors."""
-    full = unicodedata.normalize("NFKC", f"{title}\n{text}")
-    lowered = full.lower()
+    full, lowered = normalise(title, text)
     keys = gazetteer.find_normalized(lowered)
-    return _extract(full, lowered, lang, entities, themes, keys)
+    return extract_normalised(full, lowered, lang, entities, themes, keys)
 
 
-def _extract(
+def normalise(title: str, text: str) -> tuple[str, str]:
+    """The NFKC-normalised `f"{title}\\n{text}"` and its lower case: what every feature
+    reads."""
+    full = unicodedata.normalize("NFKC", f"{title}\n{text}")
+    return full, full.lower()
+
+
+def extract_normalised(
     full: str,
     lowered: str,
     lang: str | None,
     entities: Iterable[str],
     themes: Iterable[str],
     gazetteer_keys: Iterable[str],
+    with_shingles: bool = True,
 ) -> Features:
+    """`extract` of a text `normalise` made. Without `with_shingles`, `Features.shingles` is
+    left empty: for a caller that makes the MinHash signature from `lowered` itself (the
+    compiled core does, see `engine.FeatureMaker.prepare`)."""
     script = script_of(full)
     anchors = {f"e:{e}" for e in entities} | {f"t:{t}" for t in themes}
     anchors.update(gazetteer_keys)
@@ -478,7 +488,7 @@ def _extract(
     anchors.update(n for n in names if f"e:{n[2:]}" not in anchors)
     return Features(
         script,
-        _shingles(lowered, script),
+        _shingles(lowered, script) if with_shingles else frozenset(),
         frozenset(anchors),
         frozenset(weak & anchors),
     )

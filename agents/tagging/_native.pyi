@@ -4,6 +4,8 @@ The structures it is built from are `spec.EngineSpec` and `spec.LangSpec`; offse
 character offsets into the normalised text.
 """
 
+from collections.abc import Iterable
+
 from newswatch.agents.tagging.spec import EngineSpec, LangSpec
 
 class Scanned:
@@ -47,3 +49,25 @@ class LangDetector:
         """ValueError when the tables are inconsistent."""
     def detect(self, text: str) -> str | None:
         """`langdetect.detect(text)`, or None for text with lone surrogates."""
+
+# The story engine's near-duplicate fingerprint (native/src/shingles.rs): the shingles of a
+# normalised, lower-cased text (`features.normalise`) and their MinHash signature, exactly as
+# `features._shingles` and `engine.minhash_affine32` make them. Text with lone surrogates
+# raises UnicodeEncodeError (Python makes those shingles).
+
+class MinHasher:
+    """datasketch's affine32 MinHash with crc32 as the shingle hash; signatures are the
+    `num_perm` uint32 values in native byte order (`np.frombuffer(raw, np.uint32)`)."""
+
+    def __init__(self, a: list[int], b: list[int]) -> None:
+        """The permutations (uint32, same length). ValueError when the lengths differ."""
+    @property
+    def num_perm(self) -> int: ...
+    def text_signature(self, lowered: str, unspaced: bool, min_shingles: int) -> bytearray | None:
+        """The signature of the text's shingles (character 3-grams when `unspaced`, else word
+        2-grams), or None when fewer than `min_shingles` of them are distinct."""
+    def signature(self, shingles: Iterable[bytes]) -> bytearray:
+        """The signature of a collection of shingles (all 0xFFFFFFFF when it is empty)."""
+
+def shingles(lowered: str, unspaced: bool) -> list[bytes]:
+    """The text's shingles in text order, duplicates included."""

@@ -31,6 +31,9 @@
 #[allow(dead_code)] // some constants are for Python's side only
 mod consts;
 mod search;
+#[rustfmt::skip] // generated: agents/stories/shingle_tables.py
+mod shingle_tables;
+mod shingles;
 
 use consts::*;
 
@@ -1391,5 +1394,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<LangDetector>()?;
     m.add_class::<Scanned>()?;
+    shingles::register(m)?;
     Ok(())
 }
