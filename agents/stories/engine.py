@@ -484,11 +484,15 @@ class StoryEngine:
         known = self._stories.get(self._members.get(article.id, ""))
         if known is not None:  # redelivered: same answer, no change
             return Assignment(article.id, known.id, "duplicate", 1.0, known.to_dict(self.config))
-        closed = self._advance(article.published)
         prepared = prepared or self.maker.prepare(article)
+        signature = prepared.signature
+        # The LSH band keys, for the near-duplicate query and the index: made (and a bad
+        # signature refused) before anything changes.
+        bands = None if signature is None else self._index.bands(signature)
+        closed = self._advance(article.published)
         feats = prepared.features
         anchors = sorted(feats.anchors)
-        story, how, score, bands = self._match(article, feats, anchors, prepared.signature)
+        story, how, score = self._match(article, feats, anchors, signature, bands)
         if story is None:
             self._ordinal += 1
             story_id = story_id_for(article.id)
@@ -497,7 +501,7 @@ class StoryEngine:
             story = Story(story_id, self._ordinal)
             self._stories[story.id] = story
             how, score = "new", 1.0
-        self._join(story, article, anchors, prepared.signature, bands)
+        self._join(story, article, anchors, signature, bands)
         closed += self._evict()
         return Assignment(
             article.id, story.id, how, round(score, 4), story.to_dict(self.config), tuple(closed)
@@ -542,13 +546,11 @@ class StoryEngine:
         feats: Features,
         anchors: list[str],
         signature: np.ndarray | None,
-    ) -> tuple[Story | None, str, float, tuple[bytes, ...] | None]:
-        """(the story to join or None, how, score, the signature's LSH band keys when they
-        were made: `_join` indexes the article with them)."""
-        bands = None
-        if signature is not None and self._stories:
+        bands: tuple[bytes, ...] | None,
+    ) -> tuple[Story | None, str, float]:
+        """(the story to join or None, how, score); `bands`: the signature's LSH band keys."""
+        if signature is not None and bands is not None and self._stories:
             best: tuple[float, int, Story] | None = None
-            bands = self._index.bands(signature)
             num_perm = self.config.num_perm
             near_duplicate = self.config.near_duplicate
             seen: set[str] = set()
@@ -567,11 +569,11 @@ class StoryEngine:
                     ):
                         best = (sim, story.ordinal, story)
             if best is not None:
-                return best[2], "near_duplicate", best[0], bands
+                return best[2], "near_duplicate", best[0]
         story, score = self._similar(article, feats, anchors)
         if story is not None:
-            return story, "similar", score, bands
-        return None, "new", 0.0, bands
+            return story, "similar", score
+        return None, "new", 0.0
 
     def _weight(self, anchor: str, df: int) -> float:
         spec = _SPECIFICITY[df] if df < len(_SPECIFICITY) else 1.0 / (1.0 + math.log(df))
@@ -595,15 +597,95 @@ class StoryEngine:
     def _similar(
         self, article: StoryArticle, feats: Features, anchors: list[str]
     ) -> tuple[Story | None, float]:
+        """The best matching candidate story and its similarity, or (None, 0.0): the verdicts
+        of `_score_candidates`, without the reasons of the candidates that do not match (it
+        runs for every article; `explain` gives them)."""
+        weights, evidence = self._evidence(feats, anchors)
+        if not evidence:
+            return None, 0.0
+        cfg = self.config
+        # A candidate with too little evidence cannot match: leave it out before ranking. The
+        # ranking is by evidence, so the others keep their places among the best.
+        ranked = self._ranked(evidence, cfg.min_evidence)
+        total = sum(weights.values())
+        weighted = list(weights.items())
+        entities = set(article.entities)
+        published = article.published
+        window = cfg.join_window
+        min_similarity = cfg.min_similarity
+        normalise = cfg.normalise
         best: tuple[float, int, Story] | None = None
-        for story, _, similarity, verdict in self._score_candidates(
-            article, feats, anchors, full=False
-        ):
-            if verdict == "match" and (
+        for story in ranked:
+            if not story.first_seen - window <= published <= story.last_seen + window:
+                continue  # outside join window
+            if entities and story.entities and entities.isdisjoint(story.entities):
+                continue  # no shared entity
+            held_anchors = story.anchors
+            shared = sum([w for a, w in weighted if a in held_anchors])
+            if normalise != "min" and 2 * shared < min_similarity * total:
+                continue  # the Dice similarity is at most 2 x shared / total
+            similarity = self._similarity(shared, total, story, published)
+            if similarity >= min_similarity and (
                 best is None or (similarity, -story.ordinal) > (best[0], -best[1])
             ):
                 best = (similarity, story.ordinal, story)
         return (best[2], best[0]) if best else (None, 0.0)
+
+    def _similarity(self, shared: float, total: float, story: Story, published: float) -> float:
+        cfg = self.config
+        denominator = total
+        if cfg.normalise == "min":
+            denominator = min(total, story.mass)
+        elif cfg.normalise == "dice":
+            denominator = (total + story.mass) / 2
+        similarity = shared / denominator if denominator else 0.0
+        gap = max(0.0, published - story.last_seen, story.first_seen - published)
+        return similarity - cfg.time_decay * gap / 86400.0
+
+    def _evidence(
+        self, feats: Features, anchors: list[str]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(the article's anchor weights, in `anchors` order; the open stories sharing one of
+        its specific anchors -> the weight they share)."""
+        cfg = self.config
+        # df counts this article as one more holder, so an anchor new to every story weighs
+        # as much as one held by a single story.
+        weights = dict(zip(anchors, self._weights(anchors, 1), strict=True))
+        for anchor in feats.weak:
+            weights[anchor] *= cfg.weak_factor
+        evidence: dict[str, float] = {}
+        get = evidence.get
+        postings = self._postings.held
+        max_postings = cfg.max_postings
+        for anchor, weight in weights.items():
+            if anchor[0] not in SPECIFIC_KINDS:
+                continue
+            held = postings(anchor)
+            if held is None:
+                continue
+            if held.__class__ is str:
+                evidence[held] = get(held, 0.0) + weight  # type: ignore[index]
+            elif len(held) <= max_postings:
+                for story_id in held:
+                    evidence[story_id] = get(story_id, 0.0) + weight
+        return weights, evidence
+
+    def _ranked(self, evidence: dict[str, float], floor: float | None = None) -> list[Story]:
+        """The `max_candidates` stories of `evidence` with the most, the older first among
+        equals (with `floor`: of those with at least that much)."""
+        stories = self._stories
+        items = evidence.items()
+        if floor is not None:
+            items = [item for item in items if item[1] >= floor]  # type: ignore[assignment]
+        # Ordinals are unique, so this is the order heapq.nsmallest gave with the key
+        # (-evidence, ordinal); the insertion index keeps ties stable regardless.
+        keyed = sorted(
+            [
+                (-weight, stories[story_id].ordinal, n, story_id)
+                for n, (story_id, weight) in enumerate(items)
+            ]
+        )
+        return [stories[story_id] for *_, story_id in keyed[: self.config.max_candidates]]
 
     def explain(self, article: StoryArticle) -> list[dict[str, Any]]:
         """How the article scores against its candidate stories, without changing state."""
@@ -623,81 +705,29 @@ class StoryEngine:
         ]
 
     def _score_candidates(
-        self, article: StoryArticle, feats: Features, anchors: list[str], full: bool = True
+        self, article: StoryArticle, feats: Features, anchors: list[str]
     ) -> Iterable[tuple[Story, float, float, str]]:
-        """(story, evidence, similarity, verdict) of the best candidate stories. Unless
-        `full`, the similarity of a candidate that fails a cheaper test is not computed
-        (reported as 0.0): the verdict is the same. `anchors`: the article's, sorted (sums
-        of floats depend on their order: every sum here runs in this order)."""
+        """(story, evidence, similarity, verdict) of the best candidate stories, for
+        `explain` (`_similar` reaches the same verdicts for every article). `anchors`: the
+        article's, sorted (sums of floats depend on their order: every sum here runs in this
+        order)."""
         cfg = self.config
-        # df counts this article as one more holder, so an anchor new to every story weighs
-        # as much as one held by a single story.
-        weights = dict(zip(anchors, self._weights(anchors, 1), strict=True))
-        for anchor in feats.weak:
-            weights[anchor] *= cfg.weak_factor
-        # Candidates: open stories sharing a specific anchor, best shared weight first.
-        evidence: dict[str, float] = {}
-        postings = self._postings.held
-        max_postings = cfg.max_postings
-        for anchor, weight in weights.items():
-            if anchor[0] not in SPECIFIC_KINDS:
-                continue
-            held = postings(anchor)
-            if held is None:
-                continue
-            if held.__class__ is str:
-                evidence[held] = evidence.get(held, 0.0) + weight  # type: ignore[index]
-            elif len(held) <= max_postings:
-                for story_id in held:
-                    evidence[story_id] = evidence.get(story_id, 0.0) + weight
-        if not evidence:
-            return
-        stories = self._stories
-        # Best shared weight first, then the older story; ordinals are unique, so this is the
-        # order heapq.nsmallest with that key gave (the index keeps ties stable regardless).
-        ranked = sorted(
-            [
-                (-story_evidence, stories[story_id].ordinal, n, story_id)
-                for n, (story_id, story_evidence) in enumerate(evidence.items())
-            ]
-        )[: cfg.max_candidates]
+        weights, evidence = self._evidence(feats, anchors)
         total = sum(weights.values())
-        weighted = list(weights.items())
         entities = set(article.entities)
-        published = article.published
-        window = cfg.join_window
-        min_evidence = cfg.min_evidence
-        min_similarity = cfg.min_similarity
-        normalise = cfg.normalise
-        for negative_evidence, _, _, story_id in ranked:
-            story_evidence = -negative_evidence
-            story = stories[story_id]
+        for story in self._ranked(evidence):
+            story_evidence = evidence[story.id]
             verdict = ""
-            if not story.first_seen - window <= published <= story.last_seen + window:
+            if not self._in_window(story, article.published):
                 verdict = "outside join window"
             elif entities and story.entities and entities.isdisjoint(story.entities):
                 verdict = "no shared entity"
-            elif story_evidence < min_evidence:
+            elif story_evidence < cfg.min_evidence:
                 verdict = "too little evidence"
-            if verdict and not full:
-                yield story, story_evidence, 0.0, verdict
-                continue
-            held_anchors = story.anchors
-            shared = sum([w for a, w in weighted if a in held_anchors])
-            if not full and normalise != "min" and 2 * shared < min_similarity * total:
-                # the Dice similarity is at most 2 x shared / total: skip the story's mass
-                yield story, story_evidence, 0.0, "too dissimilar"
-                continue
-            denominator = total
-            if normalise == "min":
-                denominator = min(total, story.mass)
-            elif normalise == "dice":
-                denominator = (total + story.mass) / 2
-            similarity = shared / denominator if denominator else 0.0
-            gap = max(0.0, published - story.last_seen, story.first_seen - published)
-            similarity -= cfg.time_decay * gap / 86400.0
+            shared = sum([w for a, w in weights.items() if a in story.anchors])
+            similarity = self._similarity(shared, total, story, article.published)
             if not verdict:
-                verdict = "too dissimilar" if similarity < min_similarity else "match"
+                verdict = "too dissimilar" if similarity < cfg.min_similarity else "match"
             yield story, story_evidence, similarity, verdict
 
     def _story_mass(self, story: Story) -> float:
@@ -717,8 +747,7 @@ class StoryEngine:
         signature: np.ndarray | None,
         bands: tuple[bytes, ...] | None,
     ) -> None:
-        """`anchors`: the article's, sorted; `bands`: its signature's LSH band keys when
-        `_match` made them (else made here if the article is indexed)."""
+        """`anchors`: the article's, sorted; `bands`: its signature's LSH band keys."""
         cfg = self.config
         story.size += 1
         if len(story.members) < cfg.max_members:
@@ -775,11 +804,12 @@ class StoryEngine:
         lang_tag = f":{article.lang or ''}"
         if (
             signature is not None
+            and bands is not None
             and len(story.indexed) < cfg.max_indexed
             and not any(key.endswith(lang_tag) for key, _ in story.indexed)
         ):
             key = f"{story.id}#{len(story.indexed)}{lang_tag}"
-            self._index.insert(key, bands or self._index.bands(signature))
+            self._index.insert(key, bands)
             story.indexed.append((key, signature))
         self._refresh_mass(story)
 
