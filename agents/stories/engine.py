@@ -352,6 +352,19 @@ class _Postings:
         else:
             held[story_id] = None
 
+    def add_all(self, anchors: Iterable[str], story_id: str) -> None:
+        """`add` of each anchor, in one call."""
+        entries = self._map
+        for anchor in anchors:
+            held = entries.get(anchor)
+            if held is None:
+                entries[anchor] = story_id
+            elif held.__class__ is str:
+                if held != story_id:
+                    entries[anchor] = {held: None, story_id: None}  # type: ignore[dict-item]
+            else:
+                held[story_id] = None  # type: ignore[index]
+
     def remove(self, anchor: str, story_id: str) -> None:
         held = self._map.get(anchor)
         if held is None:
@@ -770,12 +783,15 @@ class StoryEngine:
             story.entities[name] = story.entities.get(name, 0) + 1
         for name in article.themes:
             story.themes[name] = story.themes.get(name, 0) + 1
+        held = story.anchors
+        added = []
         for anchor in anchors:
-            if anchor in story.anchors:
-                story.anchors[anchor] += 1
-            elif len(story.anchors) < cfg.max_anchors:
-                story.anchors[anchor] = 1
-                self._postings.add(anchor, story.id)
+            if anchor in held:
+                held[anchor] += 1
+            elif len(held) < cfg.max_anchors:
+                held[anchor] = 1
+                added.append(anchor)
+        self._postings.add_all(added, story.id)
         summary = {
             "id": article.id,
             "feed": article.feed,
