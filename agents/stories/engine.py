@@ -216,7 +216,9 @@ class Story:
 
     def to_dict(self, config: StoryConfig, status: str = "open") -> dict[str, Any]:
         def top(counts: dict[str, int]) -> list[str]:
-            return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+            # Most frequent first, then by name: the names sorted, then a stable sort by count
+            # (reverse keeps the order of equals), with no Python key function.
+            return sorted(sorted(counts), key=counts.__getitem__, reverse=True)
 
         return {
             "id": self.id,
@@ -291,7 +293,7 @@ class _BandIndex:
             if held is None:
                 continue
             if held.__class__ is str:
-                found[held] = None  # type: ignore[index]
+                found[held] = None
             else:
                 for key in held:
                     found[key] = None
@@ -361,7 +363,7 @@ class _Postings:
                 entries[anchor] = story_id
             elif held.__class__ is str:
                 if held != story_id:
-                    entries[anchor] = {held: None, story_id: None}  # type: ignore[dict-item]
+                    entries[anchor] = {held: None, story_id: None}
             else:
                 held[story_id] = None  # type: ignore[index]
 
@@ -376,6 +378,21 @@ class _Postings:
         held.pop(story_id, None)
         if len(held) == 1:
             self._map[anchor] = next(iter(held))
+
+    def remove_all(self, anchors: Iterable[str], story_id: str) -> None:
+        """`remove` of each anchor, in one call."""
+        entries = self._map
+        for anchor in anchors:
+            held = entries.get(anchor)
+            if held is None:
+                continue
+            if held.__class__ is str:
+                if held == story_id:
+                    del entries[anchor]
+                continue
+            held.pop(story_id, None)  # type: ignore[union-attr]
+            if len(held) == 1:
+                entries[anchor] = next(iter(held))
 
     def get(self, anchor: str) -> tuple[str, ...] | dict[str, None]:
         held = self._map.get(anchor)
@@ -677,7 +694,7 @@ class StoryEngine:
             if held is None:
                 continue
             if held.__class__ is str:
-                evidence[held] = get(held, 0.0) + weight  # type: ignore[index]
+                evidence[held] = get(held, 0.0) + weight
             elif len(held) <= max_postings:
                 for story_id in held:
                     evidence[story_id] = get(story_id, 0.0) + weight
@@ -863,8 +880,7 @@ class StoryEngine:
     def _close(self, story: Story) -> dict[str, Any]:
         del self._stories[story.id]
         self._singles.pop(story.id, None)
-        for anchor in story.anchors:
-            self._postings.remove(anchor, story.id)
+        self._postings.remove_all(story.anchors, story.id)
         for key, _ in story.indexed:
             self._index.remove(key)
         for member in story.members:
