@@ -278,8 +278,12 @@ class _BandIndex:
             raise ValueError(
                 f"Expecting minhash with length {self._num_perm}, got {len(signature)}"
             )
-        if signature.dtype.kind in "iu" and (
-            int(signature.max()) > 0xFFFFFFFF or int(signature.min()) < 0
+        kind, width = signature.dtype.kind, signature.dtype.itemsize
+        # Only integers wider than 32 bits can exceed it, only signed ones be negative; the
+        # ufuncs' reduce, not ndarray.max(): its Python wrapper cost more than the band keys.
+        if ((kind == "u" and width > 4) or kind == "i") and (
+            int(np.maximum.reduce(signature)) > 0xFFFFFFFF
+            or (kind == "i" and int(np.minimum.reduce(signature)) < 0)
         ):
             raise ValueError(f"hash values out of range for scheme {_SCHEME!r}")
         raw = signature.astype(np.uint32).tobytes()
