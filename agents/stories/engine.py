@@ -4,8 +4,8 @@ Two ways into a story, tried in this order:
 
 1. **Near-duplicate** (syndicated or lightly rewritten copies): MinHash of the article's
    shingles (word 2-grams, character 3-grams for CJK/Thai; see features.py), looked up in a
-   MinHash LSH index (datasketch) of the articles of open stories; a hit whose estimated
-   Jaccard similarity reaches ``near_duplicate`` joins that story.
+   MinHash LSH index (banded as datasketch's MinHashLSH) of the articles of open stories; a
+   hit whose estimated Jaccard similarity reaches ``near_duplicate`` joins that story.
 2. **Same event, other words or language**: the article's anchors (entities, themes, actors,
    places, sources, model codes, amounts, percentages, Latin names; features.py) are looked
    up in an inverted index of open stories. A story is a match when (a) its last article is
@@ -609,13 +609,10 @@ class StoryEngine:
             return story, "similar", score
         return None, "new", 0.0
 
-    def _weight(self, anchor: str, df: int) -> float:
-        spec = _SPECIFICITY[df] if df < len(_SPECIFICITY) else 1.0 / (1.0 + math.log(df))
-        return self.config.weights.get(anchor[0], 1.0) * spec
-
     def _weights(self, anchors: list[str], extra: int) -> list[float]:
-        """`_weight` of each anchor with df = the open stories holding it + `extra`, in one
-        pass (the engine's innermost loop: no method call per anchor)."""
+        """Each anchor's weight: its kind's weight times its specificity 1 / (1 + ln df),
+        df = the open stories holding it + `extra` (df 0 counts as 1). One pass, no method
+        call per anchor: this is the engine's innermost loop."""
         kind_weight = self.config.weights.get
         postings = self._postings.held
         table = _SPECIFICITY
