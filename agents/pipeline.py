@@ -569,9 +569,10 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
             )
 
     async def publish(stories: list[dict[str, Any]]) -> None:
-        for story in stories:
-            await _send(app, stories_topic, story["id"].encode(), story_record(story))
-        await retry_forever("story_write", lambda: store().write(stories))
+        records = [story_record(story) for story in stories]  # one JSON per story, sent thrice
+        for story, record in zip(stories, records, strict=True):
+            await _send(app, stories_topic, story["id"].encode(), record)
+        await retry_forever("story_write", lambda: store().write(stories, records))
 
     async def dead_letter(event: Any, reason: str, error: BaseException) -> None:
         await _send_dead_letter(app, deps, event, reason, repr(error))

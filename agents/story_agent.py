@@ -100,6 +100,7 @@ class StoryStage:
         self.breaking = breaking
         self.alerter: StoryAlerter | None = None
         self._alerts: list[Alert] = []
+        self._assigned: dict[str, Any] = {}  # how -> its assignment counter (labels() is slow)
         self.store = store
         self.new_engine = new_engine
         self.restore_engine = restore_engine
@@ -196,7 +197,12 @@ class StoryStage:
     def _apply(self, item: StoryInput) -> Assignment:
         assert self.engine is not None
         assignment = self.engine.add(item.article, item.prepared)
-        metrics.STORY_ASSIGNMENTS.labels(assignment.how).inc()
+        counter = self._assigned.get(assignment.how)
+        if counter is None:
+            counter = self._assigned[assignment.how] = metrics.STORY_ASSIGNMENTS.labels(
+                assignment.how
+            )
+        counter.inc()
         if self.alerting is not None and self.alerter is not None:
             self._alert(item, assignment)
         elif self.breaking is not None:

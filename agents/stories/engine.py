@@ -4,8 +4,8 @@ Two ways into a story, tried in this order:
 
 1. **Near-duplicate** (syndicated or lightly rewritten copies): MinHash of the article's
    shingles (word 2-grams, character 3-grams for CJK/Thai; see features.py), looked up in a
-   MinHash LSH index (datasketch) of the articles of open stories; a hit whose estimated
-   Jaccard similarity reaches ``near_duplicate`` joins that story.
+   MinHash LSH index (banded as datasketch's MinHashLSH) of the articles of open stories; a
+   hit whose estimated Jaccard similarity reaches ``near_duplicate`` joins that story.
 2. **Same event, other words or language**: the article's anchors (entities, themes, actors,
    places, sources, model codes, amounts, percentages, Latin names; features.py) are looked
    up in an inverted index of open stories. A story is a match when (a) its last article is
@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import hashlib
-import heapq
 import math
 import zlib
 from collections import OrderedDict
@@ -47,8 +47,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from datasketch import LeanMinHash, MinHash, MinHashLSH
-from datasketch.storage import UnorderedStorage
+from datasketch import MinHash, MinHashLSH
 
 from newswatch.agents.stories import features as _features
 from newswatch.agents.stories.features import Features, extract_article
@@ -219,7 +218,9 @@ class Story:
 
     def to_dict(self, config: StoryConfig, status: str = "open") -> dict[str, Any]:
         def top(counts: dict[str, int]) -> list[str]:
-            return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+            # Most frequent first, then by name: the names sorted, then a stable sort by count
+            # (reverse keeps the order of equals), with no Python key function.
+            return sorted(sorted(counts), key=counts.__getitem__, reverse=True)
 
         return {
             "id": self.id,
@@ -237,63 +238,103 @@ class Story:
         }
 
 
-class _CompactBands(UnorderedStorage):
-    """One LSH band table: band hash -> the key, or a list when several keys share it.
+@functools.lru_cache(maxsize=8)
+def _band_ranges(threshold: float, num_perm: int) -> tuple[tuple[int, int], ...]:
+    """The bands datasketch's MinHashLSH picks for these settings (the (b, r) that minimise
+    its weighted false positive and negative rates at `threshold`): 14 bands of 4 rows for
+    64 permutations at 0.5."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return tuple((int(start), int(end)) for start, end in lsh.hashranges)
 
-    datasketch's default table keeps a set per band hash (~330 bytes each, 14 per indexed
-    article); almost every band hash has a single key, so this stores the key itself."""
 
-    def __init__(self) -> None:
-        self._dict: dict[bytes, str | list[str]] = {}
+class _BandIndex:
+    """The MinHash LSH index of the articles of open stories: datasketch's MinHashLSH, banded
+    the same way (`_band_ranges`), so a query finds the same keys, without its per-call cost.
 
-    def keys(self) -> Any:
-        return self._dict.keys()
+    MinHashLSH wants a LeanMinHash per call (a conversion and range check of the hash values)
+    and hashes each band separately (a numpy byteswap per band, 14 per query and insert);
+    here a signature's band keys are sliced out of one `tobytes()`, made once per article and
+    used for both its query and its insert. Two bands are equal exactly when their bytes are,
+    so the candidates are datasketch's. Not part of the snapshot: restore rebuilds it from
+    the stories' signatures.
 
-    def get(self, key: bytes) -> list[str]:
-        held = self._dict.get(key)
-        if held is None:
-            return []
-        return [held] if isinstance(held, str) else held
+    Each band table maps a band key to the key holding it, or to a list when several share
+    it: datasketch's default table keeps a set per band key (~330 bytes each, 14 per indexed
+    article) and almost every band key has a single holder."""
 
-    def remove(self, *keys: bytes, **kwargs: Any) -> None:
-        for key in keys:
-            self._dict.pop(key, None)
+    __slots__ = ("_keys", "_num_perm", "_ranges", "_tables")
 
-    def remove_val(self, key: bytes, val: str, **kwargs: Any) -> None:
-        held = self._dict.get(key)
-        if isinstance(held, str):
-            if held == val:
-                del self._dict[key]
-        elif held is not None:
-            held.remove(val)
-            if len(held) == 1:
-                self._dict[key] = held[0]
+    def __init__(self, config: StoryConfig) -> None:
+        self._num_perm = config.num_perm
+        self._ranges = tuple(
+            (4 * s, 4 * e) for s, e in _band_ranges(config.near_duplicate, config.num_perm)
+        )
+        self._tables: tuple[dict[bytes, str | list[str]], ...] = tuple({} for _ in self._ranges)
+        self._keys: dict[str, tuple[bytes, ...]] = {}  # key -> its band keys
 
-    def insert(self, key: bytes, *vals: str, **kwargs: Any) -> None:
-        for val in vals:
-            held = self._dict.get(key)
+    def bands(self, signature: np.ndarray) -> tuple[bytes, ...]:
+        """The band keys of a signature: its values as 32-bit integers (datasketch's affine32
+        hash values), `_ranges` of the bytes. Raises ValueError as datasketch did for a
+        signature of another length or with a value that is not a 32-bit hash."""
+        if len(signature) != self._num_perm:
+            raise ValueError(
+                f"Expecting minhash with length {self._num_perm}, got {len(signature)}"
+            )
+        kind, width = signature.dtype.kind, signature.dtype.itemsize
+        # Only integers wider than 32 bits can exceed it, only signed ones be negative; the
+        # ufuncs' reduce, not ndarray.max(): its Python wrapper cost more than the band keys.
+        if ((kind == "u" and width > 4) or kind == "i") and (
+            int(np.maximum.reduce(signature)) > 0xFFFFFFFF
+            or (kind == "i" and int(np.minimum.reduce(signature)) < 0)
+        ):
+            raise ValueError(f"hash values out of range for scheme {_SCHEME!r}")
+        raw = signature.astype(np.uint32).tobytes()
+        return tuple([raw[s:e] for s, e in self._ranges])
+
+    def query(self, bands: tuple[bytes, ...]) -> dict[str, None]:
+        """The keys sharing at least one band with `bands`, each once."""
+        found: dict[str, None] = {}
+        for band, table in zip(bands, self._tables, strict=True):
+            held = table.get(band)
             if held is None:
-                self._dict[key] = val
+                continue
+            if held.__class__ is str:
+                found[held] = None
+            else:
+                for key in held:
+                    found[key] = None
+        return found
+
+    def insert(self, key: str, bands: tuple[bytes, ...]) -> None:
+        if key in self._keys:
+            raise ValueError("The given key already exists")
+        self._keys[key] = bands
+        for band, table in zip(bands, self._tables, strict=True):
+            held = table.get(band)
+            if held is None:
+                table[band] = key
             elif isinstance(held, str):
-                if held != val:
-                    self._dict[key] = [held, val]
-            elif val not in held:
-                held.append(val)
+                if held != key:
+                    table[band] = [held, key]
+            elif key not in held:
+                held.append(key)
 
-    def size(self) -> int:
-        return len(self._dict)
+    def remove(self, key: str) -> None:
+        bands = self._keys.pop(key, None)
+        if bands is None:
+            raise ValueError("The given key does not exist")
+        for band, table in zip(bands, self._tables, strict=True):
+            held = table.get(band)
+            if isinstance(held, str):
+                if held == key:
+                    del table[band]
+            elif held is not None:
+                held.remove(key)
+                if len(held) == 1:
+                    table[band] = held[0]
 
-    def itemcounts(self, **kwargs: Any) -> dict[bytes, int]:
-        return {k: 1 if isinstance(v, str) else len(v) for k, v in self._dict.items()}
-
-    def has_key(self, key: bytes) -> bool:
-        return key in self._dict
-
-
-def _new_lsh(config: StoryConfig) -> MinHashLSH:
-    lsh = MinHashLSH(threshold=config.near_duplicate, num_perm=config.num_perm)
-    lsh.hashtables = [_CompactBands() for _ in range(lsh.b)]
-    return lsh
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class _Postings:
@@ -301,10 +342,13 @@ class _Postings:
     story's id is stored as a plain string, a dict only from the second story on (a small
     dict costs ~110 bytes, and there is one per distinct anchor)."""
 
-    __slots__ = ("_map",)
+    __slots__ = ("_map", "held")
 
     def __init__(self) -> None:
         self._map: dict[str, str | dict[str, None]] = {}
+        #: anchor -> its raw entry (a story id, or a dict of them) or None: the scoring loops
+        #: read it without a method call per anchor.
+        self.held = self._map.get
 
     def add(self, anchor: str, story_id: str) -> None:
         held = self._map.get(anchor)
@@ -315,6 +359,19 @@ class _Postings:
                 self._map[anchor] = {held: None, story_id: None}
         else:
             held[story_id] = None
+
+    def add_all(self, anchors: Iterable[str], story_id: str) -> None:
+        """`add` of each anchor, in one call."""
+        entries = self._map
+        for anchor in anchors:
+            held = entries.get(anchor)
+            if held is None:
+                entries[anchor] = story_id
+            elif held.__class__ is str:
+                if held != story_id:
+                    entries[anchor] = {held: None, story_id: None}
+            else:
+                held[story_id] = None  # type: ignore[index]
 
     def remove(self, anchor: str, story_id: str) -> None:
         held = self._map.get(anchor)
@@ -327,6 +384,21 @@ class _Postings:
         held.pop(story_id, None)
         if len(held) == 1:
             self._map[anchor] = next(iter(held))
+
+    def remove_all(self, anchors: Iterable[str], story_id: str) -> None:
+        """`remove` of each anchor, in one call."""
+        entries = self._map
+        for anchor in anchors:
+            held = entries.get(anchor)
+            if held is None:
+                continue
+            if held.__class__ is str:
+                if held == story_id:
+                    del entries[anchor]
+                continue
+            held.pop(story_id, None)  # type: ignore[union-attr]
+            if len(held) == 1:
+                entries[anchor] = next(iter(held))
 
     def get(self, anchor: str) -> tuple[str, ...] | dict[str, None]:
         held = self._map.get(anchor)
@@ -471,7 +543,7 @@ class StoryEngine:
         self.gazetteer = gazetteer or Gazetteer.shipped()
         cfg = self.config
         self.maker = FeatureMaker(cfg, self.gazetteer)
-        self._lsh = _new_lsh(cfg)
+        self._index = _BandIndex(cfg)
         self._stories: OrderedDict[str, Story] = OrderedDict()  # least recently active first
         self._singles: OrderedDict[str, None] = OrderedDict()  # one-article stories, same order
         self._postings = _Postings()
@@ -492,10 +564,15 @@ class StoryEngine:
         known = self._stories.get(self._members.get(article.id, ""))
         if known is not None:  # redelivered: same answer, no change
             return Assignment(article.id, known.id, "duplicate", 1.0, known.to_dict(self.config))
-        closed = self._advance(article.published)
         prepared = prepared or self.maker.prepare(article)
+        signature = prepared.signature
+        # The LSH band keys, for the near-duplicate query and the index: made (and a bad
+        # signature refused) before anything changes.
+        bands = None if signature is None else self._index.bands(signature)
+        closed = self._advance(article.published)
         feats = prepared.features
-        story, how, score, signature = self._match(article, feats, prepared.signature)
+        anchors = sorted(feats.anchors)
+        story, how, score = self._match(article, feats, anchors, signature, bands)
         if story is None:
             self._ordinal += 1
             story_id = story_id_for(article.id)
@@ -504,7 +581,7 @@ class StoryEngine:
             story = Story(story_id, self._ordinal)
             self._stories[story.id] = story
             how, score = "new", 1.0
-        self._join(story, article, feats, signature, how, score)
+        self._join(story, article, anchors, signature, bands)
         closed += self._evict()
         return Assignment(
             article.id, story.id, how, round(score, 4), story.to_dict(self.config), tuple(closed)
@@ -539,48 +616,153 @@ class StoryEngine:
 
     # ---- matching -----------------------------------------------------------------------
 
-    def _minhash(self, signature: np.ndarray) -> LeanMinHash:
-        return LeanMinHash(seed=self.config.seed, hashvalues=signature, scheme=_SCHEME)
-
     def _in_window(self, story: Story, published: float) -> bool:
         window = self.config.join_window
         return story.first_seen - window <= published <= story.last_seen + window
 
     def _match(
-        self, article: StoryArticle, feats: Features, signature: np.ndarray | None
-    ) -> tuple[Story | None, str, float, np.ndarray | None]:
-        if signature is not None and self._stories:
+        self,
+        article: StoryArticle,
+        feats: Features,
+        anchors: list[str],
+        signature: np.ndarray | None,
+        bands: tuple[bytes, ...] | None,
+    ) -> tuple[Story | None, str, float]:
+        """(the story to join or None, how, score); `bands`: the signature's LSH band keys."""
+        if signature is not None and bands is not None and self._stories:
             best: tuple[float, int, Story] | None = None
-            lean = self._minhash(signature)
-            for key in self._lsh.query(lean):
-                story = self._stories.get(key.rsplit("#", 1)[0])
+            num_perm = self.config.num_perm
+            near_duplicate = self.config.near_duplicate
+            seen: set[str] = set()
+            for key in self._index.query(bands):
+                story_id = key.rsplit("#", 1)[0]
+                if story_id in seen:  # a story indexed in several languages: scored once
+                    continue
+                seen.add(story_id)
+                story = self._stories.get(story_id)
                 if story is None or not self._in_window(story, article.published):
                     continue
                 for _, other in story.indexed:
-                    sim = float(np.count_nonzero(other == signature)) / self.config.num_perm
-                    if sim >= self.config.near_duplicate and (
+                    sim = float(np.count_nonzero(other == signature)) / num_perm
+                    if sim >= near_duplicate and (
                         best is None or (sim, -story.ordinal) > (best[0], -best[1])
                     ):
                         best = (sim, story.ordinal, story)
             if best is not None:
-                return best[2], "near_duplicate", best[0], signature
-        story, score = self._similar(article, feats)
+                return best[2], "near_duplicate", best[0]
+        story, score = self._similar(article, feats, anchors)
         if story is not None:
-            return story, "similar", score, signature
-        return None, "new", 0.0, signature
+            return story, "similar", score
+        return None, "new", 0.0
 
-    def _weight(self, anchor: str, df: int) -> float:
-        spec = _SPECIFICITY[df] if df < len(_SPECIFICITY) else 1.0 / (1.0 + math.log(df))
-        return self.config.weights.get(anchor[0], 1.0) * spec
+    def _weights(self, anchors: list[str], extra: int) -> list[float]:
+        """Each anchor's weight: its kind's weight times its specificity 1 / (1 + ln df),
+        df = the open stories holding it + `extra` (df 0 counts as 1). One pass, no method
+        call per anchor: this is the engine's innermost loop."""
+        kind_weight = self.config.weights.get
+        postings = self._postings.held
+        table = _SPECIFICITY
+        size = len(table)
+        out = []
+        for anchor in anchors:
+            held = postings(anchor)
+            df = extra if held is None else (1 if held.__class__ is str else len(held)) + extra
+            spec = table[df] if df < size else 1.0 / (1.0 + math.log(df))
+            out.append(kind_weight(anchor[0], 1.0) * spec)
+        return out
 
-    def _similar(self, article: StoryArticle, feats: Features) -> tuple[Story | None, float]:
+    def _similar(
+        self, article: StoryArticle, feats: Features, anchors: list[str]
+    ) -> tuple[Story | None, float]:
+        """The best matching candidate story and its similarity, or (None, 0.0): the verdicts
+        of `_score_candidates`, without the reasons of the candidates that do not match (it
+        runs for every article; `explain` gives them)."""
+        weights, evidence = self._evidence(feats, anchors)
+        if not evidence:
+            return None, 0.0
+        cfg = self.config
+        # A candidate with too little evidence cannot match: leave it out before ranking. The
+        # ranking is by evidence, so the others keep their places among the best.
+        ranked = self._ranked(evidence, cfg.min_evidence)
+        total = sum(weights.values())
+        weighted = list(weights.items())
+        entities = set(article.entities)
+        published = article.published
+        window = cfg.join_window
+        min_similarity = cfg.min_similarity
+        normalise = cfg.normalise
         best: tuple[float, int, Story] | None = None
-        for story, _, similarity, verdict in self._score_candidates(article, feats, full=False):
-            if verdict == "match" and (
+        for story in ranked:
+            if not story.first_seen - window <= published <= story.last_seen + window:
+                continue  # outside join window
+            if entities and story.entities and entities.isdisjoint(story.entities):
+                continue  # no shared entity
+            held_anchors = story.anchors
+            shared = sum([w for a, w in weighted if a in held_anchors])
+            if normalise != "min" and 2 * shared < min_similarity * total:
+                continue  # the Dice similarity is at most 2 x shared / total
+            similarity = self._similarity(shared, total, story, published)
+            if similarity >= min_similarity and (
                 best is None or (similarity, -story.ordinal) > (best[0], -best[1])
             ):
                 best = (similarity, story.ordinal, story)
         return (best[2], best[0]) if best else (None, 0.0)
+
+    def _similarity(self, shared: float, total: float, story: Story, published: float) -> float:
+        cfg = self.config
+        denominator = total
+        if cfg.normalise == "min":
+            denominator = min(total, story.mass)
+        elif cfg.normalise == "dice":
+            denominator = (total + story.mass) / 2
+        similarity = shared / denominator if denominator else 0.0
+        gap = max(0.0, published - story.last_seen, story.first_seen - published)
+        return similarity - cfg.time_decay * gap / 86400.0
+
+    def _evidence(
+        self, feats: Features, anchors: list[str]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(the article's anchor weights, in `anchors` order; the open stories sharing one of
+        its specific anchors -> the weight they share)."""
+        cfg = self.config
+        # df counts this article as one more holder, so an anchor new to every story weighs
+        # as much as one held by a single story.
+        weights = dict(zip(anchors, self._weights(anchors, 1), strict=True))
+        for anchor in feats.weak:
+            weights[anchor] *= cfg.weak_factor
+        evidence: dict[str, float] = {}
+        get = evidence.get
+        postings = self._postings.held
+        max_postings = cfg.max_postings
+        for anchor, weight in weights.items():
+            if anchor[0] not in SPECIFIC_KINDS:
+                continue
+            held = postings(anchor)
+            if held is None:
+                continue
+            if held.__class__ is str:
+                evidence[held] = get(held, 0.0) + weight
+            elif len(held) <= max_postings:
+                for story_id in held:
+                    evidence[story_id] = get(story_id, 0.0) + weight
+        return weights, evidence
+
+    def _ranked(self, evidence: dict[str, float], floor: float | None = None) -> list[Story]:
+        """The `max_candidates` stories of `evidence` with the most, the older first among
+        equals (with `floor`: of those with at least that much)."""
+        stories = self._stories
+        items = evidence.items()
+        if floor is not None:
+            items = [item for item in items if item[1] >= floor]  # type: ignore[assignment]
+        # Ordinals are unique, so this is the order heapq.nsmallest gave with the key
+        # (-evidence, ordinal); the insertion index keeps ties stable regardless.
+        keyed = sorted(
+            [
+                (-weight, stories[story_id].ordinal, n, story_id)
+                for n, (story_id, weight) in enumerate(items)
+            ]
+        )
+        return [stories[story_id] for *_, story_id in keyed[: self.config.max_candidates]]
 
     def explain(self, article: StoryArticle) -> list[dict[str, Any]]:
         """How the article scores against its candidate stories, without changing state."""
@@ -594,66 +776,33 @@ class StoryEngine:
                 "verdict": verdict,
                 "shared": sorted(a for a in feats.anchors if a in story.anchors),
             }
-            for story, evidence, similarity, verdict in self._score_candidates(article, feats)
+            for story, evidence, similarity, verdict in self._score_candidates(
+                article, feats, sorted(feats.anchors)
+            )
         ]
 
     def _score_candidates(
-        self, article: StoryArticle, feats: Features, full: bool = True
+        self, article: StoryArticle, feats: Features, anchors: list[str]
     ) -> Iterable[tuple[Story, float, float, str]]:
-        """(story, evidence, similarity, verdict) of the best candidate stories. Unless
-        `full`, the similarity of a candidate that fails a cheaper test is not computed
-        (reported as 0.0): the verdict is the same."""
+        """(story, evidence, similarity, verdict) of the best candidate stories, for
+        `explain` (`_similar` reaches the same verdicts for every article). `anchors`: the
+        article's, sorted (sums of floats depend on their order: every sum here runs in this
+        order)."""
         cfg = self.config
-        anchors = sorted(feats.anchors)
-        # df counts this article as one more holder, so an anchor new to every story weighs
-        # as much as one held by a single story.
-        weights = {a: self._weight(a, self._postings.count(a) + 1) for a in anchors}
-        for anchor in feats.weak:
-            weights[anchor] *= cfg.weak_factor
-        # Candidates: open stories sharing a specific anchor, best shared weight first.
-        evidence: dict[str, float] = {}
-        for anchor in anchors:
-            if anchor[0] not in SPECIFIC_KINDS:
-                continue
-            posting = self._postings.get(anchor)
-            if posting and len(posting) <= cfg.max_postings:
-                weight = weights[anchor]
-                for story_id in posting:
-                    evidence[story_id] = evidence.get(story_id, 0.0) + weight
-        ranked = heapq.nsmallest(
-            cfg.max_candidates,
-            evidence.items(),
-            key=lambda item: (-item[1], self._stories[item[0]].ordinal),
-        )
+        weights, evidence = self._evidence(feats, anchors)
         total = sum(weights.values())
         entities = set(article.entities)
-        for story_id, story_evidence in ranked:
-            story = self._stories[story_id]
+        for story in self._ranked(evidence):
+            story_evidence = evidence[story.id]
             verdict = ""
             if not self._in_window(story, article.published):
                 verdict = "outside join window"
-            elif entities and story.entities and not entities.intersection(story.entities):
+            elif entities and story.entities and entities.isdisjoint(story.entities):
                 verdict = "no shared entity"
             elif story_evidence < cfg.min_evidence:
                 verdict = "too little evidence"
-            if verdict and not full:
-                yield story, story_evidence, 0.0, verdict
-                continue
-            shared = sum(weights[a] for a in anchors if a in story.anchors)
-            if not full and cfg.normalise != "min" and 2 * shared < cfg.min_similarity * total:
-                # the Dice similarity is at most 2 x shared / total: skip the story's mass
-                yield story, story_evidence, 0.0, "too dissimilar"
-                continue
-            denominator = total
-            if cfg.normalise == "min":
-                denominator = min(total, story.mass)
-            elif cfg.normalise == "dice":
-                denominator = (total + story.mass) / 2
-            similarity = shared / denominator if denominator else 0.0
-            gap = max(
-                0.0, article.published - story.last_seen, story.first_seen - article.published
-            )
-            similarity -= cfg.time_decay * gap / 86400.0
+            shared = sum([w for a, w in weights.items() if a in story.anchors])
+            similarity = self._similarity(shared, total, story, article.published)
             if not verdict:
                 verdict = "too dissimilar" if similarity < cfg.min_similarity else "match"
             yield story, story_evidence, similarity, verdict
@@ -663,9 +812,7 @@ class StoryEngine:
         when an article joins and kept: recomputing it for every candidate of every article
         was the engine's largest cost, and the specificities it reads change slowly."""
         need = story.size / 2
-        return sum(
-            self._weight(a, self._postings.count(a)) for a, n in story.anchors.items() if n >= need
-        )
+        return sum(self._weights([a for a, n in story.anchors.items() if n >= need], 0))
 
     # ---- state updates ------------------------------------------------------------------
 
@@ -673,11 +820,11 @@ class StoryEngine:
         self,
         story: Story,
         article: StoryArticle,
-        feats: Features,
+        anchors: list[str],
         signature: np.ndarray | None,
-        how: str,
-        score: float,
+        bands: tuple[bytes, ...] | None,
     ) -> None:
+        """`anchors`: the article's, sorted; `bands`: its signature's LSH band keys."""
         cfg = self.config
         story.size += 1
         if len(story.members) < cfg.max_members:
@@ -700,12 +847,15 @@ class StoryEngine:
             story.entities[name] = story.entities.get(name, 0) + 1
         for name in article.themes:
             story.themes[name] = story.themes.get(name, 0) + 1
-        for anchor in sorted(feats.anchors):
-            if anchor in story.anchors:
-                story.anchors[anchor] += 1
-            elif len(story.anchors) < cfg.max_anchors:
-                story.anchors[anchor] = 1
-                self._postings.add(anchor, story.id)
+        held = story.anchors
+        added = []
+        for anchor in anchors:
+            if anchor in held:
+                held[anchor] += 1
+            elif len(held) < cfg.max_anchors:
+                held[anchor] = 1
+                added.append(anchor)
+        self._postings.add_all(added, story.id)
         summary = {
             "id": article.id,
             "feed": article.feed,
@@ -734,11 +884,12 @@ class StoryEngine:
         lang_tag = f":{article.lang or ''}"
         if (
             signature is not None
+            and bands is not None
             and len(story.indexed) < cfg.max_indexed
             and not any(key.endswith(lang_tag) for key, _ in story.indexed)
         ):
             key = f"{story.id}#{len(story.indexed)}{lang_tag}"
-            self._lsh.insert(key, self._minhash(signature))
+            self._index.insert(key, bands)
             story.indexed.append((key, signature))
         self._refresh_mass(story)
 
@@ -776,10 +927,9 @@ class StoryEngine:
     def _close(self, story: Story) -> dict[str, Any]:
         del self._stories[story.id]
         self._singles.pop(story.id, None)
-        for anchor in story.anchors:
-            self._postings.remove(anchor, story.id)
+        self._postings.remove_all(story.anchors, story.id)
         for key, _ in story.indexed:
-            self._lsh.remove(key)
+            self._index.remove(key)
         for member in story.members:
             self._members.pop(member, None)
         self.closed_total += 1
@@ -878,7 +1028,7 @@ class StoryEngine:
             sig = np.frombuffer(base64.b64decode(packed), dtype="<u8").astype(np.uint64)
             if sig.shape != (self.config.num_perm,):
                 raise ValueError(f"story {story.id}: signature of the wrong length")
-            self._lsh.insert(key, self._minhash(sig))
+            self._index.insert(key, self._index.bands(sig))
             story.indexed.append((key, sig))
         self._stories[story.id] = story
         if story.size == 1:

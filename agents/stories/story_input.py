@@ -195,12 +195,17 @@ def _str(item: dict[str, Any], name: str, *, optional: bool = False, empty: bool
 
 
 def _strings(item: dict[str, Any], name: str, limit: int) -> tuple[str, ...]:
+    return tuple(_string_list(item, name, limit))
+
+
+def _string_list(item: dict[str, Any], name: str, limit: int) -> list[str]:
     value = item.get(name)
     if not isinstance(value, list) or len(value) > limit:
         raise NotARecordError(f"{name}: expected a list of at most {limit} strings")
-    if not all(isinstance(v, str) and 0 < len(v) <= 500 for v in value):
-        raise NotARecordError(f"{name}: expected non-empty strings of at most 500 characters")
-    return tuple(value)
+    for v in value:  # a loop, not all(): this runs for every anchor of every article
+        if not isinstance(v, str) or not 0 < len(v) <= 500:
+            raise NotARecordError(f"{name}: expected non-empty strings of at most 500 characters")
+    return value
 
 
 def _item(item: Any, maker: FeatureMaker) -> StoryInput:
@@ -249,10 +254,12 @@ def _prepared(item: dict[str, Any], maker: FeatureMaker) -> Prepared:
     script = item.get("script")
     if script not in _SCRIPTS:
         raise NotARecordError(f"script: unknown {script!r}")
-    anchors = frozenset(_strings(item, "anchors", _MAX_ANCHORS))
-    if not all(a[0] in _ANCHOR_KINDS and a[1:2] == ":" for a in anchors):
-        raise NotARecordError("anchors: expected KIND:VALUE strings")
-    weak = frozenset(_strings(item, "weak", _MAX_ANCHORS))
+    listed = _string_list(item, "anchors", _MAX_ANCHORS)
+    for a in listed:
+        if a[1:2] != ":" or a[0] not in _ANCHOR_KINDS:
+            raise NotARecordError("anchors: expected KIND:VALUE strings")
+    anchors = frozenset(listed)
+    weak = frozenset(_string_list(item, "weak", _MAX_ANCHORS))
     if not weak <= anchors:
         raise NotARecordError("weak: must be anchors of the item")
     sig = item.get("sig")

@@ -122,11 +122,19 @@ class RedisStorySink:
         keys, args = self._keys_and_args(story)
         return bool(await self._script(keys=keys, args=args))
 
-    async def write_many(self, stories: Sequence[Mapping[str, Any]]) -> list[bool]:
+    async def write_many(
+        self, stories: Sequence[Mapping[str, Any]], encoded: Sequence[bytes] | None = None
+    ) -> list[bool]:
         """`write` for a batch in one round trip (a pipeline of the script): what the stories
-        agent sends after each batch of articles. Raises StoryRecordError before writing any
+        agent sends after each batch of articles. `encoded`: the stories' JSON when the caller
+        made it already (`orjson.dumps` of each). Raises StoryRecordError before writing any
         when one state is not a story."""
-        calls = [self._keys_and_args(story) for story in stories]
+        if encoded is None:
+            calls = [self._keys_and_args(story) for story in stories]
+        else:
+            calls = [
+                self._keys_and_args(story, raw) for story, raw in zip(stories, encoded, strict=True)
+            ]
         if not calls:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -134,12 +142,14 @@ class RedisStorySink:
                 await self._script(keys=keys, args=args, client=pipe)
             return [bool(stored) for stored in await pipe.execute()]
 
-    def _keys_and_args(self, story: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+    def _keys_and_args(
+        self, story: Mapping[str, Any], encoded: bytes | None = None
+    ) -> tuple[list[str], list[Any]]:
         story_id, size, last_seen, entities = _check_story(story)
         closed = "1" if story.get("status") == "closed" else "0"
         keys = [story_key(story_id), STORIES_INDEX, *(entity_index(e) for e in entities)]
         args = [
-            orjson.dumps(story),
+            orjson.dumps(story) if encoded is None else encoded,
             size,
             closed,
             repr(last_seen),
@@ -295,13 +305,18 @@ class StoryStore:
         args: list[object] = [offset, snapshot] + ([alerts] if alerts is not None else [])
         return bool(await self._save(keys=[CHECKPOINT], args=args))
 
-    async def write(self, stories: list[dict[str, Any]]) -> None:
+    async def write(
+        self, stories: list[dict[str, Any]], encoded: list[bytes] | None = None
+    ) -> None:
         """The latest state of each story, and a live message for each that changed: two
-        round trips per batch, whatever its size."""
-        stored = await self.sink.write_many(stories)
-        changed = [story for story, ok in zip(stories, stored, strict=True) if ok]
+        round trips per batch, whatever its size. `encoded`: the stories' JSON when the
+        caller made it already (the stories agent sends the same bytes to Kafka)."""
+        if encoded is None:
+            encoded = [orjson.dumps(story) for story in stories]
+        stored = await self.sink.write_many(stories, encoded)
+        changed = [raw for raw, ok in zip(encoded, stored, strict=True) if ok]
         if changed:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for story in changed:
-                    pipe.publish(LIVE_CHANNEL, orjson.dumps(story))
+                for raw in changed:
+                    pipe.publish(LIVE_CHANNEL, raw)
                 await pipe.execute()

@@ -276,3 +276,60 @@ def test_state_is_bounded_by_count() -> None:
     assert big["size"] == 300 and len(big["articles"]) == 4 and big["sources"] == 300
     # the first half of the kept summaries stays, the rest rotates to the latest
     assert [a["id"] for a in big["articles"]] == ["copy0", "copy1", "copy298", "copy299"]
+
+
+def test_the_band_index_finds_what_datasketch_lsh_finds() -> None:
+    """The engine's LSH index (`_BandIndex`) against datasketch's MinHashLSH with the same
+    settings: the same candidate keys for every query, through inserts and removals."""
+    import numpy as np
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from newswatch.agents.stories.engine import _BandIndex
+
+    config = StoryConfig()
+    rng = np.random.default_rng(5)
+    # Few distinct values per position, so bands collide often (as near-duplicates do).
+    pool = rng.integers(0, 2**32, size=(3, config.num_perm), dtype=np.uint64)
+    signatures = [
+        pool[rng.integers(0, 3, size=config.num_perm), np.arange(config.num_perm)]
+        for _ in range(300)
+    ]
+    reference = MinHashLSH(threshold=config.near_duplicate, num_perm=config.num_perm)
+    index = _BandIndex(config)
+
+    def lean(sig: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(seed=config.seed, hashvalues=sig, scheme="affine32")
+
+    found = 0
+    for n, sig in enumerate(signatures):
+        expected = set(reference.query(lean(sig)))
+        assert set(index.query(index.bands(sig))) == expected
+        found += len(expected)
+        reference.insert(f"k{n}", lean(sig))
+        index.insert(f"k{n}", index.bands(sig))
+        if n % 3 == 0 and n:
+            reference.remove(f"k{n - 1}")
+            index.remove(f"k{n - 1}")
+    assert found > 300  # the test exercised shared bands
+    with pytest.raises(ValueError, match="exists"):
+        index.insert("k0", index.bands(signatures[0]))
+    with pytest.raises(ValueError, match="does not exist"):
+        index.remove("k2")
+
+
+def test_a_signature_that_is_not_32_bit_hashes_is_refused() -> None:
+    import numpy as np
+
+    from newswatch.agents.stories.engine import Prepared
+
+    engine = StoryEngine()
+    prepared = engine.maker.prepare(NVIDIA_EN)
+    assert prepared.signature is not None
+    bad = prepared.signature.astype(np.uint64)
+    bad[3] = 2**40
+    with pytest.raises(ValueError, match="out of range"):
+        engine.add(NVIDIA_COPY, Prepared(prepared.features, bad))
+    with pytest.raises(ValueError, match="length"):
+        engine.add(NVIDIA_COPY, Prepared(prepared.features, bad[:10]))
+    engine.add(NVIDIA_EN, prepared)  # refused articles left no trace in the index
+    assert engine.add(NVIDIA_COPY).how == "near_duplicate"
