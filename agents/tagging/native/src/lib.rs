@@ -30,6 +30,7 @@
 
 #[allow(dead_code)] // some constants are for Python's side only
 mod consts;
+mod anchors;
 mod search;
 
 use consts::*;
@@ -1391,5 +1392,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<LangDetector>()?;
     m.add_class::<Scanned>()?;
+    m.add_class::<anchors::Anchors>()?;
     Ok(())
 }
