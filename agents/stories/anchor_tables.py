@@ -105,6 +105,10 @@ def folds(everything: str) -> list[tuple[int, int, bool]]:
     out.sort()
     variants = [v for v, _, _ in out]
     assert len(variants) == len(set(variants)), "a character folds to two word characters"
+    # The compiled side folds ASCII by to_ascii_lowercase and takes a word character as
+    # itself: no ASCII character folds otherwise, no word character is another's variant.
+    assert all(chr(v).lower() == chr(c) for v, c, _ in out if v < 0x80)
+    assert not set(variants) & set(map(ord, covered_chars()))
     return out
 
 
@@ -119,10 +123,11 @@ def _rust_str(text: str) -> str:
 def rust_tables() -> str:
     """The text of `native/src/anchor_tables.rs`."""
     everything = _all_chars()
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
     lines = [
         "// Generated from agents/stories/anchor_tables.py by",
         "// `python -m newswatch.agents.stories.anchor_tables` (Python "
-        f"{sys.version_info.major}.{sys.version_info.minor}, Unicode {unicodedata.unidata_version});",
+        f"{python}, Unicode {unicodedata.unidata_version});",
         "// do not edit (tests/unit/agents/stories/test_native_anchors.py fails when the two",
         "// differ).",
         "",

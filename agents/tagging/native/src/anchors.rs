@@ -122,7 +122,10 @@ fn digit_value(c: char) -> u8 {
     value + (cp - first) as u8
 }
 
+/// "l:" and `str.lower()` of a Latin word into `out`.
 fn lower_latin(word: &[char], out: &mut String) {
+    out.clear();
+    out.push_str("l:");
     for &c in word {
         out.push_str(LATIN[c as usize].0);
     }
@@ -152,15 +155,16 @@ impl Anchors {
         c.is_ascii_digit() || (!c.is_ascii() && self.has(c, DIGIT))
     }
 
-    /// IGNORECASE: does `x` match the word character `c`? Some(exact) when it does.
+    /// IGNORECASE: the word character `x` matches (itself when none), and whether the
+    /// match is exact (`x.lower()` is that character).
     #[inline]
-    fn fold_eq(&self, x: char, c: char) -> Option<bool> {
-        if x == c {
-            return Some(true);
+    fn canon(&self, x: char) -> (char, bool) {
+        if x.is_ascii() {
+            return (x.to_ascii_lowercase(), true); // anchor_tables.py checks ASCII folds so
         }
         match self.folds.get(&x) {
-            Some(&(word_char, exact)) if word_char == c => Some(exact),
-            _ => None,
+            Some(&found) => found,
+            None => (x, true),
         }
     }
 
@@ -171,7 +175,11 @@ impl Anchors {
         }
         let mut exact = true;
         for (&x, &c) in t[at..at + word.len()].iter().zip(word) {
-            exact &= self.fold_eq(x, c)?;
+            let (folded, same) = self.canon(x);
+            if folded != c {
+                return None;
+            }
+            exact &= same;
         }
         Some(exact)
     }
@@ -224,7 +232,9 @@ impl Anchors {
         let both = [x + 1, x]; // \s? is greedy
         let starts = if spaced { &both[..] } else { &both[1..] };
         for &s in starts {
-            for unit in &self.word_units {
+            let Some(&first) = t.get(s) else { continue };
+            let first = self.canon(first).0;
+            for unit in self.word_units.iter().filter(|u| u.chars[0] == first) {
                 if let Some(exact) = self.word_at(t, s, n, &unit.chars) {
                     let e = s + unit.chars.len();
                     if e >= n || !self.has(t[e], UNIT_AFTER) {
@@ -234,7 +244,9 @@ impl Anchors {
             }
         }
         for &s in starts {
-            for unit in &self.sign_units {
+            let Some(&first) = t.get(s) else { continue };
+            let first = self.canon(first).0;
+            for unit in self.sign_units.iter().filter(|u| u.chars[0] == first) {
                 if let Some(exact) = self.word_at(t, s, n, &unit.chars) {
                     let e = s + unit.chars.len();
                     return if exact { Ok((e, Some(unit))) } else { Err(Bail) };
@@ -298,7 +310,9 @@ impl Anchors {
             if before == self.has(window[i], WORD) {
                 continue; // no \b
             }
-            if self.months.iter().any(|m| self.word_at(window, i, window.len(), m).is_some()) {
+            let first = self.canon(window[i]).0;
+            let mut months = self.months.iter().filter(|m| m[0] == first);
+            if months.any(|m| self.word_at(window, i, window.len(), m).is_some()) {
                 return true;
             }
         }
@@ -477,21 +491,22 @@ impl Anchors {
     fn latin_names(&self, t: &[char], latin: bool, german: bool, found: &mut Vec<String>, weak: &mut Vec<String>) {
         let mut lower = String::new();
         if !latin {
-            let mut words: FxHashSet<&[char]> = FxHashSet::default();
+            let mut words: FxHashSet<&[char]> =
+                FxHashSet::with_capacity_and_hasher(64, Default::default());
             Self::latin_words(t, false, |a, b| {
                 words.insert(&t[a..b]);
             });
             for word in words {
-                lower.clear();
                 lower_latin(word, &mut lower);
-                if word.len() >= 2 && !self.stop.contains(&lower) {
-                    found.push(format!("l:{lower}"));
+                if word.len() >= 2 && !self.stop.contains(&lower[2..]) {
+                    found.push(lower.clone());
                 }
             }
             return;
         }
         // word -> (occurrences, sentence-initial occurrences)
-        let mut counts: FxHashMap<&[char], (u32, u32)> = FxHashMap::default();
+        let mut counts: FxHashMap<&[char], (u32, u32)> =
+            FxHashMap::with_capacity_and_hasher(64, Default::default());
         let space = |c: char| self.has(c, SPACE);
         Self::latin_words(t, true, |a, b| {
             let initial = a == 0
@@ -506,21 +521,20 @@ impl Anchors {
             if word.len() < 2 {
                 continue;
             }
-            lower.clear();
             lower_latin(word, &mut lower);
-            if self.stop.contains(&lower) || !LATIN[word[0] as usize].1 {
+            if self.stop.contains(&lower[2..]) || !LATIN[word[0] as usize].1 {
                 continue;
             }
             if word[1..].iter().any(|&c| LATIN[c as usize].0.chars().ne(std::iter::once(c))) {
-                found.push(format!("l:{lower}")); // CamelCase or all caps
+                found.push(lower.clone()); // CamelCase or all caps
                 continue;
             }
             if german {
                 continue;
             }
             if count > initial {
-                found.push(format!("l:{lower}"));
-                weak.push(format!("l:{lower}"));
+                found.push(lower.clone());
+                weak.push(lower.clone());
             }
         }
     }
@@ -579,12 +593,12 @@ impl Anchors {
 
     /// `(amounts, model codes, names, weak names)` of `text`; None when Python's path must
     /// take it (lone surrogates; a unit cased with a character whose lower case differs).
-    fn find(&self, py: Python<'_>, text: &Bound<'_, PyString>, latin: bool, german: bool) -> Option<Found> {
+    fn find(&self, text: &Bound<'_, PyString>, latin: bool, german: bool) -> Option<Found> {
         let Ok(text) = text.to_str() else {
             // the UnicodeEncodeError is Python's path's business, not ours
             return None;
         };
         let chars: Vec<char> = text.chars().collect();
-        py.allow_threads(|| self.find_all(&chars, latin, german))
+        self.find_all(&chars, latin, german)
     }
 }

@@ -27,7 +27,7 @@ def _python(text: str, script: str, lang: str | None) -> Found | Exception:
     try:
         names, weak = features.latin_names(text, script, lang)
         return features.numbers(text), features.model_codes(text), names, weak
-    except Exception as exc:  # noqa: BLE001 - compared with what the native side does
+    except Exception as exc:  # compared with what the native side does
         return exc
 
 
