@@ -476,8 +476,9 @@ def find_anchors(
     if _NATIVE is not None:
         found = _NATIVE.find(text, script == "latin", lang == "de")
         if found is not None:
-            amounts, codes, names, weak = found
-            return {_number_key(p, v) for p, v in amounts}, set(codes), set(names), set(weak)
+            amounts, codes, words, weak_words = found
+            keys = {_number_key(p, v) for p, v in amounts}
+            return keys, set(codes), set(words), set(weak_words)
     names, weak = latin_names(text, script, lang)
     return numbers(text), model_codes(text), names, weak
 
