@@ -20,7 +20,10 @@ Each is a typed key:
 
 Everything here is deterministic and pure, and written for speed: it runs for every tagged
 article. features_reference.py holds the plain implementation of the same functions, which
-this module must match exactly (tests/unit/agents/stories/test_story_features_reference.py). The
+this module must match exactly (tests/unit/agents/stories/test_story_features_reference.py);
+`numbers`, `model_codes` and `latin_names` run in the tagging core's Rust when it is built
+(`find_anchors`, agents/tagging/native/src/anchors.rs; the same sets, tests/unit/agents/
+stories/test_native_anchors.py), and the functions here are its reference and fallback. The
 speed comes from regexes that start with a character class (the regex engine then skips to
 candidate characters instead of trying a look-behind at every position: the look-behinds sit
 after the first character), per distinct word instead of per occurrence work, and one

@@ -465,3 +465,12 @@ def test_a_word_with_an_uncovered_character_is_refused() -> None:
     words, signs = features.native_unit_words()
     with pytest.raises(ValueError, match="not covered"):
         Anchors([*words, ("milliønen", False, 1e9)], signs, [], features.native_month_words())
+
+
+def test_without_the_compiled_core_find_anchors_is_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "Nvidia sold 600 billion H20 chips to Lutnick, 50 % more. Lutnick said so."
+    native = features.find_anchors(text, "latin", "en")
+    monkeypatch.setattr(features, "_NATIVE", None)
+    assert features.find_anchors(text, "latin", "en") == _python(text, "latin", "en") == native
+    # "Nvidia" only at the start (a sentence start), "Lutnick" also inside a sentence
+    assert native[2] == native[3] == {"l:lutnick"}
