@@ -42,7 +42,7 @@ pub struct Anchors {
     word_units: Vec<Unit>,
     sign_units: Vec<Unit>,
     stop: FxHashSet<String>,
-    months: Vec<Vec<char>>,
+    months: FxHashMap<char, Vec<Vec<char>>>, // by first letter
     bmp: Vec<u8>, // CLASS_RANGES flags of U+0000..U+FFFF
     folds: FxHashMap<char, (char, bool)>,
 }
@@ -310,9 +310,10 @@ impl Anchors {
             if before == self.has(window[i], WORD) {
                 continue; // no \b
             }
-            let first = self.canon(window[i]).0;
-            let mut months = self.months.iter().filter(|m| m[0] == first);
-            if months.any(|m| self.word_at(window, i, window.len(), m).is_some()) {
+            let Some(months) = self.months.get(&self.canon(window[i]).0) else {
+                continue;
+            };
+            if months.iter().any(|m| self.word_at(window, i, window.len(), m).is_some()) {
                 return true;
             }
         }
@@ -565,16 +566,15 @@ impl Anchors {
         let units = |list: Vec<(String, bool, f64)>| -> PyResult<Vec<Unit>> {
             list.into_iter().map(|(w, p, m)| unit_of(&w, p, m, &covered)).collect()
         };
-        let months = months
-            .into_iter()
-            .map(|m| {
-                check_covered(&m, &covered)?;
-                if m.is_empty() {
-                    return Err(PyValueError::new_err("an empty month word"));
-                }
-                Ok(m.chars().collect())
-            })
-            .collect::<PyResult<Vec<Vec<char>>>>()?;
+        let mut by_first: FxHashMap<char, Vec<Vec<char>>> = FxHashMap::default();
+        for month in months {
+            check_covered(&month, &covered)?;
+            let chars: Vec<char> = month.chars().collect();
+            let Some(&first) = chars.first() else {
+                return Err(PyValueError::new_err("an empty month word"));
+            };
+            by_first.entry(first).or_default().push(chars);
+        }
         let mut bmp = vec![0u8; 0x10000];
         for &(first, last, flags) in CLASS_RANGES.iter().take_while(|r| r.0 < 0x10000) {
             for cp in first..=last.min(0xFFFF) {
@@ -585,7 +585,7 @@ impl Anchors {
             word_units: units(word_units)?,
             sign_units: units(sign_units)?,
             stop: stop_words.into_iter().collect(),
-            months,
+            months: by_first,
             bmp,
             folds: FOLDS.iter().map(|&(v, c, e)| (v, (c, e))).collect(),
         })

@@ -399,6 +399,14 @@ def test_every_code_point_in_every_place() -> None:
         "5 MİLLION 5 mıllion 5 MILLIONſ 5 \u212aM",
         "\ufeff5 %",
         "1,5 % 1.5% 1 000 000 1\u202f000 12\u00a0345,67 1.234.567,89 1,234.5",
+        # _WORD_BEFORE: its look-behind sees before the 14-character window, `$` matches
+        # before a last newline, 13 letters at most, a separator then the end
+        "Abcdefghijklmnopq5 abcdefghijklm5 Abcdefghijklm 5 Abcdefghijkl-5 ab 5 Ab 5 Ab-910",
+        "GPT\n4 GPT-\n4 GPT \n4 GPT\n\n4 x\n5a Qwen\n2.5 Qwen \n2.5 5\n5",
+        # _VERSION's backtracking: a tail, digits of another script, a blocking character
+        "H20ab H20abc H2٣ab 4٣٣.٣a 910C日 1.2.3x 2.5x点 5.5.5 12s 12S 12st R1\u00a0",
+        # dates: the window, \b, the day markers after a space
+        "xMay 17 May17 17May 17 \u3000日 17 号 1\u00a0June 3 мая 31 ДЕКАБРЯ 32 June",
     ],
 )
 @pytest.mark.parametrize(("script", "lang"), [("latin", "en"), ("latin", "de"), ("unspaced", "zh")])
