@@ -43,17 +43,26 @@ pub struct Anchors {
     sign_units: Vec<Unit>,
     stop: FxHashSet<String>,
     months: FxHashMap<char, Vec<Vec<char>>>, // by first letter
-    bmp: Vec<u8>, // CLASS_RANGES flags of U+0000..U+FFFF
+    bmp: Vec<u8>,                            // CLASS_RANGES flags of U+0000..U+FFFF
     folds: FxHashMap<char, (char, bool)>,
 }
 
-fn unit_of(word: &str, percent: bool, multiplier: f64, covered: &FxHashSet<char>) -> PyResult<Unit> {
+fn unit_of(
+    word: &str,
+    percent: bool,
+    multiplier: f64,
+    covered: &FxHashSet<char>,
+) -> PyResult<Unit> {
     let chars: Vec<char> = word.chars().collect();
     if chars.is_empty() {
         return Err(PyValueError::new_err("an empty unit"));
     }
     check_covered(word, covered)?;
-    Ok(Unit { chars, percent, multiplier })
+    Ok(Unit {
+        chars,
+        percent,
+        multiplier,
+    })
 }
 
 fn check_covered(word: &str, covered: &FxHashSet<char>) -> PyResult<()> {
@@ -103,7 +112,11 @@ fn is_end(c: char) -> bool {
 /// What may not follow a version's tail: [A-Za-z0-9] or [日月年号號時时点點].
 #[inline]
 fn blocks_version(c: char) -> bool {
-    is_ascii_alnum(c) || matches!(c, '日' | '月' | '年' | '号' | '號' | '時' | '时' | '点' | '點')
+    is_ascii_alnum(c)
+        || matches!(
+            c,
+            '日' | '月' | '年' | '号' | '號' | '時' | '时' | '点' | '點'
+        )
 }
 
 /// `_DAY_AFTER`'s characters.
@@ -238,7 +251,11 @@ impl Anchors {
                 if let Some(exact) = self.word_at(t, s, n, &unit.chars) {
                     let e = s + unit.chars.len();
                     if e >= n || !self.has(t[e], UNIT_AFTER) {
-                        return if exact { Ok((e, Some(unit))) } else { Err(Bail) };
+                        return if exact {
+                            Ok((e, Some(unit)))
+                        } else {
+                            Err(Bail)
+                        };
                     }
                 }
             }
@@ -249,7 +266,11 @@ impl Anchors {
             for unit in self.sign_units.iter().filter(|u| u.chars[0] == first) {
                 if let Some(exact) = self.word_at(t, s, n, &unit.chars) {
                     let e = s + unit.chars.len();
-                    return if exact { Ok((e, Some(unit))) } else { Err(Bail) };
+                    return if exact {
+                        Ok((e, Some(unit)))
+                    } else {
+                        Err(Bail)
+                    };
                 }
             }
         }
@@ -270,7 +291,10 @@ impl Anchors {
             })
             .collect();
         let joined = !cuts.is_empty()
-            && cuts.iter().enumerate().all(|(j, &i)| cuts.get(j + 1).copied().unwrap_or(n) - i - 1 == 3);
+            && cuts
+                .iter()
+                .enumerate()
+                .all(|(j, &i)| cuts.get(j + 1).copied().unwrap_or(n) - i - 1 == 3);
         let mut ascii = String::with_capacity(raw.len());
         let mut dots = 0;
         for (i, &c) in raw.iter().enumerate() {
@@ -299,7 +323,9 @@ impl Anchors {
             return false;
         }
         let n = t.len();
-        if end < n && (is_day(t[end]) || (self.has(t[end], SPACE) && end + 1 < n && is_day(t[end + 1]))) {
+        if end < n
+            && (is_day(t[end]) || (self.has(t[end], SPACE) && end + 1 < n && is_day(t[end + 1])))
+        {
             return true;
         }
         let lo = start.saturating_sub(12);
@@ -313,7 +339,10 @@ impl Anchors {
             let Some(months) = self.months.get(&self.canon(window[i]).0) else {
                 continue;
             };
-            if months.iter().any(|m| self.word_at(window, i, window.len(), m).is_some()) {
+            if months
+                .iter()
+                .any(|m| self.word_at(window, i, window.len(), m).is_some())
+            {
                 return true;
             }
         }
@@ -365,7 +394,10 @@ impl Anchors {
             while longest < 2 && e + longest < n && t[e + longest].is_ascii_alphabetic() {
                 longest += 1;
             }
-            (0..=longest).rev().map(|l| e + l).find(|&x| x >= n || !blocks_version(t[x]))
+            (0..=longest)
+                .rev()
+                .map(|l| e + l)
+                .find(|&x| x >= n || !blocks_version(t[x]))
         };
         let mut run = 0;
         while p + 1 + run < n && self.digit(t[p + 1 + run]) {
@@ -489,7 +521,14 @@ impl Anchors {
         }
     }
 
-    fn latin_names(&self, t: &[char], latin: bool, german: bool, found: &mut Vec<String>, weak: &mut Vec<String>) {
+    fn latin_names(
+        &self,
+        t: &[char],
+        latin: bool,
+        german: bool,
+        found: &mut Vec<String>,
+        weak: &mut Vec<String>,
+    ) {
         let mut lower = String::new();
         if !latin {
             let mut words: FxHashSet<&[char]> =
@@ -526,7 +565,10 @@ impl Anchors {
             if self.stop.contains(&lower[2..]) || !LATIN[word[0] as usize].1 {
                 continue;
             }
-            if word[1..].iter().any(|&c| LATIN[c as usize].0.chars().ne(std::iter::once(c))) {
+            if word[1..]
+                .iter()
+                .any(|&c| LATIN[c as usize].0.chars().ne(std::iter::once(c)))
+            {
                 found.push(lower.clone()); // CamelCase or all caps
                 continue;
             }
@@ -564,7 +606,9 @@ impl Anchors {
     ) -> PyResult<Self> {
         let covered: FxHashSet<char> = COVERED.chars().collect();
         let units = |list: Vec<(String, bool, f64)>| -> PyResult<Vec<Unit>> {
-            list.into_iter().map(|(w, p, m)| unit_of(&w, p, m, &covered)).collect()
+            list.into_iter()
+                .map(|(w, p, m)| unit_of(&w, p, m, &covered))
+                .collect()
         };
         let mut by_first: FxHashMap<char, Vec<Vec<char>>> = FxHashMap::default();
         for month in months {

@@ -28,9 +28,9 @@
 //!
 //! All offsets handed back are character offsets into the normalised text, like Python's.
 
+mod anchors;
 #[allow(dead_code)] // some constants are for Python's side only
 mod consts;
-mod anchors;
 mod search;
 
 use consts::*;
