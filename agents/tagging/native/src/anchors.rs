@@ -173,7 +173,8 @@ impl Anchors {
     #[inline]
     fn canon(&self, x: char) -> (char, bool) {
         if x.is_ascii() {
-            return (x.to_ascii_lowercase(), true); // anchor_tables.py checks ASCII folds so
+            // anchor_tables.py asserts that FOLDS maps ASCII this way and nothing else
+            return (x.to_ascii_lowercase(), true);
         }
         match self.folds.get(&x) {
             Some(&found) => found,
