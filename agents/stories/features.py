@@ -449,13 +449,16 @@ def native_month_words() -> list[str]:
 def _load_native() -> Anchors | None:
     """The compiled `numbers` + `model_codes` + `latin_names` (agents/tagging/native/src/
     anchors.rs), built from this module's word lists; None when the core is not built."""
-    try:
-        from newswatch.agents.tagging._native import Anchors
-    except ImportError:
+    from newswatch.agents.tagging.fastpath import load_native  # logs a missing core once
+
+    native = load_native()
+    if native is None or not hasattr(native, "Anchors"):  # not built, or built before it
+        log.info("story anchors: pure Python (no compiled Anchors)")
         return None
+    anchors: type[Anchors] = native.Anchors
     words, signs = native_unit_words()
     try:
-        return Anchors(words, signs, sorted(_CAPITAL_STOP), native_month_words())
+        return anchors(words, signs, sorted(_CAPITAL_STOP), native_month_words())
     except ValueError as exc:  # a word with a character anchor_tables.py does not cover
         log.warning("story anchors: pure Python (%s)", exc)
         return None

@@ -8,10 +8,12 @@ from __future__ import annotations
 import random
 import re
 import sys
+import types
 
 import pytest
 
 from newswatch.agents.stories import anchor_tables, features
+from newswatch.agents.tagging import fastpath
 from tests.support.environment import unavailable
 
 Found = tuple[set[str], set[str], set[str], set[str]]
@@ -482,3 +484,11 @@ def test_without_the_compiled_core_find_anchors_is_python(monkeypatch: pytest.Mo
     assert features.find_anchors(text, "latin", "en") == _python(text, "latin", "en") == native
     # "Nvidia" only at the start (a sentence start), "Lutnick" also inside a sentence
     assert native[2] == native[3] == {"l:lutnick"}
+
+
+def test_no_compiled_anchors_means_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A core not built, or built before `Anchors` existed: features.py runs its functions."""
+    monkeypatch.setattr(fastpath, "load_native", lambda: None)
+    assert features._load_native() is None
+    monkeypatch.setattr(fastpath, "load_native", lambda: types.ModuleType("_native"))
+    assert features._load_native() is None
