@@ -20,7 +20,10 @@ Each is a typed key:
 
 Everything here is deterministic and pure, and written for speed: it runs for every tagged
 article. features_reference.py holds the plain implementation of the same functions, which
-this module must match exactly (tests/unit/agents/stories/test_story_features_reference.py). The
+this module must match exactly (tests/unit/agents/stories/test_story_features_reference.py);
+`numbers`, `model_codes` and `latin_names` run in the tagging core's Rust when it is built
+(`find_anchors`, agents/tagging/native/src/anchors.rs; the same sets, tests/unit/agents/
+stories/test_native_anchors.py), and the functions here are its reference and fallback. The
 speed comes from regexes that start with a character class (the regex engine then skips to
 candidate characters instead of trying a look-behind at every position: the look-behinds sit
 after the first character), per distinct word instead of per occurrence work, and one
@@ -30,6 +33,7 @@ normalisation per article shared by the gazetteer, shingles and anchors.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import re
 import unicodedata
@@ -40,6 +44,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from newswatch.agents.stories.gazetteer import Gazetteer
+    from newswatch.agents.tagging._native import Anchors
+
+log = logging.getLogger(__name__)
 
 # ---- scripts -------------------------------------------------------------------------------
 
@@ -417,6 +424,71 @@ def latin_names(text: str, script: str, lang: str | None) -> tuple[set[str], set
     return found, weak
 
 
+# ---- the compiled anchor finder ------------------------------------------------------------
+
+
+def native_unit_words() -> tuple[list[tuple[str, bool, float]], list[tuple[str, bool, float]]]:
+    """The units of `_NUMBER` for the compiled core: (word, percent?, multiplier) of the
+    word units (`unit`, a letter must not follow) and of the sign units (`sign`), each in
+    the order of the regex's alternation (longest first)."""
+
+    def spec(unit: str) -> tuple[str, bool, float]:
+        percent = unit in _PERCENT_WORDS or unit.startswith("процент")
+        return unit, percent, 0.0 if percent else _MULTIPLIERS[unit]
+
+    words = [spec(u) for u in _UNITS if u[0].isalpha() and u[0] < "\u2e80"]
+    signs = [spec(u) for u in _UNITS if not (u[0].isalpha() and u[0] < "\u2e80")]
+    return words, signs
+
+
+def native_month_words() -> list[str]:
+    """The words of `_MONTHS` for the compiled core."""
+    return _MONTH_WORDS.split("|")
+
+
+def _load_native() -> Anchors | None:
+    """The compiled `numbers` + `model_codes` + `latin_names` (agents/tagging/native/src/
+    anchors.rs), built from this module's word lists; None when the core is not built."""
+    from newswatch.agents.tagging.fastpath import load_native  # logs a missing core once
+
+    native = load_native()
+    if native is None or not hasattr(native, "Anchors"):  # not built, or built before it
+        log.info("story anchors: pure Python (no compiled Anchors)")
+        return None
+    anchors: type[Anchors] = native.Anchors
+    words, signs = native_unit_words()
+    try:
+        return anchors(words, signs, sorted(_CAPITAL_STOP), native_month_words())
+    except ValueError as exc:  # a word with a character anchor_tables.py does not cover
+        log.warning("story anchors: pure Python (%s)", exc)
+        return None
+
+
+_NATIVE = _load_native()
+
+
+def _number_key(percent: bool, value: float) -> str:
+    return f"p:{value:g}" if percent else f"n:{_magnitude_key(value)}"
+
+
+def find_anchors(
+    text: str, script: str, lang: str | None
+) -> tuple[set[str], set[str], set[str], set[str]]:
+    """`numbers(text)`, `model_codes(text)` and `latin_names(text, script, lang)` (names,
+    weak) in one call: by the compiled core when it is built, which hands back the same sets
+    (the amounts as numbers, formatted here), else by the functions above. Texts the compiled
+    side does not take (lone surrogates, a unit written with a character whose lower case is
+    not the unit's) go to the functions above."""
+    if _NATIVE is not None:
+        found = _NATIVE.find(text, script == "latin", lang == "de")
+        if found is not None:
+            amounts, codes, words, weak_words = found
+            keys = {_number_key(p, v) for p, v in amounts}
+            return keys, set(codes), set(words), set(weak_words)
+    names, weak = latin_names(text, script, lang)
+    return numbers(text), model_codes(text), names, weak
+
+
 # ---- the whole feature set -----------------------------------------------------------------
 
 
@@ -480,10 +552,10 @@ def extract_normalised(
     script = script_of(full)
     anchors = {f"e:{e}" for e in entities} | {f"t:{t}" for t in themes}
     anchors.update(gazetteer_keys)
-    anchors.update(numbers(full))
-    anchors.update(model_codes(full))
+    amounts, codes, names, weak = find_anchors(full, script, lang)
+    anchors.update(amounts)
+    anchors.update(codes)
     # A name that is also a model family ("Qwen" of "Qwen2.5") stays a name too.
-    names, weak = latin_names(full, script, lang)
     # "DeepSeek" as a name says no more than the entity "deepseek" the tagger found.
     anchors.update(n for n in names if f"e:{n[2:]}" not in anchors)
     return Features(

@@ -71,3 +71,24 @@ class MinHasher:
 
 def shingles(lowered: str, unspaced: bool) -> list[bytes]:
     """The text's shingles in text order, duplicates included."""
+class Anchors:
+    """features.py's `numbers`, `model_codes` and `latin_names` of one text, in one call
+    (`native/src/anchors.rs`; its character tables are rendered by
+    agents/stories/anchor_tables.py)."""
+
+    def __init__(
+        self,
+        word_units: list[tuple[str, bool, float]],
+        sign_units: list[tuple[str, bool, float]],
+        stop_words: list[str],
+        months: list[str],
+    ) -> None:
+        """Units as (word, percent?, multiplier) in the regex's order (features.py's
+        `native_unit_words`); ValueError for a character anchor_tables.rs does not cover."""
+    def find(
+        self, text: str, latin: bool, german: bool
+    ) -> tuple[list[tuple[bool, float]], list[str], list[str], list[str]] | None:
+        """`(amounts, model codes, names, weak names)`: amounts as (percent?, value) for
+        Python to format; the strings as `model_codes` and `latin_names` make them (lists,
+        maybe with repeats). None when Python's path must take the text (lone surrogates, a
+        unit matched through a character whose lower case is not the unit's)."""

@@ -28,6 +28,7 @@
 //!
 //! All offsets handed back are character offsets into the normalised text, like Python's.
 
+mod anchors;
 #[allow(dead_code)] // some constants are for Python's side only
 mod consts;
 mod search;
@@ -1395,5 +1396,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LangDetector>()?;
     m.add_class::<Scanned>()?;
     shingles::register(m)?;
+    m.add_class::<anchors::Anchors>()?;
     Ok(())
 }
