@@ -135,7 +135,10 @@ async def test_child_killed_with_batches_in_flight_every_batch_is_processed(
         await pool.process_batch([])  # the child is up
         first = pool._pool
         tasks = [asyncio.ensure_future(pool.process_batch(values)) for values in batches]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the tasks hand their batches to the pool
+        # Killed at once, not after a fixed sleep: on a loaded machine this process can
+        # oversleep while the child finishes all three batches, and nothing is in flight.
+        assert not any(task.done() for task in tasks)
         for pid in list(first._processes):  # type: ignore[attr-defined]
             os.kill(pid, signal.SIGKILL)
         results = await asyncio.gather(*tasks)
