@@ -71,6 +71,7 @@ class MinHasher:
 
 def shingles(lowered: str, unspaced: bool) -> list[bytes]:
     """The text's shingles in text order, duplicates included."""
+
 class Anchors:
     """features.py's `numbers`, `model_codes` and `latin_names` of one text, in one call
     (`native/src/anchors.rs`; its character tables are rendered by
