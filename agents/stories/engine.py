@@ -1106,7 +1106,10 @@ class StoryEngine:
         story.themes = dict(item["themes"])
         story.anchors = dict(item["anchors"])
         story.recent = sorted(item["recent"])
-        story.mass = float(item["mass"])
+        mass = item["mass"]
+        if isinstance(mass, bool) or not isinstance(mass, int | float):
+            raise ValueError(f"story {story.id}: mass must be a number")
+        story.mass = mass  # as saved: a story with no core anchors has the int 0 (sum of [])
         story.members = list(item["members"])
         for member in story.members:
             self._members[member] = story.id
