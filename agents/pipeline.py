@@ -623,7 +623,7 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
     )
     alerting = StoryAlerting(deps.engine, policy) if deps.story_alerts else None
     stage = StoryStage(
-        _LazyStore(),  # duck-typed: the stage calls only the checkpoints
+        _LazyStore(),  # type: ignore[arg-type]  # duck-typed: the stage calls only the checkpoints
         StoryEngine,
         StoryEngine.restore,
         checkpoint_every=settings.stories.checkpoint_seconds,
