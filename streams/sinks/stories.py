@@ -335,12 +335,10 @@ end
 return 1
 """
 
-#: Reads of the per-story checkpoint that may start over when a write lands in the middle.
-LOAD_ATTEMPTS = 5
-
-
-class CheckpointReadError(NewswatchError, RuntimeError):
-    """The stored checkpoint changed during every attempt to read it."""
+#: Chunked reads of the per-story checkpoint that may start over when a write lands in the
+#: middle; then one atomic read (HGETALL in MULTI: consistent, but it holds Redis for the
+#: whole state).
+LOAD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -354,6 +352,18 @@ class StoredCheckpoint:
     stories: list[bytes]
     snapshot: bytes | None
     alerts: bytes | None
+
+
+def _stored(
+    offset: Any, header: Any, engine: Any, alerts: Any, records: Mapping[Any, Any]
+) -> StoredCheckpoint:
+    if offset is None or (header is None and engine is None):
+        return StoredCheckpoint(-1, None, [], None, None)
+    alert_state = None if alerts is None else bytes(alerts)
+    if header is None:
+        return StoredCheckpoint(int(offset), None, [], bytes(engine), alert_state)
+    stories = [bytes(raw) for raw in records.values()]
+    return StoredCheckpoint(int(offset), bytes(header), stories, None, alert_state)
 
 
 class StoryStore:
@@ -417,28 +427,25 @@ class StoryStore:
 
     async def load_checkpoint_state(self, scan_count: int = 1_000) -> StoredCheckpoint:
         """The stored checkpoint in either layout. The stories are read in chunks (HSCAN);
-        when a write lands in between (the offset moved), the read starts over. Raises
-        CheckpointReadError after LOAD_ATTEMPTS such reads."""
+        when a write lands in between (the offset moved), the read starts over, and after
+        LOAD_ATTEMPTS such reads it is made in one transaction."""
         fields = ("offset", "header", "engine", "alerts")
         for _ in range(LOAD_ATTEMPTS):
             offset, header, engine, alerts = await self.redis.hmget(CHECKPOINT, *fields)
-            if offset is None or (header is None and engine is None):
-                return StoredCheckpoint(-1, None, [], None, None)
-            alerts = None if alerts is None else bytes(alerts)
-            if header is None:
-                return StoredCheckpoint(int(offset), None, [], bytes(engine), alerts)
+            if offset is None or header is None:
+                return _stored(offset, header, engine, alerts, {})
             # A dict: HSCAN may return a field twice while the hash is being rehashed.
             records = {
-                key: bytes(raw)
+                key: raw
                 async for key, raw in self.redis.hscan_iter(CHECKPOINT_STORIES, count=scan_count)
             }
             if await self.redis.hget(CHECKPOINT, "offset") == offset:
-                return StoredCheckpoint(
-                    int(offset), bytes(header), list(records.values()), None, alerts
-                )
-        raise CheckpointReadError(
-            f"the story checkpoint changed during each of {LOAD_ATTEMPTS} reads"
-        )
+                return _stored(offset, header, engine, alerts, records)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(CHECKPOINT, *fields)
+            pipe.hgetall(CHECKPOINT_STORIES)
+            (offset, header, engine, alerts), records = await pipe.execute()
+        return _stored(offset, header, engine, alerts, records if header is not None else {})
 
     async def write(
         self, stories: list[dict[str, Any]], encoded: list[bytes] | None = None

@@ -15,6 +15,7 @@ from newswatch.streams.sinks.stories import (
     CHECKPOINT,
     CHECKPOINT_STORIES,
     FENCED,
+    LOAD_ATTEMPTS,
     STORED,
     StoryStore,
 )
@@ -102,6 +103,28 @@ async def test_a_read_starts_over_when_a_checkpoint_lands_in_the_middle(
     loaded = await store.load_checkpoint_state()
     assert calls == 2
     assert (loaded.offset, loaded.header, loaded.stories) == (2, b"h2", [b"B"])
+
+
+async def test_a_read_that_keeps_being_interrupted_ends_in_one_transaction(
+    store: StoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert await store.save_checkpoint_records(1, None, b"h1", {"st-0": b"0"}, []) == STORED
+    scan = store.redis.hscan_iter
+    offset = 1
+
+    async def scan_with_a_write(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        nonlocal offset
+        async for item in scan(*args, **kwargs):
+            offset += 1
+            changes = {f"st-{offset}": b"%d" % offset}
+            assert await store.save_checkpoint_records(offset, None, b"h%d" % offset, changes, [])
+            yield item
+
+    monkeypatch.setattr(store.redis, "hscan_iter", scan_with_a_write)
+    loaded = await store.load_checkpoint_state()
+    assert offset == 1 + LOAD_ATTEMPTS
+    assert (loaded.offset, loaded.header) == (offset, b"h%d" % offset)
+    assert loaded.stories == [b"%d" % offset]
 
 
 async def test_the_whole_layout_loads_and_each_layout_replaces_the_other(
