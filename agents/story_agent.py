@@ -12,12 +12,11 @@ engine with the offset of the last record it holds (`StoryStore`, fenced: a high
 never replaced by a lower one) every `CHECKPOINT_EVERY` seconds. With `restore_records` the
 checkpoints are incremental: the records of the stories that changed since the last one, the
 ids of the stories that closed and the engine's header (`StoryEngine.changes`); without it,
-the whole snapshot. Records are
-acknowledged as soon as they are handled, like in every other agent (holding them back until
-a checkpoint would make Faust's rebalances and shutdown wait for them). So a worker that takes
-the partition over may be handed a record past its checkpoint: it restores the checkpoint and
-reads the records in between straight from the topic (`replay`), then goes on; records it
-already holds are skipped. The engine is deterministic, so the stories come out as from one
+the whole snapshot. Records are acknowledged as soon as they are handled, like in every other
+agent (holding them back until a checkpoint would make Faust's rebalances and shutdown wait
+for them). So a worker that takes the partition over may be handed a record past its
+checkpoint: it restores the checkpoint and reads the records in between straight from the
+topic (`replay`), then goes on; records it already holds are skipped. The engine is deterministic, so the stories come out as from one
 uninterrupted run. Only records the topic no longer keeps (retention) can be missed: that is
 logged.
 
@@ -291,25 +290,24 @@ class StoryStage:
         """An incremental checkpoint: (stored, bytes written for the engine). Changes that
         do not follow the stored checkpoint (another worker wrote since) go out whole."""
         assert self.engine is not None
-        answer, written = BASE_MOVED, 0
+        answer = BASE_MOVED
         for _ in range(2):
             changes = self.engine.changes()
             base = None if changes.full else self._base
             answer = await self.store.save_checkpoint_records(
                 self.last, base, changes.header, changes.stories, changes.closed, alert_state
             )
-            written += changes.size
             if answer != BASE_MOVED:
                 break
             self.engine.require_full()
         if answer == STORED:
             self.engine.checkpointed()
             self._base = self.last
-            return True, written
-        # Not ours: whatever is stored next from this engine must be whole.
+            return True, changes.size
+        # Not ours (nothing was written): what this engine stores next must be whole.
         self.engine.require_full()
         self._base = None
-        return False, written
+        return False, 0
 
 
 def story_record(story: dict[str, Any]) -> bytes:
