@@ -16,9 +16,9 @@ the whole snapshot. Records are acknowledged as soon as they are handled, like i
 agent (holding them back until a checkpoint would make Faust's rebalances and shutdown wait
 for them). So a worker that takes the partition over may be handed a record past its
 checkpoint: it restores the checkpoint and reads the records in between straight from the
-topic (`replay`), then goes on; records it already holds are skipped. The engine is deterministic, so the stories come out as from one
-uninterrupted run. Only records the topic no longer keeps (retention) can be missed: that is
-logged.
+topic (`replay`), then goes on; records it already holds are skipped. The engine is
+deterministic, so the stories come out as from one uninterrupted run. Only records the topic
+no longer keeps (retention) can be missed: that is logged.
 
 Out: the latest state of every story an article changed goes to `newswatch.stories.v1`
 (keyed by story id, compacted: the last record per story is its state) and to Redis for the
