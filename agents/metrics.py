@@ -118,7 +118,8 @@ ARTICLES_PER_STORY = Histogram(
     buckets=(1, 2, 3, 5, 10, 25, 50, 100, 250, 1000),
 )
 STORY_CHECKPOINT_BYTES = Gauge(
-    "newswatch_story_checkpoint_bytes", "Size of the story engine's last checkpoint."
+    "newswatch_story_checkpoint_bytes",
+    "Bytes the story engine's last checkpoint wrote (its changes, when incremental).",
 )
 UPDATE_REASONS = ("sources", "language", "severity", "breaking")
 STORY_ALERT_UPDATES = Counter(

@@ -52,7 +52,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +96,7 @@ from newswatch.streams.records import (
 from newswatch.streams.settings import Settings
 from newswatch.streams.sinks.repair import offset_ranges
 from newswatch.streams.sinks.retry import is_transient, retry_forever
-from newswatch.streams.sinks.stories import StoryStore
+from newswatch.streams.sinks.stories import StoredCheckpoint, StoryStore
 
 if TYPE_CHECKING:
     from newswatch.agents.tagging.protocols import ArticleTagger
@@ -568,6 +568,25 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
                 "story_checkpoint", lambda: store().save_checkpoint(offset, snapshot, alerts)
             )
 
+        async def load_checkpoint_state(self) -> StoredCheckpoint:
+            return await store().load_checkpoint_state()
+
+        async def save_checkpoint_records(
+            self,
+            offset: int,
+            base: int | None,
+            header: bytes,
+            stories: Mapping[str, bytes],
+            closed: Sequence[str],
+            alerts: bytes | None = None,
+        ) -> int:
+            return await retry_forever(
+                "story_checkpoint",
+                lambda: store().save_checkpoint_records(
+                    offset, base, header, stories, closed, alerts
+                ),
+            )
+
     async def publish(stories: list[dict[str, Any]]) -> None:
         records = [story_record(story) for story in stories]  # one JSON per story, sent thrice
         for story, record in zip(stories, records, strict=True):
@@ -611,6 +630,7 @@ def _story_runner(app: faust.App, deps: Deps) -> StoryRunner:
         alerting=alerting,
         breaking=policy,
         replay=lambda start, end: replay_partition(settings, deps.story_input_topic, start, end),
+        restore_records=StoryEngine.restore_records,
     )
     return StoryRunner(stage, publish, dead_letter, publish_alerts)
 

@@ -8,15 +8,17 @@ run the engine at a time (another takes over at a rebalance).
 
 State: Redis, not a Faust table. The engine is one object, not a key-value map: a table's
 changelog would have to carry every story on every change. Instead the agent checkpoints the
-engine's snapshot with the offset of the last record it holds (`StoryStore`, fenced: a higher
-offset is never replaced by a lower one) every `CHECKPOINT_EVERY` seconds. Records are
-acknowledged as soon as they are handled, like in every other agent (holding them back until
-a checkpoint would make Faust's rebalances and shutdown wait for them). So a worker that takes
-the partition over may be handed a record past its checkpoint: it restores the checkpoint and
-reads the records in between straight from the topic (`replay`), then goes on; records it
-already holds are skipped. The engine is deterministic, so the stories come out as from one
-uninterrupted run. Only records the topic no longer keeps (retention) can be missed: that is
-logged.
+engine with the offset of the last record it holds (`StoryStore`, fenced: a higher offset is
+never replaced by a lower one) every `CHECKPOINT_EVERY` seconds. With `restore_records` the
+checkpoints are incremental: the records of the stories that changed since the last one, the
+ids of the stories that closed and the engine's header (`StoryEngine.changes`); without it,
+the whole snapshot. Records are acknowledged as soon as they are handled, like in every other
+agent (holding them back until a checkpoint would make Faust's rebalances and shutdown wait
+for them). So a worker that takes the partition over may be handed a record past its
+checkpoint: it restores the checkpoint and reads the records in between straight from the
+topic (`replay`), then goes on; records it already holds are skipped. The engine is
+deterministic, so the stories come out as from one uninterrupted run. Only records the topic
+no longer keeps (retention) can be missed: that is logged.
 
 Out: the latest state of every story an article changed goes to `newswatch.stories.v1`
 (keyed by story id, compacted: the last record per story is its state) and to Redis for the
@@ -34,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -52,7 +54,7 @@ from newswatch.agents.stories.story_input import (
     story_article,
 )
 from newswatch.streams.records import Alert
-from newswatch.streams.sinks.stories import StoryStore
+from newswatch.streams.sinks.stories import BASE_MOVED, STORED, StoryStore
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,9 @@ class StoryStage:
     """The engine, where it stands in the story-input partition, and its checkpoints.
 
     With `alerting`, each `add` also queues the story alerts the article raised (creations and
-    updates); `take_alerts()` hands them over in order."""
+    updates); `take_alerts()` hands them over in order. With `restore_records` (e.g.
+    `StoryEngine.restore_records`), checkpoints are incremental (the store's per-story layout;
+    one in the previous, whole layout still loads, and the next checkpoint replaces it)."""
 
     def __init__(
         self,
@@ -92,8 +96,11 @@ class StoryStage:
         alerting: StoryAlerting | None = None,
         breaking: UpdatePolicy | None = None,
         replay: Replay | None = None,
+        restore_records: Callable[[bytes, Sequence[bytes]], StoryEngine] | None = None,
     ) -> None:
         self.replay = replay
+        self.restore_records = restore_records
+        self._base: int | None = None  # offset of the stored checkpoint the engine's changes follow
         self.changed: dict[str, dict[str, Any]] = {}  # story states changed since take_changed
         self.alerting = alerting
         # The "breaking" flag of stories without story alerts (with them, the alerter sets it).
@@ -114,14 +121,24 @@ class StoryStage:
 
     async def load(self) -> None:
         """Start from the stored checkpoint (or an empty engine)."""
-        offset, snapshot, alert_state = await self.store.load_checkpoint_parts()
+        header: bytes | None = None
+        records: Sequence[bytes] = ()
+        if self.restore_records is None:
+            offset, snapshot, alert_state = await self.store.load_checkpoint_parts()
+        else:
+            stored = await self.store.load_checkpoint_state()
+            offset, snapshot, alert_state = stored.offset, stored.snapshot, stored.alerts
+            header, records = stored.header, stored.stories
         engine = None
-        if snapshot is not None:
-            try:
+        try:
+            if header is not None and self.restore_records is not None:
+                engine = self.restore_records(header, records)
+            elif snapshot is not None:
                 engine = self.restore_engine(snapshot)
-            except ValueError as exc:
-                log.error("story checkpoint unusable (%s); starting with no open stories", exc)
-                offset = -1
+        except ValueError as exc:
+            log.error("story checkpoint unusable (%s); starting with no open stories", exc)
+            offset = -1
+        self._base = offset if engine is not None and header is not None else None
         self.engine = engine or self.new_engine()
         if self.alerting is not None:
             self.alerter = None
@@ -254,16 +271,43 @@ class StoryStage:
         if self.engine is None or self.last <= self.checkpointed:
             return
         started = self.clock()
-        snapshot = self.engine.snapshot()
         alert_state = self.alerter.snapshot() if self.alerter is not None else None
-        stored = await self.store.save_checkpoint(self.last, snapshot, alert_state)
+        if self.restore_records is None:
+            snapshot = self.engine.snapshot()
+            stored = await self.store.save_checkpoint(self.last, snapshot, alert_state)
+            written = len(snapshot)
+        else:
+            stored, written = await self._save_changes(alert_state)
         if not stored:
             log.warning("a newer story checkpoint exists (another worker ran the engine)")
         self.checkpointed = self.last
         self._checkpoint_at = self.clock()
         self._checkpoint_took = self._checkpoint_at - started
-        metrics.STORY_CHECKPOINT_BYTES.set(len(snapshot))
+        metrics.STORY_CHECKPOINT_BYTES.set(written)
         metrics.STORIES_OPEN.set(self.engine.stats()["open_stories"])
+
+    async def _save_changes(self, alert_state: bytes | None) -> tuple[bool, int]:
+        """An incremental checkpoint: (stored, bytes written for the engine). Changes that
+        do not follow the stored checkpoint (another worker wrote since) go out whole."""
+        assert self.engine is not None
+        answer = BASE_MOVED
+        for _ in range(2):
+            changes = self.engine.changes()
+            base = None if changes.full else self._base
+            answer = await self.store.save_checkpoint_records(
+                self.last, base, changes.header, changes.stories, changes.closed, alert_state
+            )
+            if answer != BASE_MOVED:
+                break
+            self.engine.require_full()
+        if answer == STORED:
+            self.engine.checkpointed()
+            self._base = self.last
+            return True, changes.size
+        # Not ours (nothing was written): what this engine stores next must be whole.
+        self.engine.require_full()
+        self._base = None
+        return False, 0
 
 
 def story_record(story: dict[str, Any]) -> bytes:

@@ -6,10 +6,13 @@ result = engine.add(StoryArticle(id=..., title=..., text=..., lang=..., publishe
                                  entities=tagged.entities, themes=tagged.theme_ids))
 result.story_id, result.how, result.story   # the story's state after the article joined
 data = engine.snapshot(); engine = StoryEngine.restore(data)
+changes = engine.changes(); ...; engine.checkpointed()   # incremental: only what changed
+engine = StoryEngine.restore_records(changes.header, records)
 """
 
 from newswatch.agents.stories.engine import (
     Assignment,
+    Changes,
     Story,
     StoryArticle,
     StoryConfig,
@@ -20,6 +23,7 @@ from newswatch.agents.stories.gazetteer import Gazetteer, GazetteerError
 
 __all__ = [
     "Assignment",
+    "Changes",
     "Gazetteer",
     "GazetteerError",
     "Story",

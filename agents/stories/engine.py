@@ -189,6 +189,7 @@ class Story:
         "size",
         "summaries",
         "themes",
+        "touch",
     )
 
     def __init__(self, story_id: str, ordinal: int) -> None:
@@ -210,6 +211,10 @@ class Story:
         self.indexed: list[tuple[str, np.ndarray]] = []
         self.members: list[str] = []
         self.mass = 0.0  # weight of its core anchors, as of its last article (see _join)
+        # The engine's join counter when the last article joined: sorting by it gives the
+        # engine's order of stories (least recently active first, ties in `activity`
+        # included), so per-story checkpoint records restore the same order.
+        self.touch = 0
 
     def growth_rate(self, window: float) -> float:
         """Articles per hour over the last `window` seconds before its last article."""
@@ -551,6 +556,12 @@ class StoryEngine:
         self._clock = -math.inf
         self._ordinal = 0
         self.closed_total = 0
+        # Incremental checkpoints (`changes`): the join counter, the stories joined and the
+        # stories closed since the last checkpoint, and whether the next one must be whole.
+        self._touch = 0
+        self._dirty: dict[str, None] = {}
+        self._gone: dict[str, None] = {}
+        self._full = True
 
     # ---- public API ---------------------------------------------------------------------
 
@@ -834,6 +845,10 @@ class StoryEngine:
         story.last_seen = max(story.last_seen, article.published)
         story.activity = self._clock
         self._stories.move_to_end(story.id)
+        self._touch += 1
+        story.touch = self._touch
+        self._dirty[story.id] = None
+        self._gone.pop(story.id, None)
         if story.size == 1:
             self._singles[story.id] = None
         else:
@@ -926,6 +941,8 @@ class StoryEngine:
 
     def _close(self, story: Story) -> dict[str, Any]:
         del self._stories[story.id]
+        self._dirty.pop(story.id, None)
+        self._gone[story.id] = None
         self._singles.pop(story.id, None)
         self._postings.remove_all(story.anchors, story.id)
         for key, _ in story.indexed:
@@ -939,44 +956,77 @@ class StoryEngine:
 
     def snapshot(self) -> bytes:
         """The whole state as JSON bytes (signatures base64), for restarts."""
-        stories = []
-        for s in self._stories.values():
-            stories.append(
-                {
-                    "id": s.id,
-                    "ordinal": s.ordinal,
-                    "headline": s.headline,
-                    "headline_rank": list(s.headline_rank),
-                    "first_seen": s.first_seen,
-                    "last_seen": s.last_seen,
-                    "activity": s.activity,
-                    "size": s.size,
-                    "summaries": s.summaries,
-                    "langs": s.langs,
-                    "feeds": s.feeds,
-                    "entities": s.entities,
-                    "themes": s.themes,
-                    "anchors": s.anchors,
-                    "recent": s.recent,
-                    "mass": s.mass,
-                    "members": s.members,
-                    "indexed": [
-                        [key, base64.b64encode(sig.astype("<u8").tobytes()).decode()]
-                        for key, sig in s.indexed
-                    ],
-                }
-            )
         return orjson.dumps(
             {
-                "version": SNAPSHOT_VERSION,
-                "num_perm": self.config.num_perm,
-                "seed": self.config.seed,
-                "clock": self._clock if math.isfinite(self._clock) else None,
-                "ordinal": self._ordinal,
-                "closed_total": self.closed_total,
-                "stories": stories,
+                **self._header_state(),
+                "stories": [self._story_state(s) for s in self._stories.values()],
             }
         )
+
+    def _header_state(self) -> dict[str, Any]:
+        return {
+            "version": SNAPSHOT_VERSION,
+            "num_perm": self.config.num_perm,
+            "seed": self.config.seed,
+            "clock": self._clock if math.isfinite(self._clock) else None,
+            "ordinal": self._ordinal,
+            "closed_total": self.closed_total,
+        }
+
+    @staticmethod
+    def _story_state(s: Story) -> dict[str, Any]:
+        return {
+            "id": s.id,
+            "ordinal": s.ordinal,
+            "headline": s.headline,
+            "headline_rank": list(s.headline_rank),
+            "first_seen": s.first_seen,
+            "last_seen": s.last_seen,
+            "activity": s.activity,
+            "size": s.size,
+            "summaries": s.summaries,
+            "langs": s.langs,
+            "feeds": s.feeds,
+            "entities": s.entities,
+            "themes": s.themes,
+            "anchors": s.anchors,
+            "recent": s.recent,
+            "mass": s.mass,
+            "members": s.members,
+            "indexed": [
+                [key, base64.b64encode(sig.astype("<u8").tobytes()).decode()]
+                for key, sig in s.indexed
+            ],
+        }
+
+    def changes(self) -> Changes:
+        """What changed since the last `checkpointed()`: the header, the records of the stories
+        that articles joined and the ids of the stories that closed, or every open story
+        (`full`) after a start, a restore from a whole snapshot or `require_full()`.
+        Changes nothing: call `checkpointed()` once they are stored."""
+        header = orjson.dumps({**self._header_state(), "touch": self._touch})
+        if self._full:
+            ids: Iterable[str] = self._stories
+            closed: list[str] = []
+        else:
+            ids, closed = self._dirty, list(self._gone)
+        stories = {
+            sid: orjson.dumps(
+                {**self._story_state(self._stories[sid]), "touch": self._stories[sid].touch}
+            )
+            for sid in ids
+        }
+        return Changes(self._full, header, stories, closed)
+
+    def checkpointed(self) -> None:
+        """The last `changes()` are stored: the next ones start from here."""
+        self._dirty.clear()
+        self._gone.clear()
+        self._full = False
+
+    def require_full(self) -> None:
+        """The next `changes()` are the whole state (the stored checkpoint is not ours)."""
+        self._full = True
 
     @classmethod
     def restore(
@@ -1000,6 +1050,44 @@ class StoryEngine:
                 engine._restore_story(item)
         except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise ValueError(f"bad story snapshot: {exc!r}") from None
+        for touch, story in enumerate(engine._stories.values(), start=1):
+            story.touch = touch
+        engine._touch = len(engine._stories)
+        return engine  # its first `changes()` are whole: the records carry new touches
+
+    @classmethod
+    def restore_records(
+        cls,
+        header: bytes,
+        stories: Iterable[bytes],
+        config: StoryConfig | None = None,
+        gazetteer: Gazetteer | None = None,
+    ) -> StoryEngine:
+        """An engine in the state an incremental checkpoint holds: the header and one record
+        per open story, in any order (`changes()`). The same engine as `restore()` of the
+        whole snapshot taken at that point. Raises ValueError on a bad checkpoint."""
+        engine = cls(config, gazetteer)
+        try:
+            state = orjson.loads(header)
+            if state.get("version") != SNAPSHOT_VERSION:
+                raise ValueError(f"unknown snapshot version {state.get('version')!r}")
+            if (state["num_perm"], state["seed"]) != (engine.config.num_perm, engine.config.seed):
+                raise ValueError("snapshot was taken with other MinHash settings")
+            engine._clock = state["clock"] if state["clock"] is not None else -math.inf
+            engine._ordinal = int(state["ordinal"])
+            engine.closed_total = int(state["closed_total"])
+            engine._touch = int(state["touch"])
+            items = [orjson.loads(raw) for raw in stories]
+            items.sort(key=lambda item: int(item["touch"]))
+            for item in items:
+                touch = int(item["touch"])
+                if touch > engine._touch or item["id"] in engine._stories:
+                    raise ValueError(f"story {item['id']}: a record out of sequence")
+                engine._restore_story(item)
+                engine._stories[item["id"]].touch = touch
+        except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"bad story checkpoint: {exc!r}") from None
+        engine._full = False
         return engine
 
     def _restore_story(self, item: dict[str, Any]) -> None:
@@ -1018,7 +1106,10 @@ class StoryEngine:
         story.themes = dict(item["themes"])
         story.anchors = dict(item["anchors"])
         story.recent = sorted(item["recent"])
-        story.mass = float(item["mass"])
+        mass = item["mass"]
+        if isinstance(mass, bool) or not isinstance(mass, int | float):
+            raise ValueError(f"story {story.id}: mass must be a number")
+        story.mass = mass  # as saved: a story with no core anchors has the int 0 (sum of [])
         story.members = list(item["members"])
         for member in story.members:
             self._members[member] = story.id
@@ -1033,6 +1124,27 @@ class StoryEngine:
         self._stories[story.id] = story
         if story.size == 1:
             self._singles[story.id] = None
+
+
+@dataclass(frozen=True)
+class Changes:
+    """An incremental checkpoint's content (`StoryEngine.changes`). `full`: `stories` holds
+    every open story and replaces what is stored; else only the stories joined since the last
+    checkpoint, and `closed` the ids to delete. JSON records, keyed by story id."""
+
+    full: bool
+    header: bytes
+    stories: dict[str, bytes]
+    closed: list[str]
+
+    @property
+    def size(self) -> int:
+        """Bytes this checkpoint writes for the engine."""
+        return (
+            len(self.header)
+            + sum(len(k) + len(v) for k, v in self.stories.items())
+            + sum(len(k) for k in self.closed)
+        )
 
 
 def assign_all(engine: StoryEngine, articles: Iterable[StoryArticle]) -> dict[str, str]:

@@ -15,10 +15,17 @@ has at least as many articles, and an open state never replaces a closed one of 
 The stories agent (agents/story_agent.py) also keeps here:
 
 - `stories:live` PUBLISH channel: each changed story's JSON (a live view only, not a record);
-- `stories:checkpoint` HASH {offset, engine, alerts}: the engine's snapshot, the story alerts'
-  state (agents/stories/alerts.py; absent when story alerts are off) and the offset of the
-  last story-input record both hold, written with a fence (a higher offset is never replaced
-  by a lower one), so a stale worker cannot roll the state back.
+- `stories:checkpoint` HASH {offset, header, alerts}: the engine's header (clock, counters),
+  the story alerts' state (agents/stories/alerts.py; absent when story alerts are off) and
+  the offset of the last story-input record both hold, written with a fence (a higher offset
+  is never replaced by a lower one), so a stale worker cannot roll the state back;
+- `stories:checkpoint:stories` HASH story id -> the open story's record: an incremental
+  checkpoint writes only the stories that changed and deletes the ones that closed, in the
+  same fenced script as the header (`save_checkpoint_records`).
+
+The previous layout kept the whole engine snapshot in the field `engine` of the first hash
+(`save_checkpoint`, still used by tools that checkpoint whole); each layout's write removes
+the other's, so the first incremental checkpoint after an upgrade migrates it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -263,10 +271,15 @@ def _text(value: bytes | str) -> str:
 LIVE_CHANNEL = f"{PREFIX}stories:live"
 CHECKPOINT = f"{PREFIX}stories:checkpoint"
 
+CHECKPOINT_STORIES = f"{PREFIX}stories:checkpoint:stories"
+
+# KEYS: checkpoint hash, its stories hash. ARGV: offset, snapshot[, alerts]
 _FENCED_SAVE = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'offset') or '-1')
 if tonumber(ARGV[1]) <= current then return 0 end
 redis.call('HSET', KEYS[1], 'offset', ARGV[1], 'engine', ARGV[2])
+redis.call('HDEL', KEYS[1], 'header')
+redis.call('UNLINK', KEYS[2])
 if ARGV[3] then
   redis.call('HSET', KEYS[1], 'alerts', ARGV[3])
 else
@@ -274,6 +287,83 @@ else
 end
 return 1
 """
+
+#: `save_checkpoint_records` answers: stored, refused (a checkpoint at this offset or later is
+#: stored), refused (the stored checkpoint is not the base these changes apply to).
+STORED, FENCED, BASE_MOVED = 1, 0, -1
+
+# KEYS: checkpoint hash, its stories hash.
+# ARGV: offset, base offset ('full': replace every story), header, '1' + alerts or '0' + '',
+#       number of stories n, then n (id, record) pairs, then the ids of closed stories.
+# Every check comes before the first write, and the writes cannot fail on checked keys: the
+# script applies all of it or nothing.
+_FENCED_RECORDS = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'offset') or '-1')
+if tonumber(ARGV[1]) <= current then return 0 end
+local kind = redis.call('TYPE', KEYS[2])['ok']
+if kind ~= 'hash' and kind ~= 'none' then
+  return redis.error_reply('ERR ' .. KEYS[2] .. ' is not a hash')
+end
+local full = ARGV[2] == 'full'
+if not full then
+  if tonumber(ARGV[2]) ~= current or redis.call('HEXISTS', KEYS[1], 'header') == 0 then
+    return -1
+  end
+end
+local n = tonumber(ARGV[6])
+local last = 6 + 2 * n
+if full then redis.call('UNLINK', KEYS[2]) end
+local i = 7
+while i <= last do
+  local stop = math.min(i + 1999, last)
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, stop))
+  i = stop + 1
+end
+i = last + 1
+while i <= #ARGV do
+  local stop = math.min(i + 1999, #ARGV)
+  redis.call('HDEL', KEYS[2], unpack(ARGV, i, stop))
+  i = stop + 1
+end
+redis.call('HSET', KEYS[1], 'offset', ARGV[1], 'header', ARGV[3])
+redis.call('HDEL', KEYS[1], 'engine')
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], 'alerts', ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], 'alerts')
+end
+return 1
+"""
+
+#: Chunked reads of the per-story checkpoint that may start over when a write lands in the
+#: middle; then one atomic read (HGETALL in MULTI: consistent, but it holds Redis for the
+#: whole state).
+LOAD_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """What `load_checkpoint_state` read. `header` and `stories` (records, any order): the
+    per-story layout; `snapshot`: the previous, whole layout; all None/empty: nothing stored
+    (offset -1)."""
+
+    offset: int
+    header: bytes | None
+    stories: list[bytes]
+    snapshot: bytes | None
+    alerts: bytes | None
+
+
+def _stored(
+    offset: Any, header: Any, engine: Any, alerts: Any, records: Mapping[Any, Any]
+) -> StoredCheckpoint:
+    if offset is None or (header is None and engine is None):
+        return StoredCheckpoint(-1, None, [], None, None)
+    alert_state = None if alerts is None else bytes(alerts)
+    if header is None:
+        return StoredCheckpoint(int(offset), None, [], bytes(engine), alert_state)
+    stories = [bytes(raw) for raw in records.values()]
+    return StoredCheckpoint(int(offset), bytes(header), stories, None, alert_state)
 
 
 class StoryStore:
@@ -284,6 +374,7 @@ class StoryStore:
         self.redis = redis
         self.sink = RedisStorySink(redis, ttl=max(1, int(ttl)))
         self._save = redis.register_script(_FENCED_SAVE)
+        self._save_records = redis.register_script(_FENCED_RECORDS)
 
     async def load_checkpoint(self) -> tuple[int, bytes | None]:
         """(offset of the last record the snapshot holds, snapshot) or (-1, None)."""
@@ -291,7 +382,8 @@ class StoryStore:
         return offset, engine
 
     async def load_checkpoint_parts(self) -> tuple[int, bytes | None, bytes | None]:
-        """(offset, engine snapshot, story alert state), read at once; (-1, None, None)."""
+        """(offset, engine snapshot, story alert state) of the whole layout, read at once;
+        (-1, None, None) when none is stored."""
         raw = await self.redis.hmget(CHECKPOINT, "offset", "engine", "alerts")
         if raw[0] is None or raw[1] is None:
             return -1, None, None
@@ -303,7 +395,57 @@ class StoryStore:
         """False when a checkpoint at this offset or later is already stored. The engine and
         the alert state are written together (one script), so they always match."""
         args: list[object] = [offset, snapshot] + ([alerts] if alerts is not None else [])
-        return bool(await self._save(keys=[CHECKPOINT], args=args))
+        return bool(await self._save(keys=[CHECKPOINT, CHECKPOINT_STORIES], args=args))
+
+    async def save_checkpoint_records(
+        self,
+        offset: int,
+        base: int | None,
+        header: bytes,
+        stories: Mapping[str, bytes],
+        closed: Sequence[str],
+        alerts: bytes | None = None,
+    ) -> int:
+        """An incremental checkpoint, in one fenced script: the records of `stories` replace
+        the stored ones, the `closed` ids are deleted, the header, alert state and offset are
+        replaced. `base`: the offset of the checkpoint these changes apply to (FENCED when
+        another is stored: BASE_MOVED), or None when `stories` is every open story (the
+        stored ones are all replaced). Returns STORED, FENCED or BASE_MOVED."""
+        args: list[object] = [
+            offset,
+            "full" if base is None else base,
+            header,
+            "0" if alerts is None else "1",
+            b"" if alerts is None else alerts,
+            len(stories),
+        ]
+        for story_id, record in stories.items():
+            args += (story_id, record)
+        args.extend(closed)
+        keys = [CHECKPOINT, CHECKPOINT_STORIES]
+        return int(await self._save_records(keys=keys, args=args))
+
+    async def load_checkpoint_state(self, scan_count: int = 1_000) -> StoredCheckpoint:
+        """The stored checkpoint in either layout. The stories are read in chunks (HSCAN);
+        when a write lands in between (the offset moved), the read starts over, and after
+        LOAD_ATTEMPTS such reads it is made in one transaction."""
+        fields = ("offset", "header", "engine", "alerts")
+        for _ in range(LOAD_ATTEMPTS):
+            offset, header, engine, alerts = await self.redis.hmget(CHECKPOINT, *fields)
+            if offset is None or header is None:
+                return _stored(offset, header, engine, alerts, {})
+            # A dict: HSCAN may return a field twice while the hash is being rehashed.
+            records = {
+                key: raw
+                async for key, raw in self.redis.hscan_iter(CHECKPOINT_STORIES, count=scan_count)
+            }
+            if await self.redis.hget(CHECKPOINT, "offset") == offset:
+                return _stored(offset, header, engine, alerts, records)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(CHECKPOINT, *fields)
+            pipe.hgetall(CHECKPOINT_STORIES)
+            (offset, header, engine, alerts), records = await pipe.execute()
+        return _stored(offset, header, engine, alerts, records if header is not None else {})
 
     async def write(
         self, stories: list[dict[str, Any]], encoded: list[bytes] | None = None
