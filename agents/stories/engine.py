@@ -1039,13 +1039,7 @@ class StoryEngine:
         engine = cls(config, gazetteer)
         try:
             state = orjson.loads(data)
-            if state.get("version") != SNAPSHOT_VERSION:
-                raise ValueError(f"unknown snapshot version {state.get('version')!r}")
-            if (state["num_perm"], state["seed"]) != (engine.config.num_perm, engine.config.seed):
-                raise ValueError("snapshot was taken with other MinHash settings")
-            engine._clock = state["clock"] if state["clock"] is not None else -math.inf
-            engine._ordinal = int(state["ordinal"])
-            engine.closed_total = int(state["closed_total"])
+            engine._restore_header(state)
             for item in state["stories"]:
                 engine._restore_story(item)
         except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
@@ -1054,6 +1048,17 @@ class StoryEngine:
             story.touch = touch
         engine._touch = len(engine._stories)
         return engine  # its first `changes()` are whole: the records carry new touches
+
+    def _restore_header(self, state: dict[str, Any]) -> None:
+        """The engine-wide fields of a snapshot or checkpoint header, after checking that it
+        was written by this snapshot version with these MinHash settings."""
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unknown snapshot version {state.get('version')!r}")
+        if (state["num_perm"], state["seed"]) != (self.config.num_perm, self.config.seed):
+            raise ValueError("snapshot was taken with other MinHash settings")
+        self._clock = state["clock"] if state["clock"] is not None else -math.inf
+        self._ordinal = int(state["ordinal"])
+        self.closed_total = int(state["closed_total"])
 
     @classmethod
     def restore_records(
@@ -1069,13 +1074,7 @@ class StoryEngine:
         engine = cls(config, gazetteer)
         try:
             state = orjson.loads(header)
-            if state.get("version") != SNAPSHOT_VERSION:
-                raise ValueError(f"unknown snapshot version {state.get('version')!r}")
-            if (state["num_perm"], state["seed"]) != (engine.config.num_perm, engine.config.seed):
-                raise ValueError("snapshot was taken with other MinHash settings")
-            engine._clock = state["clock"] if state["clock"] is not None else -math.inf
-            engine._ordinal = int(state["ordinal"])
-            engine.closed_total = int(state["closed_total"])
+            engine._restore_header(state)
             engine._touch = int(state["touch"])
             items = [orjson.loads(raw) for raw in stories]
             items.sort(key=lambda item: int(item["touch"]))
